@@ -1,0 +1,1 @@
+"""automl: hyperparameter optimization for TAO-style training jobs."""

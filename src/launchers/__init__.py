@@ -1,0 +1,1 @@
+"""Launchers: how a trial process is started, watched and stopped."""
