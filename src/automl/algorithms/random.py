@@ -1,0 +1,14 @@
+"""``random``: independent uniform sampling of the space (Optuna's RandomSampler), full budget."""
+
+from __future__ import annotations
+
+import optuna
+
+from automl.algorithms.base import AlgoContext, Plan
+from automl.algorithms.optuna_searcher import optuna_search
+
+
+def plan(ctx: AlgoContext) -> Plan:
+    sampler = optuna.samplers.RandomSampler(seed=ctx.seed)
+    return Plan(optuna_search(ctx, sampler), None, ctx.max_recommendations,
+                description="random search, FIFO, full budget")

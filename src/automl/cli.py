@@ -1,0 +1,220 @@
+"""``automl`` command line.
+
+Every user mistake surfaces as :class:`~automl.errors.UserError`: one line on stderr, exit 2, no
+traceback, nothing launched. Commands are thin: they parse, call one module, print.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from automl.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag as one line (exit 2) instead of usage + message."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    a = p.add_argument
+    a("--study", type=Path, help="YAML study file with any of these settings (flags win)")
+    a("--skill-dir", type=Path, help="TAO skill folder (schemas/, references/); default: bundled SegFormer")
+    a("--root-dir", type=Path, help="dataset root (dataset.segment.root_dir); default: generated")
+    a("--workspace", type=Path, help="experiment folder (default: <workspace-root>/<name>-<time>)")
+    a("--workspace-root", type=Path, help="where new workspaces go (default: ./automl-workspaces)")
+    a("--name", help="experiment name")
+    a("--algo", help="random | bayesian | bfbo | asha | hyperband | hyperband_es | bohb | dehb | pbt | pb2")
+    a("--metric", help="metric to optimize, as written in status.json kpi (default val_miou)")
+    a("--direction", help="max or min (default max)")
+    a("--max-recommendations", type=int, help="number of trials (default 20)")
+    a("--max-epochs", type=int, help="largest epoch budget R (default: min(27, spec num_epochs))")
+    a("--min-epochs", type=int, help="smallest budget r for multi-fidelity algorithms (default 1)")
+    a("--reduction-factor", type=int, help="η for successive halving (default 3)")
+    a("--max-concurrent", type=int, help="trials at once (default: CPUs / cpus-per-trial)")
+    a("--population-size", type=int, help="PBT population (default 4)")
+    a("--seed", type=int, help="random seed (same seed, same suggestions)")
+    a("--fixed-budget", action="store_const", const=True, help="lock train.num_epochs for every trial")
+    a("--set", dest="set_", action="append", metavar="KEY=VALUE", help="spec override (repeatable)")
+    a("--space-file", type=Path, help="YAML/JSON search-space overrides")
+    a("--range", dest="ranges", action="append", metavar="NAME=MIN:MAX", help="search range override")
+    a("--options", action="append", metavar="NAME=A,B", help="categorical options override")
+    a("--pin", dest="pins", action="append", metavar="NAME=VALUE", help="fix a parameter to one value")
+    a("--launcher", help="local (default) or docker")
+    a("--image", help="container image (default: skill_info.yaml container_image)")
+    a("--cpus-per-trial", type=float, help="CPUs per trial (default 1)")
+    a("--gpus-per-trial", type=float, help="GPUs per trial (default 0)")
+    a("--trial-timeout", type=float, help="seconds before a trial is stopped as hung")
+    a("--max-retries", type=int, help="retries of infrastructure failures (default 1)")
+    a("--stop-after-failures", type=int, help="stop when this many trials all failed (default 3)")
+    a("--keep-checkpoints", help="best (default) or all")
+    a("--tracking-uri", help="MLflow tracking URI (default: sqlite in the workspace)")
+    a("--progress", help="auto | rich | plain | none")
+    a("--address", help="Ray cluster address (ray://HOST:PORT or auto)")
+
+
+_FLAG_FIELDS = ("skill_dir", "root_dir", "workspace", "workspace_root", "name", "algo", "metric",
+                "direction", "max_recommendations", "max_epochs", "min_epochs", "reduction_factor",
+                "max_concurrent", "population_size", "seed", "fixed_budget", "space_file",
+                "ranges", "options", "pins", "launcher", "image", "cpus_per_trial",
+                "gpus_per_trial", "trial_timeout", "max_retries", "stop_after_failures",
+                "keep_checkpoints", "tracking_uri", "progress", "address")
+
+# The embedded default is sized to finish in minutes on a 2-core laptop.
+EMBEDDED_DEFAULTS = {"max_recommendations": 6, "name": "segformer-quickstart"}
+
+
+def _settings(args: argparse.Namespace):
+    from automl.spec import parse_assignments
+    from automl.study import load_study, make_settings
+
+    study = load_study(args.study) if args.study else {}
+    flags: dict[str, Any] = {f: getattr(args, f) for f in _FLAG_FIELDS}
+    if args.set_:
+        flags["overrides"] = parse_assignments(args.set_)
+    if study.get("skill_dir") is None and flags.get("skill_dir") is None:
+        study = {**EMBEDDED_DEFAULTS, **study}
+    return make_settings(study, flags)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from automl import engine
+    from automl.progress import make_progress
+
+    settings = _settings(args)
+    prepared = engine.prepare(settings)
+    print(f"workspace: {prepared.workspace.path}")
+    print(f"algorithm: {settings.algo} | metric: {settings.metric} ({settings.direction}) | "
+          f"trials: {settings.max_recommendations} | budget: {prepared.budget} epochs | "
+          f"concurrent: {prepared.max_concurrent} | seed: {prepared.seed}")
+    print(f"search space: {len(prepared.space.params)} parameters"
+          + (f", {len(prepared.space.pinned)} pinned" if prepared.space.pinned else ""))
+    progress = make_progress(settings.progress, settings.metric, settings.direction,
+                             settings.max_recommendations)
+    try:
+        doc = engine.execute(prepared, observers=[progress])
+    finally:
+        progress.close()
+    return _print_best(doc, prepared.workspace.path)
+
+
+def _print_best(doc: dict[str, Any], workspace: Path) -> int:
+    from automl.progress import _fmt
+
+    best = doc.get("best")
+    if not best:
+        print(f"no trial produced a finite {doc['metric_name']}; see {workspace}/history.json",
+              file=sys.stderr)
+        return 1
+    print(f"\nbest trial: {best['rec_id']}  {doc['metric_name']} = {best['score']:.4f} "
+          f"(observed at {best['observed_budget']} epochs)")
+    print("hyperparameters:")
+    from automl.spec import flatten
+
+    for key, value in flatten(best["specs"]).items():
+        print(f"  {key} = {_fmt(value)}")
+    print(f"checkpoint: {best['checkpoint_uri']}")
+    print(f"best_rec.json: {workspace / 'best_rec.json'}")
+    return 0
+
+
+def cmd_space(args: argparse.Namespace) -> int:
+    from automl.engine import bundled_skill_dir
+    from automl.overrides import space_for_cli
+    from automl.skill import SkillDir
+
+    skill = SkillDir.load(args.skill_dir or bundled_skill_dir())
+    space = space_for_cli(skill, args.space_file, args.ranges or [], args.options or [],
+                          args.pins or [])
+    rows = space.rows()
+    if args.json:
+        print(json.dumps(rows, indent=1, default=str))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"search space of {skill.name} ({len(space.params)} parameters)")
+    columns = list(rows[0]) if rows else []
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(str(row[c]) for c in columns))
+    Console(width=max(160, Console().width)).print(table)
+    return 0
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    from automl.report import read_best_rec
+    from automl.workspace import Workspace
+
+    workspace = Workspace.open(args.workspace)
+    if not workspace.best_rec.exists():
+        raise UserError(f"{workspace.path}: no best_rec.json yet (the experiment has not finished); "
+                        f"see `automl status {workspace.path}`")
+    doc = read_best_rec(workspace.best_rec)
+    if args.json:
+        print(json.dumps(doc, indent=1))
+        return 0
+    if not doc.get("best"):
+        raise UserError(f"{workspace.path}: no trial of this experiment produced a finite "
+                        f"{doc['metric_name']}, so there is no checkpoint to hand off")
+    return _print_best(doc, workspace.path)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from automl.status_view import print_status
+
+    return print_status(Path(args.workspace))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="automl", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    run = sub.add_parser("run", help="run an experiment (default: bundled SegFormer on generated data)")
+    _add_run_flags(run)
+    run.set_defaults(func=cmd_run)
+
+    space = sub.add_parser("space", help="print the search space derived from a skill's schema")
+    space.add_argument("--skill-dir", type=Path)
+    space.add_argument("--space-file", type=Path)
+    space.add_argument("--range", dest="ranges", action="append", metavar="NAME=MIN:MAX")
+    space.add_argument("--options", action="append", metavar="NAME=A,B")
+    space.add_argument("--pin", dest="pins", action="append", metavar="NAME=VALUE")
+    space.add_argument("--json", action="store_true")
+    space.set_defaults(func=cmd_space)
+
+    best = sub.add_parser("best", help="print the best trial of a workspace")
+    best.add_argument("workspace", type=Path)
+    best.add_argument("--json", action="store_true", help="print best_rec.json")
+    best.set_defaults(func=cmd_best)
+
+    status = sub.add_parser("status", help="progress of a running or finished experiment")
+    status.add_argument("workspace", type=Path)
+    status.set_defaults(func=cmd_status)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "command", None):
+            parser.print_help()
+            return 2
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("cancelled", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

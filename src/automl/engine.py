@@ -1,0 +1,275 @@
+"""The experiment driver: settings → validated plan → Ray Tune run → best checkpoint.
+
+:func:`prepare` does every check that can fail on user input (skill folder, space, spec keys,
+dataset, trainer command, workspace) *before* anything is launched, so a mistake costs one line
+and exit code 2, never a half-run experiment. :func:`execute` then runs the trials on Ray Tune
+and writes ``history.json`` and ``best_rec.json``.
+
+Per-trial overhead is part of the product: Tune's automatic result loggers (CSV/JSON/TensorBoard
+per trial) are disabled (we keep our own history), actors are reused between trials, and trials
+do not change their working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from automl.errors import UserError
+from automl.skill import SkillDir
+from automl.space import SearchSpace
+from automl.spec import SpecBuilder, get_dotted
+from automl.study import Settings
+from automl.workspace import Workspace
+
+DEFAULT_MAX_EPOCHS = 27  # TAO's R
+
+# Quieter, cheaper Ray Tune (set before ray is imported).
+_RAY_ENV = {
+    "RAY_AUTH_MODE": "disabled",
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    "RAY_CHDIR_TO_TRIAL_DIR": "0",
+    "RAY_AIR_NEW_OUTPUT": "0",
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "100",
+    "RAY_DEDUP_LOGS": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+}
+
+
+def bundled_skill_dir() -> Path:
+    """The bundled trainer's skill folder (package data of ``segformer_trainer``)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("segformer_trainer")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("the bundled SegFormer trainer is not installed: pip install -e '.[trainer]'"
+                        " or pass --skill-dir")
+    return Path(next(iter(spec.submodule_search_locations))) / "skill"
+
+
+@dataclass
+class Prepared:
+    settings: Settings
+    skill: SkillDir
+    space: SearchSpace
+    builder: SpecBuilder
+    workspace: Workspace
+    budget: int
+    dataset_root: Path | None
+    seed: int
+    max_concurrent: int
+    command: tuple[str, ...]
+    launcher: Any
+    experiment: dict[str, Any] = field(default_factory=dict)
+
+
+def _resolve_budget(settings: Settings, builder: SpecBuilder) -> int:
+    if settings.max_epochs is not None:
+        return settings.max_epochs
+    spec_epochs = builder.overrides.get("train.num_epochs",
+                                        get_dotted(builder.template, "train.num_epochs", None))
+    if isinstance(spec_epochs, int) and not isinstance(spec_epochs, bool) and spec_epochs >= 1:
+        return min(DEFAULT_MAX_EPOCHS, spec_epochs)
+    return DEFAULT_MAX_EPOCHS
+
+
+def _default_concurrency(settings: Settings) -> int:
+    cpus = os.cpu_count() or 1
+    return max(1, int(cpus // settings.cpus_per_trial))
+
+
+def _make_launcher(settings: Settings, skill: SkillDir):
+    if settings.launcher == "docker":
+        from launchers.docker import DockerLauncher
+
+        return DockerLauncher(image=settings.image or skill.container_image)
+    from launchers.local import LocalLauncher
+
+    return LocalLauncher()
+
+
+def prepare(settings: Settings) -> Prepared:
+    """Validate everything and create the workspace. Raises UserError; launches nothing."""
+    from automl import dataset
+    from automl.overrides import build_user_space
+
+    bundled = settings.skill_dir is None
+    skill = SkillDir.load(settings.skill_dir or bundled_skill_dir())
+    from automl.schema import iter_leaves
+
+    template = skill.template("train")
+    builder = SpecBuilder(template, [leaf.name for leaf in iter_leaves(skill.schema)],
+                          skill.shorthand(), settings.overrides)
+    space = build_user_space(skill, settings, builder)
+    budget = _resolve_budget(settings, builder)
+    if settings.min_epochs > budget:
+        raise UserError(f"--min-epochs {settings.min_epochs} is larger than --max-epochs {budget}; "
+                        f"lower --min-epochs")
+    command = tuple(skill.command("train", "{config_path}"))
+    launcher = _make_launcher(settings, skill)
+    launcher.preflight(command)
+    root = settings.root_dir
+    if root is None and "dataset.segment.root_dir" in builder.overrides:
+        root = Path(str(builder.overrides.pop("dataset.segment.root_dir")))
+    if root is None and not bundled:
+        current = get_dotted(template, "dataset.segment.root_dir", None)
+        if current in ("", "???"):
+            raise UserError(f"{skill.path.name}: dataset.segment.root_dir is required: pass "
+                            f"--root-dir DATASET (images/<split>, masks/<split>)")
+    num_classes = builder.overrides.get("dataset.segment.num_classes",
+                                        get_dotted(template, "dataset.segment.num_classes", None))
+    if root is not None:
+        root = Path(root).resolve()
+        dataset.check(root, builder, template, num_classes)
+    if settings.gpus_per_trial > 0:  # fail fast instead of trials pending forever
+        _init_ray(settings, num_cpus=os.cpu_count() or 1)
+        import ray
+
+        _check_gpus(settings, ray)
+    seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(2**31)
+    workspace = Workspace.create(settings.workspace, settings.workspace_root.resolve(),
+                                 settings.name or f"{skill.name}-{settings.algo}")
+    if root is None and bundled:  # the embedded default: generate a dataset (cached beside the workspaces)
+        root = dataset.synthesize_default(workspace.path.parent / "_data", num_classes)
+    max_concurrent = settings.max_concurrent or _default_concurrency(settings)
+    prepared = Prepared(settings, skill, space, builder, workspace, budget, root, seed,
+                        max_concurrent, command, launcher)
+    prepared.experiment = {
+        "experiment_id": workspace.path.name,
+        "algo": settings.algo,
+        "metric": settings.metric,
+        "direction": settings.direction,
+        "budget": budget,
+        "seed": seed,
+        "max_recommendations": settings.max_recommendations,
+        "max_concurrent": max_concurrent,
+        "skill_dir": str(skill.path),
+        "dataset_root": str(root) if root else None,
+        "created": time.time(),
+    }
+    workspace.write_experiment({
+        **prepared.experiment,
+        "settings": settings.model_dump(mode="json"),
+        "space": space.to_json(),
+    })
+    workspace.set_state("prepared")
+    return prepared
+
+
+def _init_ray(settings: Settings, num_cpus: int) -> None:
+    for key, value in _RAY_ENV.items():
+        os.environ.setdefault(key, value)
+    import ray
+
+    if ray.is_initialized():
+        return
+    if settings.address:
+        ray.init(address=settings.address, log_to_driver=False, logging_level="WARNING")
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                 logging_level="WARNING", configure_logging=True)
+
+
+def execute(prepared: Prepared, observers: list[Any] | None = None) -> dict[str, Any]:
+    """Run the experiment; returns the best_rec document."""
+    for key, value in _RAY_ENV.items():
+        os.environ.setdefault(key, value)
+    import logging
+
+    import ray
+    from ray import tune
+
+    from automl.algorithms import AlgoContext, Budget, build_plan
+    from automl.recorder import FailureStopper, Recorder
+    from automl.report import best_rec, choose_best, write_best_rec
+    from automl.trial import TrialContext, run_trial
+
+    settings = prepared.settings
+    workspace = prepared.workspace
+    workspace.lock()
+    _init_ray(settings, num_cpus=os.cpu_count() or 1)
+    for name in ("ray.tune", "ray.train", "ray.tune.result_grid"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+    algo_ctx = AlgoContext(
+        space=prepared.space, metric=settings.metric, mode=settings.direction,
+        seed=prepared.seed,
+        budget=Budget(prepared.budget, settings.min_epochs, settings.reduction_factor),
+        max_recommendations=settings.max_recommendations,
+        max_concurrent=prepared.max_concurrent, population_size=settings.population_size,
+        fixed_budget=settings.fixed_budget,
+    )
+    plan = build_plan(settings.algo, algo_ctx)
+    trial_ctx = TrialContext(
+        workspace=workspace.path, command=prepared.command, builder=prepared.builder,
+        launcher=prepared.launcher, metric=settings.metric, budget=prepared.budget,
+        dataset_root=prepared.dataset_root, report_checkpoints=plan.checkpoints,
+        interval=plan.interval, cpus_per_trial=settings.cpus_per_trial,
+        trial_timeout=settings.trial_timeout, max_retries=settings.max_retries,
+    )
+    recorder = Recorder(workspace.path, {**prepared.experiment, "plan": plan.description},
+                        settings.metric, observers)
+    _notify(observers, "experiment_started", {
+        **recorder.experiment, "settings": settings.model_dump(mode="json"),
+        "space": prepared.space.rows()})
+    resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
+    trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=trial_ctx), resources)
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=plan.search_alg, scheduler=plan.scheduler, num_samples=plan.num_samples,
+            max_concurrent_trials=prepared.max_concurrent, reuse_actors=True,
+            metric=None if plan.search_alg or plan.scheduler else settings.metric,
+            mode=None if plan.search_alg or plan.scheduler else settings.direction,
+        ),
+        run_config=tune.RunConfig(
+            name="tune", storage_path=str(workspace.path / "ray"), verbose=0,
+            callbacks=[recorder], stop=FailureStopper(recorder, settings.stop_after_failures),
+            failure_config=tune.FailureConfig(max_failures=0),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
+            log_to_file=False,
+        ),
+    )
+    workspace.set_state("running", started=time.time())
+    state = "failed"
+    try:
+        tuner.fit()
+        state = "completed"
+    except KeyboardInterrupt:
+        state = "cancelled"
+        raise
+    finally:
+        records = list(recorder.records.values())
+        best = choose_best(records, settings.metric, settings.direction)
+        doc = best_rec(workspace.path.name, records, settings.metric, settings.direction, best)
+        write_best_rec(workspace.best_rec, doc)
+        recorder.save()
+        if state == "completed" and best is None:
+            state = "failed"
+        workspace.set_state(state, ended=time.time(), failures=recorder.failure_summary())
+        _notify(observers, "experiment_ended", doc)
+    metric_error = next((r for r in records if r.failure_class == "metric"), None)
+    if metric_error is not None and best is None:
+        raise UserError(f"--metric {settings.metric}: {metric_error.failure_message}; choose a "
+                        f"metric the trainer reports")
+    return doc
+
+
+def _notify(observers: list[Any] | None, event: str, payload: dict[str, Any]) -> None:
+    for observer in observers or []:
+        handler = getattr(observer, event, None)
+        if handler is not None:
+            handler(payload)
+
+
+def _check_gpus(settings: Settings, ray) -> None:
+    if settings.gpus_per_trial <= 0:
+        return
+    available = ray.cluster_resources().get("GPU", 0)
+    if available < settings.gpus_per_trial:
+        raise UserError(f"--gpus-per-trial {settings.gpus_per_trial:g}: the Ray cluster has "
+                        f"{available:g} GPU(s); use --gpus-per-trial 0 on a CPU machine")

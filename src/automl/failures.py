@@ -1,0 +1,134 @@
+"""Trial outcome: success, recovered, or a classified failure with a one-line hint.
+
+A trial process can fail in ways that call for different reactions: an out-of-memory trial needs
+a smaller batch, a data error will fail every trial (stop early), an infrastructure error (the
+launcher or container could not start) is worth one retry. The class is derived from the exit
+code, the ``FAILURE`` messages in status.json and the tail of the trial's log, in that order of
+trust.
+
+Metric recovery (TAO behaviour, kept): a process that exits non-zero *after* reaching its epoch
+budget with a finite metric counts with that metric and is marked ``recovered``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from automl.status import StatusLine
+
+# Failure classes and what the user should do about each.
+HINTS: dict[str, str] = {
+    "oom": "out of memory: reduce dataset.segment.batch_size or dataset.segment.img_size, "
+    "or give each trial more memory",
+    "data": "dataset problem: check dataset.segment.root_dir (images/<split>, masks/<split>) "
+    "and that dataset.segment.num_classes matches the masks",
+    "spec": "the trainer rejected the spec: check the key/value named in the message",
+    "diverged": "the metric or loss became NaN/inf: lower train.optim.lr or narrow its range",
+    "timeout": "the trial exceeded --trial-timeout without finishing: raise the timeout "
+    "or check that the trainer is not hanging",
+    "infrastructure": "the launcher/container could not run the trial: check the command, "
+    "image and resources (retried automatically)",
+    "metric": "the trainer never reports this metric: choose one it writes with --metric "
+    "(e.g. val_miou, val_loss)",
+    "error": "the trainer failed: see the trial's log",
+}
+
+RETRYABLE = frozenset({"infrastructure"})
+
+_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("oom", re.compile(r"out of memory|CUDA error: out of memory|OutOfMemoryError|"
+                       r"Cannot allocate memory|MemoryError|std::bad_alloc", re.I)),
+    ("diverged", re.compile(r"\bdiverged\b|\bnan\b|\binf\b|non-finite|not finite", re.I)),
+    ("data", re.compile(r"\bdata\b:|split .* not found|No such file or directory.*(images|masks)|"
+                        r"num_classes|class id|mask", re.I)),
+    ("spec", re.compile(r"\bspec\b:|unknown key|Extra inputs are not permitted|"
+                        r"validation error|invalid value|ConfigKeyError|MissingMandatoryValue",
+                        re.I)),
+    ("infrastructure", re.compile(r"command not found|executable file not found|"
+                                  r"No such image|image .* not found|Cannot connect to the Docker "
+                                  r"daemon|OCI runtime|exec format error", re.I)),
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a trial process ended, as the engine will record it."""
+
+    status: str  # "completed" | "recovered" | "failed" | "stopped"
+    failure_class: str | None = None
+    message: str = ""
+
+    @property
+    def hint(self) -> str:
+        return HINTS.get(self.failure_class or "", "")
+
+
+def classify(exit_code: int | None, lines: list[StatusLine], log_tail: str) -> tuple[str, str]:
+    """(failure class, message) for a failed process.
+
+    Exit 137 (SIGKILL, usually the kernel's OOM killer) and 127 (command not found) are decided
+    by the code alone; otherwise the FAILURE messages are matched first, then the log tail.
+    """
+    failure_messages = [line.message for line in lines if line.status == "FAILURE" and line.message]
+    message = failure_messages[-1] if failure_messages else _last_line(log_tail)
+    if exit_code in (137, -9):
+        return "oom", message or "killed with SIGKILL (exit 137), most likely out of memory"
+    if exit_code in (126, 127):
+        return "infrastructure", message or f"command could not be executed (exit {exit_code})"
+    for text in (*failure_messages, log_tail):
+        for name, pattern in _PATTERNS:
+            if pattern.search(text):
+                return name, message
+    return "error", message or f"exit code {exit_code}"
+
+
+def _last_line(text: str) -> str:
+    for line in reversed(text.strip().splitlines()):
+        if line.strip():
+            return line.strip()[:300]
+    return ""
+
+
+def is_finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def decide(
+    exit_code: int | None,
+    lines: list[StatusLine],
+    log_tail: str,
+    metric: str,
+    budget: int,
+    stopped: bool,
+) -> Outcome:
+    """The outcome of one trial segment.
+
+    ``stopped``: the engine itself stopped the process (scheduler decision, pause, cancel);
+    such a process is never counted as failed.
+    """
+    if stopped:
+        return Outcome("stopped")
+    values = [(line.epoch, line.metric(metric)) for line in lines if line.metric(metric) is not None]
+    last_epoch, last_value = values[-1] if values else (None, None)
+    if exit_code == 0:
+        if values and not is_finite(last_value):
+            return Outcome("failed", "diverged", f"{metric} is {last_value} at epoch {last_epoch}")
+        if not values:
+            return Outcome("failed", "metric",
+                           f"the trainer exited 0 but never reported '{metric}' in status.json "
+                           f"(reported: {_reported_keys(lines)})")
+        return Outcome("completed")
+    failure_class, message = classify(exit_code, lines, log_tail)
+    reached = last_epoch is not None and last_epoch >= budget and is_finite(last_value)
+    if reached:
+        return Outcome("recovered", failure_class, message)
+    if values and not is_finite(last_value):
+        failure_class = "diverged"
+    return Outcome("failed", failure_class, message)
+
+
+def _reported_keys(lines: list[StatusLine]) -> str:
+    keys = sorted({key for line in lines for key in line.kpi})
+    return ", ".join(keys) if keys else "none"

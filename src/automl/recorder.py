@@ -1,0 +1,168 @@
+"""Driver-side bookkeeping: Ray Tune callbacks → trial records → history.json and observers.
+
+Ray Tune tells the driver when a trial starts, reports, pauses, ends or errors; this callback
+keeps one :class:`TrialRecord` per trial, merges in the trial's own ``outcome.json`` at the end,
+persists ``history.json`` atomically, and fans the events out to observers (live progress,
+MLflow). The :class:`FailureStopper` uses the same records to stop an experiment whose trials all
+fail, instead of launching more.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from ray import tune
+
+from automl.failures import HINTS
+from automl.records import TrialRecord, write_history
+from automl.trial import EPOCHS_KEY, PARENT_KEY, hyperparameters, rec_id_for
+
+FINISHED = ("completed", "recovered", "failed", "stopped")
+
+
+class Observer(Protocol):
+    """Receives experiment events (progress display, tracking)."""
+
+    def trial_started(self, record: TrialRecord) -> None: ...
+    def trial_result(self, record: TrialRecord, result: dict[str, Any]) -> None: ...
+    def trial_ended(self, record: TrialRecord) -> None: ...
+
+
+class Recorder(tune.Callback):
+    def __init__(self, workspace: Path, experiment: dict[str, Any], metric: str,
+                 observers: list[Observer] | None = None,
+                 records: dict[str, TrialRecord] | None = None) -> None:
+        self.workspace = workspace
+        self.experiment = experiment
+        self.metric = metric
+        self.observers = list(observers or [])
+        self.records: dict[str, TrialRecord] = dict(records or {})
+        self._lock = threading.Lock()
+        self._last_write = 0.0
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _record(self, trial) -> TrialRecord:
+        rec_id = rec_id_for(trial.trial_id)
+        record = self.records.get(rec_id)
+        if record is None:
+            config = dict(trial.config)
+            record = TrialRecord(rec_id=rec_id, params=hyperparameters(config),
+                                 folder=str(self.workspace / "trials" / rec_id),
+                                 parent=config.get(PARENT_KEY))
+            self.records[rec_id] = record
+        budget = trial.config.get(EPOCHS_KEY) or self.experiment.get("budget", 0)
+        record.budget = max(record.budget, int(budget))
+        return record
+
+    def save(self, force: bool = True) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_write < 1.0:
+            return
+        self._last_write = now
+        with self._lock:
+            write_history(self.workspace / "history.json", self.experiment,
+                          sorted(self.records.values(), key=lambda r: r.rec_id))
+
+    def _emit(self, event: str, *args: Any) -> None:
+        for observer in self.observers:
+            getattr(observer, event)(*args)
+
+    # -- Tune callbacks --------------------------------------------------------------------
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        record = self._record(trial)
+        record.status = "running"
+        record.started_at = record.started_at or time.time()
+        self._emit("trial_started", record)
+        self.save(force=False)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        if self.metric not in result or "epoch" not in result:
+            return
+        record = self._record(trial)
+        record.status = "running"
+        kpis = {k: v for k, v in result.items() if k.startswith(("val_", "train_"))}
+        kpis[self.metric] = result[self.metric]
+        record.add_result(int(result["epoch"]), kpis)
+        for key in ("rung", "bracket"):
+            if key in result:
+                setattr(record, key, result[key])
+        self._emit("trial_result", record, result)
+        self.save(force=False)
+
+    def on_trial_save(self, iteration, trials, trial, **info) -> None:
+        pass
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self._finish(trial, errored=False)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self._finish(trial, errored=True)
+
+    def _finish(self, trial, errored: bool) -> None:
+        record = self._record(trial)
+        outcome = self.read_outcome(record)
+        status = outcome.get("status") or ("failed" if errored else "completed")
+        if status == "stopped" and not errored:
+            # Stopped by the scheduler (early stopping) with results: a finished, lower-budget trial.
+            status = "stopped"
+        record.status = status
+        record.failure_class = outcome.get("failure_class")
+        record.failure_message = outcome.get("message", "")
+        record.retries = int(outcome.get("retries", 0) or 0)
+        if errored and not record.failure_class:
+            record.failure_class, record.failure_message = "infrastructure", "the Ray worker died"
+        record.ended_at = time.time()
+        self._emit("trial_ended", record)
+        self.save()
+
+    def on_trial_recover(self, iteration, trials, trial, **info) -> None:
+        self._record(trial).status = "pending"
+
+    @staticmethod
+    def read_outcome(record: TrialRecord) -> dict[str, Any]:
+        path = Path(record.folder) / "outcome.json"
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def on_experiment_end(self, trials, **info) -> None:
+        self.save()
+
+    # -- queries ---------------------------------------------------------------------------
+    def finished(self) -> list[TrialRecord]:
+        return [r for r in self.records.values() if r.status in FINISHED]
+
+    def all_failed(self, minimum: int) -> bool:
+        done = self.finished()
+        return len(done) >= minimum and all(r.status == "failed" for r in done)
+
+    def failure_summary(self) -> str:
+        counts: dict[str, int] = {}
+        for record in self.finished():
+            if record.status == "failed":
+                counts[record.failure_class or "error"] = counts.get(record.failure_class or "error", 0) + 1
+        parts = [f"{n}× {cls} ({HINTS.get(cls, '')})" for cls, n in sorted(counts.items())]
+        return "; ".join(parts)
+
+
+class FailureStopper(tune.Stopper):
+    """Stops the whole experiment once ``minimum`` trials have finished and every one failed,
+    or as soon as the metric is found never to be reported (a wrong ``--metric``)."""
+
+    def __init__(self, recorder: Recorder, minimum: int) -> None:
+        self.recorder = recorder
+        self.minimum = minimum
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        done = self.recorder.finished()
+        if any(r.failure_class == "metric" for r in done):
+            return True
+        return self.recorder.all_failed(self.minimum)

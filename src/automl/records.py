@@ -1,0 +1,103 @@
+"""What the experiment knows about each trial, and its durable form (``history.json``).
+
+The driver builds :class:`TrialRecord` objects from Ray Tune's callbacks and from each trial's
+``outcome.json`` (written by the trial itself, so it survives a driver crash); ``history.json`` is
+rewritten atomically whenever a trial changes, so another terminal (``automl status``) can read
+it at any time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+HISTORY_VERSION = 1
+
+
+@dataclass
+class TrialRecord:
+    rec_id: str
+    params: dict[str, Any]
+    status: str = "pending"  # pending | running | paused | completed | recovered | failed | stopped
+    budget: int = 0  # the epoch budget this trial was given (may grow on promotion)
+    results: list[dict[str, float]] = field(default_factory=list)  # per validation: epoch + kpis
+    failure_class: str | None = None
+    failure_message: str = ""
+    parent: str | None = None  # PBT: the trial whose checkpoint this one started from
+    rung: int | None = None
+    bracket: int | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    retries: int = 0
+    folder: str = ""
+
+    @property
+    def observed_budget(self) -> int:
+        """The largest epoch with a reported result."""
+        return max((int(r["epoch"]) for r in self.results), default=0)
+
+    def score(self, metric: str) -> float | None:
+        """The metric at the largest observed epoch (finite), else None."""
+        at_budget = [r for r in self.results if int(r["epoch"]) == self.observed_budget]
+        for result in reversed(at_budget):
+            value = result.get(metric)
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                return float(value)
+        return None
+
+    def add_result(self, epoch: int, kpis: dict[str, Any]) -> None:
+        """Record a validation result; a re-run of the same epoch (resume) replaces the old one."""
+        clean = {k: float(v) for k, v in kpis.items()
+                 if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        self.results = [r for r in self.results if int(r["epoch"]) != epoch]
+        self.results.append({"epoch": epoch, **clean})
+        self.results.sort(key=lambda r: r["epoch"])
+
+    def to_json(self) -> dict[str, Any]:
+        return _finite(asdict(self))
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrialRecord:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN/inf: write them as strings so the file stays standard JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over the target."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, sort_keys=False, default=str)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_history(path: Path, experiment: dict[str, Any], records: list[TrialRecord]) -> None:
+    atomic_write_json(path, {"version": HISTORY_VERSION, "experiment": experiment,
+                             "trials": [r.to_json() for r in records]})
+
+
+def read_history(path: Path) -> tuple[dict[str, Any], list[TrialRecord]]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return data.get("experiment", {}), [TrialRecord.from_json(t) for t in data.get("trials", [])]

@@ -1,0 +1,191 @@
+"""Building a trial's spec: template ⊕ user overrides ⊕ the trial's values ⊕ engine-owned keys.
+
+Keys are dotted paths into the nested spec (``train.optim.lr``). A user override must name a key
+that exists in the skill's spec template or its schema (or a ``spec_shorthand_keys`` alias from
+skill_info.yaml such as ``num_epochs``); anything else is rejected with a suggestion, because a
+typo silently ignored costs a whole experiment.
+
+Keys the engine owns (``results_dir``, ``train.num_epochs``, the resume checkpoint) cannot be
+overridden: they are what keeps every path an experiment writes inside its workspace.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from automl.errors import UserError, did_you_mean
+from automl.secrets import is_secret_key
+
+ENGINE_KEYS = frozenset(
+    {"results_dir", "train.results_dir", "train.resume_training_checkpoint_path", "train.num_epochs"}
+)
+_MISSING = object()
+
+
+def get_dotted(spec: Mapping[str, Any], key: str, default: Any = _MISSING) -> Any:
+    node: Any = spec
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            if default is _MISSING:
+                raise KeyError(key)
+            return default
+        node = node[part]
+    return node
+
+
+def set_dotted(spec: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``a.b.c`` in a nested dict, creating intermediate mappings."""
+    parts = key.split(".")
+    node = spec
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def flatten(spec: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Dotted keys of every leaf (lists are leaves)."""
+    out: dict[str, Any] = {}
+    for key, value in spec.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        set_dotted(out, key, value)
+    return out
+
+
+def parse_assignments(items: Iterable[str], flag: str = "--set") -> dict[str, Any]:
+    """``key=value`` strings to a dict; values are YAML scalars (``1e-4``, ``true``, ``[1, 2]``)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UserError(f"{flag} {item!r}: expected KEY=VALUE, e.g. {flag} train.optim.lr=1e-4")
+        out[key] = parse_scalar(raw)
+    return out
+
+
+def parse_scalar(raw: str) -> Any:
+    """A CLI value as YAML would read it, plus ``1e-4`` as a float (YAML 1.1 reads a string)."""
+    if not raw.strip():
+        return ""
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+    if isinstance(value, str):
+        try:
+            return float(value) if any(c in value.lower() for c in ".e") else int(value)
+        except ValueError:
+            return value
+    return value
+
+
+class SpecBuilder:
+    """Validates user overrides once, then builds each trial's spec cheaply."""
+
+    def __init__(
+        self,
+        template: Mapping[str, Any],
+        known_keys: Iterable[str],
+        shorthand: Mapping[str, str] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.template = copy.deepcopy(dict(template))
+        self.shorthand = dict(shorthand or {})
+        self.known = set(known_keys) | set(flatten(self.template))
+        self.overrides = self.resolve(overrides or {}, source="override")
+
+    def canonical(self, key: str) -> str:
+        return self.shorthand.get(key, key)
+
+    def resolve(self, values: Mapping[str, Any], source: str) -> dict[str, Any]:
+        """Map shorthands to full keys and reject unknown or engine-owned keys."""
+        out: dict[str, Any] = {}
+        for key, value in values.items():
+            full = self.canonical(key)
+            if full in ENGINE_KEYS:
+                raise UserError(
+                    f"{source} '{key}': this key is managed by automl (each trial's results stay "
+                    f"inside the workspace; the budget comes from --max-epochs); remove it"
+                )
+            if not self._is_known(full):
+                hint = did_you_mean(full, self.known | set(self.shorthand))
+                raise UserError(
+                    f"{source} '{key}': unknown spec key{hint}; keys come from the skill's "
+                    f"spec template and train.schema.json"
+                )
+            out[full] = value
+        return out
+
+    def _is_known(self, key: str) -> bool:
+        if key in self.known:
+            return True
+        # A key inside a free-form collection of the template (e.g. backend_kwargs.foo).
+        parent = key.rpartition(".")[0]
+        while parent:
+            if parent in self.known and isinstance(get_dotted(self.template, parent, None), dict):
+                return True
+            parent = parent.rpartition(".")[0]
+        return False
+
+    def build(
+        self,
+        values: Mapping[str, Any],
+        results_dir: Path,
+        epochs: int,
+        resume_checkpoint: Path | None = None,
+        interval: int | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The full spec of one trial segment.
+
+        ``interval``: checkpoint/validation interval wanted by the algorithm (rung epochs must
+        have a checkpoint); both intervals are clamped to ``epochs`` because TAO asserts
+        ``checkpoint_interval <= num_epochs`` and ``validation_interval <= num_epochs``.
+        """
+        spec = copy.deepcopy(self.template)
+        for key, value in {**self.overrides, **dict(extra or {}), **dict(values)}.items():
+            set_dotted(spec, key, value)
+        set_dotted(spec, "results_dir", str(results_dir))
+        set_dotted(spec, "train.num_epochs", int(epochs))
+        set_dotted(spec, "train.resume_training_checkpoint_path",
+                   str(resume_checkpoint) if resume_checkpoint else "")
+        for key in ("train.checkpoint_interval", "train.validation_interval"):
+            current = get_dotted(spec, key, None)
+            wanted = interval if interval is not None else current
+            if isinstance(wanted, int) and not isinstance(wanted, bool):
+                set_dotted(spec, key, max(1, min(wanted, int(epochs))))
+        if isinstance(get_dotted(spec, "train.tensorboard", None), dict):
+            set_dotted(spec, "train.tensorboard.enabled", False)
+        return spec
+
+
+def write_spec(spec: Mapping[str, Any], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(dict(spec), sort_keys=False), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def redact(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy with secret values replaced, for anything that is logged or displayed."""
+    return {k: ("***" if is_secret_key(k) else v) for k, v in values.items()}

@@ -1,0 +1,116 @@
+"""Experiment settings: one pydantic model fed by a study file (YAML) and CLI flags.
+
+Every ``automl run`` option can come from ``--study FILE``; flags given on the command line win.
+Unknown keys in a study file are rejected with a suggestion (a misspelt ``max_epoch`` silently
+ignored would run the wrong experiment).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from automl.errors import UserError, did_you_mean
+
+ALGORITHMS = ("random", "bayesian", "bfbo", "asha", "hyperband", "hyperband_es", "bohb", "dehb",
+              "pbt", "pb2")
+
+
+class Settings(BaseModel):
+    """Resolved settings of one experiment (also written to the workspace as experiment.yaml)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    skill_dir: Path | None = Field(None, description="TAO skill folder; default: the bundled SegFormer skill")
+    root_dir: Path | None = Field(None, description="dataset root (dataset.segment.root_dir); default: a generated dataset")
+    workspace: Path | None = Field(None, description="experiment folder; default: <workspace_root>/<name>-<timestamp>")
+    workspace_root: Path = Path("automl-workspaces")
+    name: str | None = None
+    algo: Literal[ALGORITHMS] = "bayesian"  # type: ignore[valid-type]
+    metric: str = "val_miou"
+    direction: Literal["max", "min"] = "max"
+    max_recommendations: int = Field(20, ge=1)
+    max_epochs: int | None = Field(None, ge=1, description="R: the largest epoch budget")
+    min_epochs: int = Field(1, ge=1)
+    reduction_factor: int = Field(3, ge=2)
+    max_concurrent: int | None = Field(None, ge=1)
+    population_size: int = Field(4, ge=2)
+    seed: int | None = None
+    fixed_budget: bool = False
+    overrides: dict[str, Any] = Field(default_factory=dict, description="spec overrides KEY: VALUE")
+    space_file: Path | None = None
+    ranges: list[str] = Field(default_factory=list)
+    options: list[str] = Field(default_factory=list)
+    pins: list[str] = Field(default_factory=list)
+    launcher: Literal["local", "docker"] = "local"
+    image: str | None = None
+    cpus_per_trial: float = Field(1.0, gt=0)
+    gpus_per_trial: float = Field(0.0, ge=0)
+    trial_timeout: float | None = Field(None, gt=0)
+    max_retries: int = Field(1, ge=0)
+    stop_after_failures: int = Field(3, ge=1, description="stop when this many trials ran and all failed")
+    keep_checkpoints: Literal["best", "all"] = "best"
+    tracking_uri: str | None = None
+    progress: Literal["auto", "rich", "plain", "none"] = "auto"
+    address: str | None = None
+
+    @field_validator("direction", mode="before")
+    @classmethod
+    def _direction(cls, value: Any) -> Any:
+        aliases = {"maximize": "max", "minimize": "min"}
+        return aliases.get(value, value)
+
+
+def _field_names() -> list[str]:
+    return list(Settings.model_fields)
+
+
+def _one_line(exc: ValidationError, source: str) -> UserError:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        return UserError(f"{source}: unknown key '{key}'{did_you_mean(key, _field_names())}; "
+                         f"valid keys: see `automl run --help`")
+    value = err.get("input")
+    return UserError(f"{source}: '{key}' = {value!r}: {err['msg']}")
+
+
+def load_study(path: Path) -> dict[str, Any]:
+    """Read a study YAML file into a dict of settings (validated later with the CLI flags)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"study file {path}: cannot be read ({exc.strerror}); check the path") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise UserError(f"study file {path}:{where}: YAML syntax error ({problem}); fix the file") from None
+    if not isinstance(data, dict):
+        raise UserError(f"study file {path}: expected a mapping of settings at the top level")
+    data = {str(k).replace("-", "_"): v for k, v in data.items()}
+    try:
+        Settings(**data)
+    except ValidationError as exc:
+        raise _one_line(exc, f"study file {path}") from None
+    base = path.parent
+    for key in ("skill_dir", "root_dir", "workspace", "workspace_root", "space_file"):
+        if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
+            data[key] = str(base / data[key]) if (base / data[key]).exists() else data[key]
+    return data
+
+
+def make_settings(study: dict[str, Any], flags: dict[str, Any]) -> Settings:
+    """Study-file values, overridden by the flags the user actually gave."""
+    merged = {**study, **{k: v for k, v in flags.items() if v is not None}}
+    if "overrides" in study and "overrides" in flags:
+        merged["overrides"] = {**study["overrides"], **flags["overrides"]}
+    try:
+        return Settings(**merged)
+    except ValidationError as exc:
+        raise _one_line(exc, "settings") from None

@@ -1,0 +1,254 @@
+"""The Ray Tune trainable: one trial = one trainer process, watched through its status.json.
+
+Runs inside a Ray worker. It builds the trial's spec, starts the trainer through the launcher,
+tails ``results_dir/train/status.json`` and reports every validation result to Tune (with a
+checkpoint *pointer* when the algorithm pauses/promotes trials), and ends with the process.
+
+Resuming (promotion, PBT exploit, restore) is exact: the checkpoint handed to Tune names the
+``model_epoch_EEE_step_SSSSS.pth`` file of the rung; the next segment starts the trainer with
+``train.resume_training_checkpoint_path`` set to it, so training continues from that epoch.
+
+How a trial ended is written to ``outcome.json`` in the trial folder (by the trial itself, so it
+survives a driver crash); the driver reads it when Tune says the trial is over.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from automl.checkpoints import checkpoint_for_epoch
+from automl.failures import RETRYABLE, Outcome, decide, is_finite
+from automl.records import atomic_write_json
+from automl.spec import SpecBuilder, write_spec
+from automl.status import StatusLine, StatusTail, status_path
+from launchers.base import Job, Launcher, LaunchError, log_tail
+
+POINTER = "automl_checkpoint.json"
+# Config keys the engine adds to a trial's config (not hyperparameters).
+EPOCHS_KEY = "__epochs__"
+PARENT_KEY = "__parent__"
+
+
+def rec_id_for(trial_id: str) -> str:
+    """Stable, readable trial id: Ray's ``<exp>_00003`` → ``t00003``."""
+    suffix = trial_id.rsplit("_", 1)[-1]
+    return f"t{suffix}" if suffix.isdigit() else trial_id
+
+
+def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if not k.startswith("__")}
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """Everything a trial needs, shipped once to the workers (``tune.with_parameters``)."""
+
+    workspace: Path
+    command: tuple[str, ...]  # argv template with "{config_path}"
+    builder: SpecBuilder
+    launcher: Launcher
+    metric: str
+    budget: int
+    dataset_root: Path | None
+    report_checkpoints: bool = False
+    interval: int | None = None
+    cpus_per_trial: float = 1.0
+    trial_timeout: float | None = None
+    max_retries: int = 1
+    poll_s: float = 0.1
+    env: dict[str, str] = field(default_factory=dict)
+
+    def trial_folder(self, rec_id: str) -> Path:
+        return self.workspace / "trials" / rec_id
+
+
+def _stop_requested() -> bool:
+    """Whether Tune asked this trial to stop/pause.
+
+    Tune only tells a function trainable at its next ``tune.report`` (which then raises
+    SystemExit). A trainer can run minutes between validations, so we peek at the session's stop
+    event to kill the process at once instead of letting it train past a pause decision.
+    """
+    try:
+        from ray.train._internal.session import get_session
+
+        session = get_session()
+        return bool(session and session.stop_event.is_set())
+    except Exception:  # noqa: BLE001 - private API: fall back to report-time stopping
+        return False
+
+
+def read_pointer(checkpoint: Any) -> dict[str, Any] | None:
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as folder:
+        path = Path(folder) / POINTER
+        return json.loads(path.read_text()) if path.exists() else None
+
+
+def make_checkpoint(record: dict[str, Any]):
+    """A Tune checkpoint that only records which model file (and epoch) to resume from."""
+    from ray import tune
+
+    folder = Path(tempfile.mkdtemp(prefix="automl-ckpt-"))
+    (folder / POINTER).write_text(json.dumps(record))
+    return tune.Checkpoint.from_directory(str(folder))
+
+
+class _Segment:
+    """One run of the trainer process (a trial is one or more segments)."""
+
+    def __init__(self, ctx: TrialContext, folder: Path, rec_id: str, config: dict[str, Any],
+                 resume: dict[str, Any] | None) -> None:
+        self.ctx = ctx
+        self.folder = folder
+        self.rec_id = rec_id
+        self.resume = resume
+        self.epochs = int(config.get(EPOCHS_KEY) or ctx.budget)
+        self.results_dir = folder / "results"
+        self.lines: list[StatusLine] = []
+        resume_path = Path(resume["path"]) if resume else None
+        extra = {"dataset.segment.root_dir": str(ctx.dataset_root)} if ctx.dataset_root else {}
+        spec = ctx.builder.build(hyperparameters(config), self.results_dir, self.epochs,
+                                 resume_checkpoint=resume_path, interval=ctx.interval, extra=extra)
+        self.spec_path = write_spec(spec, folder / "spec.yaml")
+        index = len(list(folder.glob("spec_segment_*.yaml")))
+        shutil.copyfile(self.spec_path, folder / f"spec_segment_{index}.yaml")
+        self.log_path = folder / "train.log"
+
+    def job(self) -> Job:
+        argv = tuple(a.replace("{config_path}", str(self.spec_path)) for a in self.ctx.command)
+        threads = str(max(1, int(self.ctx.cpus_per_trial)))
+        env = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, **self.ctx.env}
+        reads = (self.ctx.dataset_root,) if self.ctx.dataset_root else ()
+        return Job(argv=argv, cwd=self.folder, log_path=self.log_path, env=env,
+                   name=f"{self.ctx.workspace.name}-{self.rec_id}",
+                   labels={"automl.experiment": self.ctx.workspace.name, "automl.trial": self.rec_id},
+                   gpu_ids=_assigned_gpus(), read_paths=reads, write_paths=(self.folder,))
+
+    def run(self, report) -> Outcome:
+        """Start the process, stream results to ``report``, return how it ended."""
+        try:
+            handle = self.ctx.launcher.start(self.job())
+        except LaunchError as exc:
+            return Outcome("failed", "infrastructure", str(exc))
+        tail: StatusTail | None = None
+        started = time.monotonic()
+        stopped = timed_out = False
+        code: int | None = None
+        try:
+            while True:
+                tail = tail or self._tail()
+                if tail:
+                    self._consume(tail.read_new(), report)
+                code = handle.poll()
+                if code is not None:
+                    break
+                if _stop_requested():
+                    stopped = True
+                    break
+                if self.ctx.trial_timeout and time.monotonic() - started > self.ctx.trial_timeout:
+                    timed_out = True
+                    break
+                time.sleep(self.ctx.poll_s)
+        finally:
+            if code is None:
+                code = handle.stop()
+        tail = tail or self._tail()
+        if tail:
+            self._consume(tail.read_new(final=True), report)
+        if timed_out:
+            return Outcome("failed", "timeout",
+                           f"no end after --trial-timeout {self.ctx.trial_timeout:g}s; stopped")
+        return decide(code, self.lines, log_tail(self.log_path), self.ctx.metric, self.epochs,
+                      stopped)
+
+    def _tail(self) -> StatusTail | None:
+        path = status_path(self.results_dir)
+        return StatusTail(path) if path.exists() else None
+
+    def _consume(self, lines: list[StatusLine], report) -> None:
+        start_epoch = int(self.resume["epoch"]) if self.resume else 0
+        for line in lines:
+            self.lines.append(line)
+            value = line.metric(self.ctx.metric)
+            if line.epoch is None or value is None or line.epoch <= start_epoch:
+                continue
+            if not is_finite(value):
+                continue  # a NaN never reaches the scheduler; the outcome marks it diverged
+            report(line.epoch, line.kpi, self._checkpoint_record(line.epoch))
+
+    def _checkpoint_record(self, epoch: int) -> dict[str, Any] | None:
+        if not self.ctx.report_checkpoints:
+            return None
+        # The checkpoint file may appear just after the validation line: wait briefly for it.
+        train_dir = self.results_dir / "train"
+        deadline = time.monotonic() + 5.0
+        while (found := checkpoint_for_epoch(train_dir, epoch)) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if found is None:
+            return None
+        return {"path": str(found.path), "epoch": found.epoch, "step": found.step,
+                "rec_id": self.rec_id}
+
+
+def _assigned_gpus() -> tuple[int, ...]:
+    try:
+        import ray
+
+        return tuple(int(g) for g in ray.get_gpu_ids())
+    except Exception:  # noqa: BLE001 - outside a Ray worker: no GPUs assigned
+        return ()
+
+
+class TrialFailed(RuntimeError):
+    """Raised so Ray marks the trial ERROR; the details are in the trial's outcome.json."""
+
+
+def run_trial(config: dict[str, Any], ctx: TrialContext) -> None:
+    """The function trainable."""
+    from ray import tune
+
+    rec_id = rec_id_for(tune.get_context().get_trial_id())
+    folder = ctx.trial_folder(rec_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    resume = read_pointer(tune.get_checkpoint())
+    lock = threading.Lock()
+
+    def report(epoch: int, kpis: dict[str, float], checkpoint: dict[str, Any] | None) -> None:
+        metrics = {**{k: float(v) for k, v in kpis.items()}, "epoch": int(epoch)}
+        with lock:
+            if checkpoint:
+                tune.report(metrics, checkpoint=make_checkpoint(checkpoint))
+            else:
+                tune.report(metrics)
+
+    outcome = Outcome("failed", "infrastructure", "not started")
+    attempts = 0
+    try:
+        while True:
+            segment = _Segment(ctx, folder, rec_id, config, resume)
+            outcome = segment.run(report)
+            if outcome.status == "failed" and outcome.failure_class in RETRYABLE \
+                    and attempts < ctx.max_retries:
+                attempts += 1
+                continue
+            break
+    except SystemExit:  # Tune stopped the trial at a report: that is a decision, not a failure
+        outcome = Outcome("stopped")
+        raise
+    finally:
+        atomic_write_json(folder / "outcome.json", {
+            "status": outcome.status, "failure_class": outcome.failure_class,
+            "message": outcome.message, "hint": outcome.hint, "retries": attempts,
+            "time": time.time(),
+        })
+    if outcome.status == "failed":
+        raise TrialFailed(f"{outcome.failure_class}: {outcome.message}")
