@@ -1,0 +1,162 @@
+"""A TAO skill folder: ``references/skill_info.yaml``, ``schemas/<action>.schema.json``, templates.
+
+Everything the engine needs to know about a model comes from this folder, so every way it can be
+broken (missing file, bad YAML/JSON, no train action, AutoML switched off) is caught here, once,
+as a one-line UserError before anything is launched.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from automl.errors import UserError
+from automl.schema import load_schema, read_yaml
+
+INFO_FILE = Path("references") / "skill_info.yaml"
+
+# shlex (punctuation_chars) emits unquoted shell operators - pipes, here-documents, redirections,
+# command lists - as tokens made only of these characters; ``$`` and backticks mean expansions.
+# A command containing any of them is a shell program, not an argv, and is refused: we never hand
+# a shell a string that contains a user path.
+_SHELL_OPERATOR_CHARS = set("();<>|&")
+_SHELL_EXPANSION_CHARS = ("$", "`")
+
+
+class _ActionInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    command: str
+
+
+class _SkillInfo(BaseModel):
+    """The parts of skill_info.yaml the engine relies on; the rest is kept but not checked."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str | None = None
+    network_arch: str | None = None
+    automl_enabled: bool = True
+    container_image: str | None = None
+    actions: dict[str, _ActionInfo]
+    spec_templates: dict[str, str] = {}
+    spec_shorthand_keys: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class SkillDir:
+    """A loaded skill folder; ``info`` and ``schema`` are the parsed files, unmodified."""
+
+    path: Path
+    info: dict
+    schema: dict
+
+    @classmethod
+    def load(cls, path: str | Path, action: str = "train") -> SkillDir:
+        """Load and check a skill folder for running ``action`` under AutoML."""
+        root = Path(path).expanduser()
+        if not root.is_dir():
+            raise UserError(f"{root}: skill directory not found (expected a folder with {INFO_FILE})")
+        info_path = root / INFO_FILE
+        if not info_path.is_file():
+            raise UserError(f"{info_path}: not found; is {root} a TAO skill folder?")
+        info = read_yaml(info_path)
+        if not isinstance(info, dict):
+            raise UserError(f"{info_path}: expected a mapping at the top level")
+        try:
+            checked = _SkillInfo.model_validate(info)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(part) for part in err["loc"])
+            raise UserError(f"{info_path}: {where}: {err['msg']}") from None
+        name = checked.name or root.name
+        if action not in checked.actions:
+            raise UserError(
+                f"{name}: no '{action}' action in {INFO_FILE} (actions: {', '.join(checked.actions) or 'none'})"
+            )
+        if not checked.automl_enabled:
+            raise UserError(f"{name}: AutoML is not enabled for this skill (automl_enabled: false in {INFO_FILE})")
+        schema_path = root / "schemas" / f"{action}.schema.json"
+        if not schema_path.is_file():
+            raise UserError(f"{schema_path}: not found; the '{action}' action has no parameter schema")
+        return cls(path=root, info=info, schema=load_schema(schema_path))
+
+    @property
+    def name(self) -> str:
+        """The skill's name, e.g. ``tao-train-segformer`` (the folder name when skill_info has none)."""
+        return self.info.get("name") or self.path.name
+
+    @property
+    def network_arch(self) -> str:
+        """TAO's network name, e.g. ``segformer``: skill_info, else the schema's ``x_tao_schema``."""
+        tao = self.schema.get("x_tao_schema") or {}
+        return self.info.get("network_arch") or tao.get("network_arch") or self.name
+
+    @property
+    def container_image(self) -> str | None:
+        """The container image that runs the actions, if the skill names one."""
+        return self.info.get("container_image")
+
+    def actions(self) -> list[str]:
+        """Action names in skill_info order (train, evaluate, export, ...)."""
+        return list(self.info.get("actions", {}))
+
+    def shorthand(self) -> dict[str, str]:
+        """``spec_shorthand_keys``: short names (``learning_rate``) for dotted spec keys."""
+        return dict(self.info.get("spec_shorthand_keys") or {})
+
+    def template(self, action: str = "train") -> dict:
+        """The default spec of ``action`` (``spec_template_<action>.yaml``).
+
+        skill_info's ``spec_templates`` paths are relative to ``schemas/`` in TAO's layout
+        (``../references/...``) but some skills write them relative to the folder itself
+        (``references/...``); both are tried. Without an entry the conventional
+        ``references/spec_template_<action>.yaml`` is used.
+        """
+        declared = (self.info.get("spec_templates") or {}).get(action)
+        if declared:
+            candidates = [self.path / "schemas" / declared, self.path / declared]
+        else:
+            candidates = [self.path / "references" / f"spec_template_{action}.yaml"]
+        found = next((p for p in candidates if p.is_file()), None)
+        if found is None:
+            raise UserError(
+                f"{self.name}: no spec template for action '{action}' (looked for "
+                f"{candidates[0].resolve()}); actions: {', '.join(self.actions())}"
+            )
+        spec = read_yaml(found)
+        if spec is None:
+            return {}
+        if not isinstance(spec, dict):
+            raise UserError(f"{found}: expected a mapping at the top level")
+        return spec
+
+    def command(self, action: str, config_path: str) -> list[str]:
+        """The argv that runs ``action`` on the spec at ``config_path``.
+
+        ``actions.<action>.command`` ("segformer train -e {config_path}") is split with shlex and
+        ``{config_path}`` is substituted inside single argv elements, so a path with spaces or
+        quotes stays one argument and nothing is ever interpreted by a shell. Commands that only
+        a shell could run (multi-line scripts, pipes, here-documents) are refused.
+        """
+        actions = self.info.get("actions") or {}
+        if action not in actions:
+            raise UserError(f"{self.name}: no '{action}' action (actions: {', '.join(actions) or 'none'})")
+        line = str(actions[action].get("command", "")).strip()
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        try:
+            tokens = list(lexer)
+        except ValueError as exc:
+            raise UserError(f"{self.name}: actions.{action}.command cannot be parsed: {exc}") from None
+        if not tokens:
+            raise UserError(f"{self.name}: actions.{action}.command is empty")
+        shell = "\n" in line or any(ch in line for ch in _SHELL_EXPANSION_CHARS)
+        shell = shell or any(tok and set(tok) <= _SHELL_OPERATOR_CHARS for tok in tokens)
+        if shell:
+            raise UserError(
+                f"{self.name}: actions.{action}.command is a shell script, not a command line; "
+                "only 'program args... {config_path}' commands can be launched"
+            )
+        return [tok.replace("{config_path}", str(config_path)) for tok in tokens]
