@@ -120,7 +120,7 @@ class RichProgress(_Base):
         for column in ("trial", "status", "epoch", self.metric, "best of trial", "params"):
             table.add_column(column, overflow="fold")
         with self._lock:
-            records = sorted(self.records.values(), key=lambda r: r.rec_id)
+            records = sorted(self.records.values(), key=lambda r: r.index)
         varying = self._varying(records)
         for record in records[-30:]:
             values = [r.get(self.metric) for r in record.results if r.get(self.metric) is not None]

@@ -19,7 +19,7 @@ from ray import tune
 
 from automl.failures import HINTS
 from automl.records import TrialRecord, write_history
-from automl.trial import EPOCHS_KEY, PARENT_KEY, hyperparameters, rec_id_for
+from automl.trial import EPOCHS_KEY, PARENT_KEY, hyperparameters
 
 FINISHED = ("completed", "recovered", "failed", "stopped")
 
@@ -44,13 +44,27 @@ class Recorder(tune.Callback):
         self._lock = threading.Lock()
         self._last_write = 0.0
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Tune pickles its callbacks into the experiment state: leave out locks and observers
+        (live displays, tracking clients), which belong to the running driver only."""
+        state = dict(self.__dict__)
+        state["observers"] = []
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     # -- helpers ---------------------------------------------------------------------------
     def _record(self, trial) -> TrialRecord:
-        rec_id = rec_id_for(trial.trial_id)
+        rec_id = trial.trial_id
         record = self.records.get(rec_id)
         if record is None:
             config = dict(trial.config)
-            record = TrialRecord(rec_id=rec_id, params=hyperparameters(config),
+            tag = str(getattr(trial, "experiment_tag", "") or "")
+            index = int(tag.split("_", 1)[0]) if tag.split("_", 1)[0].isdigit() else len(self.records) + 1
+            record = TrialRecord(rec_id=rec_id, params=hyperparameters(config), index=index,
                                  folder=str(self.workspace / "trials" / rec_id),
                                  parent=config.get(PARENT_KEY))
             self.records[rec_id] = record
@@ -65,7 +79,7 @@ class Recorder(tune.Callback):
         self._last_write = now
         with self._lock:
             write_history(self.workspace / "history.json", self.experiment,
-                          sorted(self.records.values(), key=lambda r: r.rec_id))
+                          list(self.records.values()))
 
     def _emit(self, event: str, *args: Any) -> None:
         for observer in self.observers:

@@ -23,6 +23,7 @@ HISTORY_VERSION = 1
 class TrialRecord:
     rec_id: str
     params: dict[str, Any]
+    index: int = 0  # order of creation (1, 2, ...): Ray's trial ids are random hex
     status: str = "pending"  # pending | running | paused | completed | recovered | failed | stopped
     budget: int = 0  # the epoch budget this trial was given (may grow on promotion)
     results: list[dict[str, float]] = field(default_factory=list)  # per validation: epoch + kpis
@@ -95,7 +96,7 @@ def atomic_write_json(path: Path, data: Any) -> None:
 
 def write_history(path: Path, experiment: dict[str, Any], records: list[TrialRecord]) -> None:
     atomic_write_json(path, {"version": HISTORY_VERSION, "experiment": experiment,
-                             "trials": [r.to_json() for r in records]})
+                             "trials": [r.to_json() for r in sorted(records, key=lambda r: r.index)]})
 
 
 def read_history(path: Path) -> tuple[dict[str, Any], list[TrialRecord]]:

@@ -61,7 +61,7 @@ def best_rec(experiment_id: str, records: list[TrialRecord], metric: str, direct
         "all_recs": [
             {"rec_id": r.rec_id, "score": r.score(metric), "status": r.status,
              "observed_budget": r.observed_budget}
-            for r in sorted(records, key=lambda r: r.rec_id)
+            for r in sorted(records, key=lambda r: r.index)
         ],
     }
     if best is not None:

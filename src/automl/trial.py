@@ -36,12 +36,6 @@ EPOCHS_KEY = "__epochs__"
 PARENT_KEY = "__parent__"
 
 
-def rec_id_for(trial_id: str) -> str:
-    """Stable, readable trial id: Ray's ``<exp>_00003`` → ``t00003``."""
-    suffix = trial_id.rsplit("_", 1)[-1]
-    return f"t{suffix}" if suffix.isdigit() else trial_id
-
-
 def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if not k.startswith("__")}
 
@@ -216,7 +210,7 @@ def run_trial(config: dict[str, Any], ctx: TrialContext) -> None:
     """The function trainable."""
     from ray import tune
 
-    rec_id = rec_id_for(tune.get_context().get_trial_id())
+    rec_id = tune.get_context().get_trial_id()  # Ray's id: its logs match our folders
     folder = ctx.trial_folder(rec_id)
     folder.mkdir(parents=True, exist_ok=True)
     resume = read_pointer(tune.get_checkpoint())

@@ -1,0 +1,170 @@
+"""``automl ui [WORKSPACE]``: the MLflow UI on an experiment's tracking store.
+
+Starts ``mlflow server`` (``sys.executable -m mlflow server``, an argument list, never a shell
+string) on ``sqlite:///<workspace>/mlflow.db``, bound to 127.0.0.1 with one worker, prints the
+URL and waits until Ctrl-C, then stops the server and its uvicorn worker (their own process
+group) cleanly. ``mlflow`` is not imported here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from automl.errors import UserError
+
+DEFAULT_ROOT = Path("automl-workspaces")
+MARKER = "experiment.yaml"
+STORE = "mlflow.db"
+
+
+def find_workspace(workspace: Path | None, root: Path = DEFAULT_ROOT) -> Path:
+    """The workspace to show: the one given, else the most recent one under ``root``."""
+    if workspace is not None:
+        path = Path(workspace).expanduser()
+        if path.is_file() and path.name == STORE:  # the store itself was given
+            path = path.parent
+        if not path.is_dir():
+            raise UserError(f"workspace {path}: no such folder; pass the folder `automl run` "
+                            f"printed")
+        return path.resolve()
+    candidates = [p.parent for p in Path(root).glob(f"*/{MARKER}")] if Path(root).is_dir() else []
+    if not candidates:
+        raise UserError(f"no workspace found under {Path(root).resolve()} (a folder with "
+                        f"{MARKER}); pass one: automl ui WORKSPACE")
+    return max(candidates, key=_last_activity).resolve()
+
+
+def _last_activity(path: Path) -> float:
+    times = []
+    for name in (MARKER, "state.json", "history.json", STORE):
+        try:
+            times.append((path / name).stat().st_mtime)
+        except OSError:
+            pass
+    return max(times, default=0.0)
+
+
+def store_uri(workspace: Path) -> str:
+    db = Path(workspace) / STORE
+    if not db.is_file():
+        raise UserError(f"{workspace}: no MLflow store ({STORE}); it is written by `automl run` "
+                        f"unless --tracking-uri sent the runs elsewhere (open that server instead)")
+    return f"sqlite:///{db.resolve()}"
+
+
+def _check_port(host: str, port: int) -> int:
+    """Fail early, in one line, when the port is taken; port 0 picks a free one."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise UserError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pass "
+                            f"another --port") from None
+        return sock.getsockname()[1]
+
+
+def server_command(uri: str, workspace: Path, port: int, host: str) -> list[str]:
+    return [sys.executable, "-m", "mlflow", "server",
+            "--backend-store-uri", uri,
+            "--default-artifact-root", (Path(workspace) / "mlartifacts").resolve().as_uri(),
+            "--no-serve-artifacts",
+            "--host", host, "--port", str(port), "--workers", "1"]
+
+
+def serve(workspace: Path | None, port: int = 5000, host: str = "127.0.0.1") -> subprocess.Popen:
+    """Start the MLflow UI on the workspace's store; returns the server process (its own
+    process group). ``proc.url`` is the address; stop it with :func:`stop`."""
+    path = find_workspace(workspace)
+    uri = store_uri(path)
+    port = _check_port(host, port)
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": os.environ.get("MLFLOW_DISABLE_TELEMETRY",
+                                                                    "true")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen(server_command(uri, path, port, host), cwd=path, env=env,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    shown = f"[{host}]" if ":" in host else host
+    proc.url = f"http://{shown}:{port}"  # type: ignore[attr-defined]
+    proc.workspace = path  # type: ignore[attr-defined]
+    return proc
+
+
+def wait_ready(proc: subprocess.Popen, timeout: float = 60.0) -> bool:
+    """Poll the UI until it answers 200; False if the server exited or the time ran out."""
+    url = f"{proc.url}/health"  # type: ignore[attr-defined]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.25)
+    return False
+
+
+def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Stop the server and its workers (SIGTERM to its process group, then SIGKILL)."""
+    pgid = proc.pid  # start_new_session: the server leads its own group
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            proc.poll()
+            if not _group_alive(pgid):
+                break
+            time.sleep(0.1)
+        else:
+            continue
+        break
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def main_ui(args: argparse.Namespace) -> int:
+    """``automl ui [WORKSPACE] [--port N] [--host H]``: serve until Ctrl-C; exit code."""
+    proc = serve(getattr(args, "workspace", None), int(getattr(args, "port", 5000) or 5000),
+                 getattr(args, "host", None) or "127.0.0.1")
+    try:
+        print(f"MLflow UI for {proc.workspace}: starting …", flush=True)  # type: ignore[attr-defined]
+        if not wait_ready(proc, timeout=120):
+            if proc.poll() is not None:
+                print(f"the MLflow server exited (code {proc.returncode}); see the messages above",
+                      file=sys.stderr)
+                return 1
+            print("the MLflow server is slow to answer; still waiting", file=sys.stderr)
+        print(f"MLflow UI: {proc.url}   (Ctrl-C to stop)", flush=True)  # type: ignore[attr-defined]
+        proc.wait()
+        print(f"the MLflow server exited (code {proc.returncode})", file=sys.stderr)
+        return 1 if proc.returncode else 0
+    except KeyboardInterrupt:
+        print("\nstopping the MLflow UI", flush=True)
+        return 0
+    finally:
+        stop(proc)

@@ -1,0 +1,90 @@
+"""The engine end to end on Ray Tune, with the fake trainer (fast; failure modes on demand)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from automl.cli import main
+from automl.records import read_history
+from automl.report import read_best_rec
+
+pytestmark = pytest.mark.usefixtures("ray_session")
+
+
+def run(fake_skill: Path, tmp_path: Path, *extra: str, name: str = "ws") -> tuple[int, Path]:
+    workspace = tmp_path / name
+    code = main(["run", "--skill-dir", str(fake_skill), "--workspace", str(workspace),
+                 "--progress", "none", "--seed", "7", *extra])
+    return code, workspace
+
+
+def trials(workspace: Path):
+    return read_history(workspace / "history.json")[1]
+
+
+def test_random_search_finds_checkpoint_and_best(fake_skill, tmp_path):
+    code, ws = run(fake_skill, tmp_path, "--algo", "random", "--max-recommendations", "4",
+                   "--max-epochs", "3")
+    assert code == 0
+    doc = read_best_rec(ws / "best_rec.json")
+    best = doc["best"]
+    assert best["observed_budget"] == 3
+    assert Path(best["checkpoint_uri"]).name == f"model_epoch_003_step_{best['checkpoint_step']:05d}.pth"
+    assert Path(best["checkpoint_uri"]).exists()
+    records = trials(ws)
+    assert len(records) == 4 and all(r.status == "completed" for r in records)
+    xs = {r.params["hp.x"] for r in records}
+    assert len(xs) == 4 and all(0.0 <= x <= 1.0 for x in xs)
+    assert best["score"] == max(r.score("val_miou") for r in records)
+    assert json.loads((ws / "state.json").read_text())["state"] == "completed"
+
+
+def test_recovered_trials_count(fake_skill, tmp_path):
+    code, ws = run(fake_skill, tmp_path, "--algo", "random", "--max-recommendations", "2",
+                   "--max-epochs", "2", "--set", "fake.mode=exit1_after_last")
+    assert code == 0
+    records = trials(ws)
+    assert {r.status for r in records} == {"recovered"}
+    assert all(r.score("val_miou") is not None and r.failure_message for r in records)
+    assert read_best_rec(ws / "best_rec.json")["best"] is not None
+
+
+def test_all_failing_experiment_stops_early(fake_skill, tmp_path, capsys):
+    code, ws = run(fake_skill, tmp_path, "--algo", "random", "--max-recommendations", "10",
+                   "--max-concurrent", "1", "--stop-after-failures", "2",
+                   "--set", "fake.mode=data")
+    assert code == 1
+    records = trials(ws)
+    assert 2 <= len(records) < 10
+    assert all(r.status == "failed" and r.failure_class == "data" for r in records)
+    state = json.loads((ws / "state.json").read_text())
+    assert state["state"] == "failed" and "data" in state["failures"]
+
+
+def test_metric_never_reported_is_a_user_error(fake_skill, tmp_path, capsys):
+    code, _ = run(fake_skill, tmp_path, "--algo", "random", "--max-recommendations", "5",
+                  "--max-concurrent", "1", "--max-epochs", "1", "--set", "fake.mode=no_metric")
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--metric val_miou" in err and "val_accuracy_typo" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_minimize_direction(fake_skill, tmp_path):
+    code, ws = run(fake_skill, tmp_path, "--algo", "bayesian", "--max-recommendations", "3",
+                   "--max-epochs", "2", "--metric", "val_loss", "--direction", "min")
+    assert code == 0
+    doc = read_best_rec(ws / "best_rec.json")
+    assert doc["direction"] == "min"
+    assert doc["best"]["score"] == min(r.score("val_loss") for r in trials(ws))
+
+
+def test_same_seed_same_suggestions(fake_skill, tmp_path):
+    args = ("--algo", "bayesian", "--max-recommendations", "3", "--max-epochs", "1",
+            "--max-concurrent", "1")
+    _, first = run(fake_skill, tmp_path, *args, name="a")
+    _, second = run(fake_skill, tmp_path, *args, name="b")
+    assert [r.params for r in trials(first)] == [r.params for r in trials(second)]
