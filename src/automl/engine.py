@@ -192,8 +192,11 @@ def execute(prepared: Prepared, observers: list[Any] | None = None) -> dict[str,
     workspace = prepared.workspace
     workspace.lock()
     _init_ray(settings, num_cpus=os.cpu_count() or 1)
-    for name in ("ray.tune", "ray.train", "ray.tune.result_grid"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    # Trial failures are classified and shown by our progress/history; Ray's own tracebacks for
+    # them are noise for a user (AUTOML_DEBUG=1 keeps them).
+    if not os.environ.get("AUTOML_DEBUG"):
+        for name in ("ray.tune", "ray.train"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
     algo_ctx = AlgoContext(
         space=prepared.space, metric=settings.metric, mode=settings.direction,
