@@ -34,6 +34,7 @@ in the settings is replaced literally in log tails, messages and artifacts.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import json
 import logging
@@ -271,6 +272,7 @@ class MlflowTracker:
         self._secrets: set[str] = set()
         self._thread = threading.Thread(target=self._work, name="automl-mlflow", daemon=True)
         self._thread.start()
+        atexit.register(self._close_at_exit)
 
     # -- observer API (driver thread: snapshot + enqueue only) -----------------------------
     def experiment_started(self, experiment: dict[str, Any]) -> None:
@@ -303,6 +305,8 @@ class MlflowTracker:
 
     def flush(self, timeout: float = 60.0) -> bool:
         """Wait until every event queued so far is in MLflow; False on timeout."""
+        if self._closed or not self._thread.is_alive():
+            return not self._thread.is_alive()
         done = threading.Event()
         self._put(("flush", done))
         return done.wait(timeout)
@@ -312,6 +316,7 @@ class MlflowTracker:
         if self._closed:
             return
         self._closed = True
+        atexit.unregister(self._close_at_exit)
         self._queue.put(_STOP)
         self._thread.join(timeout)
         if self._thread.is_alive():
@@ -319,6 +324,9 @@ class MlflowTracker:
                         self._queue.qsize(), timeout)
         if self._dropped:
             log.warning("MLflow tracking: %d event(s) dropped (queue full)", self._dropped)
+
+    def _close_at_exit(self) -> None:
+        self.close(timeout=15.0)  # the engine forgot close(): still end the runs, briefly
 
     # -- queueing --------------------------------------------------------------------------
     def _put(self, item: Any) -> None:

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -86,9 +87,12 @@ def serve(workspace: Path | None, port: int = 5000, host: str = "127.0.0.1") -> 
     path = find_workspace(workspace)
     uri = store_uri(path)
     port = _check_port(host, port)
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": os.environ.get("MLFLOW_DISABLE_TELEMETRY",
-                                                                    "true")}
+    env = dict(os.environ)
     env.pop("MLFLOW_TRACKING_URI", None)
+    # A read-mostly local UI: no telemetry, no background job runner (extra processes that
+    # would also write to the store the running experiment writes to). Explicit settings win.
+    env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     proc = subprocess.Popen(server_command(uri, path, port, host), cwd=path, env=env,
                             stdin=subprocess.DEVNULL, start_new_session=True)
     shown = f"[{host}]" if ":" in host else host
@@ -115,29 +119,28 @@ def wait_ready(proc: subprocess.Popen, timeout: float = 60.0) -> bool:
 
 
 def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
-    """Stop the server and its workers (SIGTERM to its process group, then SIGKILL)."""
-    pgid = proc.pid  # start_new_session: the server leads its own group
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+    """Stop the server and its uvicorn worker: SIGTERM to its process group (the server
+    forwards it and shuts down gracefully), SIGKILL after ``timeout`` seconds."""
+    pgid = proc.pid  # start_new_session: the server leads its own process group
+    for sig, grace in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(pgid, sig)
         except ProcessLookupError:
             break
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            proc.poll()
-            if not _group_alive(pgid):
-                break
+        deadline = time.monotonic() + grace
+        while _group_alive(pgid, proc) and time.monotonic() < deadline:
             time.sleep(0.1)
-        else:
-            continue
-        break
+        if not _group_alive(pgid, proc):
+            break
     try:
         proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
         pass
 
 
-def _group_alive(pgid: int) -> bool:
+def _group_alive(pgid: int, proc: subprocess.Popen | None = None) -> bool:
+    if proc is not None:
+        proc.poll()  # reap the leader, or it stays a zombie member of the group
     try:
         os.killpg(pgid, 0)
         return True
@@ -147,12 +150,23 @@ def _group_alive(pgid: int) -> bool:
         return True
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main_ui(args: argparse.Namespace) -> int:
-    """``automl ui [WORKSPACE] [--port N] [--host H]``: serve until Ctrl-C; exit code."""
-    proc = serve(getattr(args, "workspace", None), int(getattr(args, "port", 5000) or 5000),
+    """``automl ui [WORKSPACE] [--port N] [--host H]``: serve until Ctrl-C; exit code.
+
+    ``args.workspace`` (Path | None), ``args.port`` (int), ``args.host`` (str)."""
+    port = getattr(args, "port", None)
+    proc = serve(getattr(args, "workspace", None), 5000 if port is None else int(port),
                  getattr(args, "host", None) or "127.0.0.1")
+    previous = None
     try:
-        print(f"MLflow UI for {proc.workspace}: starting …", flush=True)  # type: ignore[attr-defined]
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the server too
+        print(f"MLflow UI for {proc.workspace}: starting (server pid {proc.pid})",  # type: ignore[attr-defined]
+              flush=True)
         if not wait_ready(proc, timeout=120):
             if proc.poll() is not None:
                 print(f"the MLflow server exited (code {proc.returncode}); see the messages above",
@@ -168,3 +182,5 @@ def main_ui(args: argparse.Namespace) -> int:
         return 0
     finally:
         stop(proc)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
