@@ -239,9 +239,11 @@ def execute(prepared: Prepared, observers: list[Any] | None = None) -> dict[str,
     )
     workspace.set_state("running", started=time.time())
     state = "failed"
+    cancel = _CancelSignals()
     try:
-        tuner.fit()
-        state = "completed"
+        with cancel:
+            tuner.fit()
+        state = "cancelled" if cancel.received else "completed"
     except KeyboardInterrupt:
         state = "cancelled"
         raise
@@ -260,6 +262,50 @@ def execute(prepared: Prepared, observers: list[Any] | None = None) -> dict[str,
         raise UserError(f"--metric {settings.metric}: {metric_error.failure_message}; choose a "
                         f"metric the trainer reports")
     return doc
+
+
+class _CancelSignals:
+    """Ctrl-C (SIGINT) and SIGTERM both end the experiment gracefully.
+
+    Ray Tune already stops a run cleanly on SIGINT/SIGUSR1 (trials are stopped, which kills their
+    process groups; state is saved so ``automl resume`` can continue). We route SIGINT and SIGTERM
+    to Tune's SIGUSR1 handler and remember that it happened, so the experiment is marked
+    ``cancelled`` rather than ``completed``.
+    """
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        import signal
+
+        first = self.received is None
+        self.received = signum
+        if first:
+            print(f"\n{signal.Signals(signum).name} received: stopping trials and saving state "
+                  f"(again to force)", flush=True)
+            os.kill(os.getpid(), signal.SIGUSR1)
+        else:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> _CancelSignals:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+            # Until Tune installs its own SIGUSR1 handler, a forwarded SIGUSR1 must not kill us.
+            self._previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import signal
+
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def _notify(observers: list[Any] | None, event: str, payload: dict[str, Any]) -> None:
