@@ -85,6 +85,14 @@ def test_inline_placeholder_stays_one_argument(segformer_copy: Path) -> None:
     assert skill.command("train", "s p.yaml") == ["python", "-m", "trainer", "--spec=s p.yaml", "two words"]
 
 
+def test_action_without_command_loads_but_cannot_launch(segformer_copy: Path) -> None:
+    info = segformer_copy / "references" / "skill_info.yaml"
+    info.write_text("actions:\n  train:\n    command: t -e {config_path}\n  export:\n    mode: config\n")
+    skill = SkillDir.load(segformer_copy)
+    with pytest.raises(UserError, match="actions.export.command is missing or empty"):
+        skill.command("export", "x.yaml")
+
+
 def test_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="skill directory not found"):
         SkillDir.load(tmp_path / "nope")

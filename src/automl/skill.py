@@ -28,7 +28,7 @@ _SHELL_EXPANSION_CHARS = ("$", "`")
 
 class _ActionInfo(BaseModel):
     model_config = ConfigDict(extra="allow")
-    command: str
+    command: str | None = None  # checked when the action is launched, not when the skill loads
 
 
 class _SkillInfo(BaseModel):
@@ -143,7 +143,7 @@ class SkillDir:
         actions = self.info.get("actions") or {}
         if action not in actions:
             raise UserError(f"{self.name}: no '{action}' action (actions: {', '.join(actions) or 'none'})")
-        line = str(actions[action].get("command", "")).strip()
+        line = str(actions[action].get("command") or "").strip()
         lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
         lexer.whitespace_split = True
         try:
@@ -151,7 +151,7 @@ class SkillDir:
         except ValueError as exc:
             raise UserError(f"{self.name}: actions.{action}.command cannot be parsed: {exc}") from None
         if not tokens:
-            raise UserError(f"{self.name}: actions.{action}.command is empty")
+            raise UserError(f"{self.name}: actions.{action}.command is missing or empty")
         shell = "\n" in line or any(ch in line for ch in _SHELL_EXPANSION_CHARS)
         shell = shell or any(tok and set(tok) <= _SHELL_OPERATOR_CHARS for tok in tokens)
         if shell:
