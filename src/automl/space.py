@@ -43,7 +43,12 @@ Conditions (``math_cond``; ``depends_on`` names the parent)
     searched nor pinned is taken at its schema default (:attr:`SearchSpace.context`). At build
     time a searched parent's range is narrowed so every parent value leaves its child a
     non-empty range (e.g. deformable-DETR's ``train_random_crop_min`` is capped below
-    ``train_random_crop_max``'s maximum).
+    ``train_random_crop_max``'s maximum). Other forms (``!= 0``) make a parameter unsearchable.
+
+Categoricals
+    Bools are ``(True, False)``; ``ordered_int`` with an enum is a categorical of ints.
+    ``option_weights`` are a sampling prior: such a parameter is drawn as a quantile in [0, 1]
+    mapped through the cumulative weights (Optuna has no weighted categorical).
 
 User overrides use TAO's keys (``valid_min``, ``valid_max``, ``valid_options``,
 ``option_weights``) plus ``value`` (pin) and ``log``; unknown keys are rejected, not ignored, and a
