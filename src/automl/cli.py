@@ -173,6 +173,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     return print_status(Path(args.workspace))
 
 
+def cmd_list(args: argparse.Namespace) -> int:
+    from automl.status_view import print_list
+
+    return print_list(Path(args.root))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="automl", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
@@ -197,6 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="progress of a running or finished experiment")
     status.add_argument("workspace", type=Path)
     status.set_defaults(func=cmd_status)
+
+    listing = sub.add_parser("list", help="list experiments under a folder")
+    listing.add_argument("root", nargs="?", default="automl-workspaces")
+    listing.set_defaults(func=cmd_list)
     return parser
 
 

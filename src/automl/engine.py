@@ -105,6 +105,10 @@ def prepare(settings: Settings) -> Prepared:
     builder = SpecBuilder(template, [leaf.name for leaf in iter_leaves(skill.schema)],
                           skill.shorthand(), settings.overrides)
     space = build_user_space(skill, settings, builder)
+    if not space.params:
+        raise UserError(f"{skill.name}: the search space is empty (nothing searchable in "
+                        f"automl_default_parameters, or everything pinned): add parameters with "
+                        f"--range/--options or a --space-file")
     budget = _resolve_budget(settings, builder)
     if settings.min_epochs > budget:
         raise UserError(f"--min-epochs {settings.min_epochs} is larger than --max-epochs {budget}; "

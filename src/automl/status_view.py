@@ -58,3 +58,40 @@ def print_status(path: Path) -> int:
         if best_doc.get("best"):
             print(f"checkpoint: {best_doc['best']['checkpoint_uri']}")
     return 0
+
+
+def print_list(root: Path) -> int:
+    """``automl list [ROOT]``: every workspace under ROOT with algorithm, best score and state."""
+    if not root.is_dir():
+        raise UserError(f"{root}: no such folder; pass the folder that holds your workspaces "
+                        f"(default ./automl-workspaces)")
+    rows = []
+    for folder in sorted(p for p in root.iterdir() if (p / "experiment.yaml").exists()):
+        workspace = Workspace(folder.resolve())
+        try:
+            experiment = workspace.read_experiment()
+        except UserError:
+            rows.append((folder.name, "?", "unreadable", "-", "-"))
+            continue
+        state = workspace.state().get("state", "unknown")
+        if state == "running" and not workspace.is_locked():
+            state = "interrupted"
+        score, trials = "-", "-"
+        if workspace.best_rec.exists():
+            try:
+                doc = json.loads(workspace.best_rec.read_text())
+                best = doc.get("best") or {}
+                score = _fmt(best.get("score")) if best else "-"
+                trials = str(len(doc.get("all_recs", [])))
+            except (OSError, ValueError):
+                score = "unreadable"
+        rows.append((folder.name, str(experiment.get("algo")), state,
+                     f"{experiment.get('metric', '')}={score}", trials))
+    if not rows:
+        print(f"no experiments under {root}")
+        return 0
+    widths = [max(len(r[i]) for r in rows + [("experiment", "algo", "state", "best", "trials")])
+              for i in range(5)]
+    for row in [("experiment", "algo", "state", "best", "trials"), *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
+    return 0

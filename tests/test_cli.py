@@ -1,0 +1,102 @@
+"""CLI surface: study files, `space`, `best`, `status`, `list` (on real fake-trainer experiments)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from automl.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_shipped_studies_validate():
+    from automl.study import load_study, make_settings
+
+    for path in sorted((ROOT / "studies").glob("*.yaml")):
+        make_settings(load_study(path), {})
+
+
+def test_study_unknown_key_and_syntax_error(tmp_path, capsys):
+    bad = tmp_path / "s.yaml"
+    bad.write_text("algo: random\nmax_epoch: 3\n")
+    assert main(["run", "--study", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'max_epoch'" in err and "max_epochs" in err
+    bad.write_text("algo: random\nmax_epochs: [3\n")
+    assert main(["run", "--study", str(bad)]) == 2
+    assert "line 3" in capsys.readouterr().err
+
+
+def test_space_command_prints_every_param(capsys):
+    from tests.conftest import shared_tao
+
+    skill = shared_tao() / "tao-train-segformer"
+    assert main(["space", "--skill-dir", str(skill), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    searched = [r for r in rows if r.get("status", "search") == "search"]
+    assert len(searched) == 16
+    lr = next(r for r in rows if r["name"] == "train.optim.lr")
+    assert lr["scale"] == "log" and "Infinity" in lr["source"]
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_flags_override_study_and_best_status_list(fake_skill, tmp_path, capsys):
+    study = tmp_path / "study.yaml"
+    study.write_text(f"skill_dir: {fake_skill}\nalgo: bayesian\nmax_recommendations: 5\n"
+                     f"max_epochs: 2\nprogress: none\nseed: 3\n")
+    ws = tmp_path / "exps" / "one"
+    assert main(["run", "--study", str(study), "--workspace", str(ws), "--algo", "random",
+                 "--max-recommendations", "2"]) == 0
+    experiment = (ws / "experiment.yaml").read_text()
+    assert "algo: random" in experiment and "max_recommendations: 2" in experiment
+    capsys.readouterr()
+    assert main(["best", str(ws), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["best"]["observed_budget"] == 2
+    assert main(["status", str(ws)]) == 0
+    out = capsys.readouterr().out
+    assert "completed" in out and "2/2 trials finished" in out
+    assert main(["list", str(tmp_path / "exps")]) == 0
+    assert "one" in capsys.readouterr().out
+    assert main(["best", str(tmp_path)]) == 2  # not a workspace
+
+
+def test_status_of_a_running_experiment(fake_skill, tmp_path):
+    ws = tmp_path / "running"
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "automl.cli", "run", "--skill-dir", str(fake_skill),
+         "--workspace", str(ws), "--progress", "none", "--algo", "random",
+         "--max-recommendations", "3", "--max-epochs", "4", "--max-concurrent", "1",
+         "--set", "fake.epoch_s=0.7", "--seed", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + 90
+        out = ""
+        while time.monotonic() < deadline:
+            if (ws / "history.json").exists():
+                res = subprocess.run([sys.executable, "-m", "automl.cli", "status", str(ws)],
+                                     capture_output=True, text=True, env=env)
+                out = res.stdout
+                if "running" in out and "epoch" in out:
+                    break
+            time.sleep(0.5)
+        assert ": running" in out and " running epoch" in out, out
+        # A second run on the same workspace is refused while the first holds it.
+        res = subprocess.run([sys.executable, "-m", "automl.cli", "run", "--skill-dir",
+                              str(fake_skill), "--workspace", str(ws)],
+                             capture_output=True, text=True, env=env)
+        assert res.returncode == 2 and "already holds an experiment" in res.stderr
+        assert proc.wait(timeout=120) == 0
+        listing = subprocess.run([sys.executable, "-m", "automl.cli", "list", str(tmp_path)],
+                                 capture_output=True, text=True, env=env).stdout
+        assert "completed" in listing
+    finally:
+        proc.kill()
