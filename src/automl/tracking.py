@@ -384,6 +384,8 @@ class MlflowTracker:
     def _mlflow(self):
         if self._client is None:
             try:
+                for name in ("mlflow.store.db.utils", "alembic.runtime.migration"):
+                    logging.getLogger(name).setLevel(logging.WARNING)  # "Creating tables..."
                 from mlflow.tracking import MlflowClient
 
                 client = MlflowClient(self.tracking_uri)
