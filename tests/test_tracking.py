@@ -306,8 +306,11 @@ def test_a_broken_store_never_raises(tmp_path: Path, caplog):
         record = _trial(tmp_path, "t00000", 1e-4, "running")
         _run_trial(tracker, record, "completed")
         tracker.experiment_ended({"metric_name": METRIC, "best": None})
+        tracker.trial_result(None, {"epoch": 1})  # a caller bug: a warning, not an exception
+        tracker.experiment_started(None)
         tracker.close()
     assert "MLflow tracking is off" in caplog.text
+    assert "trial_result failed" in caplog.text
 
 
 def test_driver_side_cost_per_event_is_tiny(workspace: Path):

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -219,6 +220,17 @@ def _read_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(data.splitlines()[-lines:]) + "\n"
 
 
+def _never_raise(method):
+    """Observer entry points run on the driver: a tracking bug must not stop the experiment."""
+    @functools.wraps(method)
+    def wrapper(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            method(self, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            self._warn(f"{method.__name__} failed: {type(exc).__name__}: {str(exc)[:300]}")
+    return wrapper
+
+
 # ---------------------------------------------------------------------------------------------
 # The tracker
 # ---------------------------------------------------------------------------------------------
@@ -275,13 +287,16 @@ class MlflowTracker:
         atexit.register(self._close_at_exit)
 
     # -- observer API (driver thread: snapshot + enqueue only) -----------------------------
+    @_never_raise
     def experiment_started(self, experiment: dict[str, Any]) -> None:
         self.metric = str(experiment.get("metric") or self.metric)
         self._put(("experiment_started", dict(experiment), _now_ms()))
 
+    @_never_raise
     def trial_started(self, record: TrialRecord) -> None:
         self._put(("trial_started", _snapshot(record), _now_ms()))
 
+    @_never_raise
     def trial_result(self, record: TrialRecord, result: dict[str, Any]) -> None:
         try:
             epoch = int(result["epoch"])
@@ -297,9 +312,11 @@ class MlflowTracker:
         self._put(("trial_result", _Result(record.rec_id, epoch, metrics, tags, _now_ms(),
                                            _snapshot(record, results=False))))
 
+    @_never_raise
     def trial_ended(self, record: TrialRecord) -> None:
         self._put(("trial_ended", _snapshot(record), _now_ms()))
 
+    @_never_raise
     def experiment_ended(self, best_rec: dict[str, Any]) -> None:
         self._put(("experiment_ended", best_rec, _now_ms()))
 
