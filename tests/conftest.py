@@ -35,7 +35,7 @@ def ray_session():
     for key, value in _RAY_ENV.items():
         os.environ.setdefault(key, value)
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
                  logging_level="WARNING")
     yield ray
     ray.shutdown()

@@ -95,12 +95,18 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"concurrent: {prepared.max_concurrent} | seed: {prepared.seed}")
     print(f"search space: {len(prepared.space.params)} parameters"
           + (f", {len(prepared.space.pinned)} pinned" if prepared.space.pinned else ""))
+    from automl.tracking import MlflowTracker, resolve_tracking_uri
+
     progress = make_progress(settings.progress, settings.metric, settings.direction,
                              settings.max_recommendations)
+    tracking_uri = resolve_tracking_uri(prepared.workspace.path, settings.tracking_uri)
+    tracker = MlflowTracker(tracking_uri, f"automl-{prepared.skill.name}", prepared.workspace.path)
     try:
-        doc = engine.execute(prepared, observers=[progress])
+        doc = engine.execute(prepared, observers=[progress, tracker])
     finally:
         progress.close()
+        tracker.close()
+    print(f"MLflow: {tracking_uri}  (browse: automl ui {prepared.workspace.path})")
     return _print_best(doc, prepared.workspace.path)
 
 
@@ -173,6 +179,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     return print_status(Path(args.workspace))
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    from automl.ui import main_ui
+
+    return main_ui(args)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from automl.status_view import print_list
 
@@ -203,6 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="progress of a running or finished experiment")
     status.add_argument("workspace", type=Path)
     status.set_defaults(func=cmd_status)
+
+    ui = sub.add_parser("ui", help="serve the MLflow UI of a workspace on 127.0.0.1")
+    ui.add_argument("workspace", type=Path, nargs="?", help="default: the latest workspace")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.set_defaults(func=cmd_ui)
 
     listing = sub.add_parser("list", help="list experiments under a folder")
     listing.add_argument("root", nargs="?", default="automl-workspaces")

@@ -174,7 +174,8 @@ def _init_ray(settings: Settings, num_cpus: int) -> None:
     if settings.address:
         ray.init(address=settings.address, log_to_driver=False, logging_level="WARNING")
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+        # address="local": always a private instance, never a cluster `ray start`ed on this host.
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
                  logging_level="WARNING", configure_logging=True)
 
 

@@ -68,6 +68,11 @@ class Recorder(tune.Callback):
                                  folder=str(self.workspace / "trials" / rec_id),
                                  parent=config.get(PARENT_KEY))
             self.records[rec_id] = record
+        else:
+            # PBT/PB2 change a running trial's config when it exploits another trial (it then
+            # restarts from that trial's checkpoint): the record follows its current params.
+            record.params = hyperparameters(trial.config)
+            record.parent = trial.config.get(PARENT_KEY) or record.parent
         budget = trial.config.get(EPOCHS_KEY) or self.experiment.get("budget", 0)
         record.budget = max(record.budget, int(budget))
         return record
@@ -88,6 +93,9 @@ class Recorder(tune.Callback):
     # -- Tune callbacks --------------------------------------------------------------------
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         record = self._record(trial)
+        # PBT exploit restarts a trial with another member's (perturbed) config: follow it.
+        record.params = hyperparameters(dict(trial.config))
+        record.parent = trial.config.get(PARENT_KEY) or record.parent
         record.status = "running"
         record.started_at = record.started_at or time.time()
         self._emit("trial_started", record)
