@@ -93,9 +93,6 @@ class Recorder(tune.Callback):
     # -- Tune callbacks --------------------------------------------------------------------
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         record = self._record(trial)
-        # PBT exploit restarts a trial with another member's (perturbed) config: follow it.
-        record.params = hyperparameters(dict(trial.config))
-        record.parent = trial.config.get(PARENT_KEY) or record.parent
         record.status = "running"
         record.started_at = record.started_at or time.time()
         self._emit("trial_started", record)
