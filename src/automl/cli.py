@@ -85,29 +85,52 @@ def _settings(args: argparse.Namespace):
 
 def cmd_run(args: argparse.Namespace) -> int:
     from automl import engine
-    from automl.progress import make_progress
 
-    settings = _settings(args)
-    prepared = engine.prepare(settings)
-    print(f"workspace: {prepared.workspace.path}")
+    prepared = engine.prepare(_settings(args))
+    return _execute(prepared, restore=False)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from automl import engine
+
+    prepared = engine.prepare_resume(args.workspace)
+    if args.progress:
+        prepared.settings = prepared.settings.model_copy(update={"progress": args.progress})
+    return _execute(prepared, restore=True)
+
+
+def _execute(prepared, restore: bool) -> int:
+    from automl import engine
+    from automl.progress import make_progress
+    from automl.tracking import MlflowTracker, resolve_tracking_uri
+
+    settings = prepared.settings
+    print(f"workspace: {prepared.workspace.path}" + (" (resuming)" if restore else ""))
     print(f"algorithm: {settings.algo} | metric: {settings.metric} ({settings.direction}) | "
           f"trials: {settings.max_recommendations} | budget: {prepared.budget} epochs | "
           f"concurrent: {prepared.max_concurrent} | seed: {prepared.seed}")
     print(f"search space: {len(prepared.space.params)} parameters"
           + (f", {len(prepared.space.pinned)} pinned" if prepared.space.pinned else ""))
-    from automl.tracking import MlflowTracker, resolve_tracking_uri
-
     progress = make_progress(settings.progress, settings.metric, settings.direction,
                              settings.max_recommendations)
     tracking_uri = resolve_tracking_uri(prepared.workspace.path, settings.tracking_uri)
     tracker = MlflowTracker(tracking_uri, f"automl-{prepared.skill.name}", prepared.workspace.path)
     try:
-        doc = engine.execute(prepared, observers=[progress, tracker])
+        doc = engine.execute(prepared, observers=[progress, tracker], restore=restore)
     finally:
         progress.close()
         tracker.close()
-    print(f"MLflow: {tracking_uri}  (browse: automl ui {prepared.workspace.path})")
-    return _print_best(doc, prepared.workspace.path)
+    state = prepared.workspace.state()
+    if state.get("state") == "cancelled":
+        print(f"cancelled: what finished is kept; continue with `automl resume "
+              f"{prepared.workspace.path}`")
+    if state.get("failures"):
+        print(f"failures: {state['failures']}")
+    from automl.secrets import redact_uri
+
+    print(f"MLflow: {redact_uri(tracking_uri)}  (browse: automl ui {prepared.workspace.path})")
+    code = _print_best(doc, prepared.workspace.path)
+    return 130 if state.get("state") == "cancelled" else code
 
 
 def _print_best(doc: dict[str, Any], workspace: Path) -> int:
@@ -197,6 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run an experiment (default: bundled SegFormer on generated data)")
     _add_run_flags(run)
     run.set_defaults(func=cmd_run)
+
+    resume = sub.add_parser("resume", help="continue an interrupted or cancelled experiment")
+    resume.add_argument("workspace", type=Path)
+    resume.add_argument("--progress", help="auto | rich | plain | none")
+    resume.set_defaults(func=cmd_resume)
 
     space = sub.add_parser("space", help="print the search space derived from a skill's schema")
     space.add_argument("--skill-dir", type=Path)

@@ -37,6 +37,10 @@ _RAY_ENV = {
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "100",
     "RAY_DEDUP_LOGS": "0",
     "RAY_USAGE_STATS_ENABLED": "0",
+    # Save Tune's experiment state at every controller step that changed something (default:
+    # every >=10 s). A controller killed between two saves would otherwise forget trials it had
+    # already started, and `automl resume` would launch extra ones.
+    "TUNE_GLOBAL_CHECKPOINT_S": "0",
 }
 
 
@@ -92,18 +96,62 @@ def _make_launcher(settings: Settings, skill: SkillDir):
     return LocalLauncher()
 
 
+def _load_skill(settings: Settings) -> tuple[SkillDir, dict[str, Any], SpecBuilder]:
+    from automl.schema import iter_leaves
+
+    skill = SkillDir.load(settings.skill_dir or bundled_skill_dir())
+    template = skill.template("train")
+    builder = SpecBuilder(template, [leaf.name for leaf in iter_leaves(skill.schema)],
+                          skill.shorthand(), settings.overrides)
+    return skill, template, builder
+
+
+def _launch_parts(settings: Settings, skill: SkillDir) -> tuple[tuple[str, ...], Any]:
+    command = tuple(skill.command("train", "{config_path}"))
+    launcher = _make_launcher(settings, skill)
+    launcher.preflight(command)
+    return command, launcher
+
+
+def prepare_resume(path: Path) -> Prepared:
+    """Reload an interrupted experiment exactly as it was set up (settings, seed, space).
+
+    Refuses a finished experiment (nothing to resume) and a workspace another process holds.
+    """
+    from automl.space import SearchSpace
+
+    workspace = Workspace.open(path)
+    doc = workspace.read_experiment()
+    if workspace.state().get("state") == "completed":
+        raise UserError(f"{workspace.path}: the experiment already completed; start a new one "
+                        f"with `automl run` (see `automl best {workspace.path}`)")
+    if not (workspace.path / "ray" / "tune").is_dir():
+        raise UserError(f"{workspace.path}: no trial was launched yet, nothing to resume; start "
+                        f"it again with `automl run`")
+    if workspace.is_locked():
+        raise UserError(f"workspace {workspace.path} is in use by another automl process "
+                        f"(pid {workspace.state().get('pid', '?')})")
+    try:
+        settings = Settings(**doc["settings"])
+        space = SearchSpace.from_json(doc["space"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"{workspace.experiment_file}: unreadable settings ({exc}); run "
+                        f"`automl recover {workspace.path}`") from None
+    skill, _, builder = _load_skill(settings)
+    command, launcher = _launch_parts(settings, skill)
+    root = Path(doc["dataset_root"]) if doc.get("dataset_root") else None
+    experiment = {k: v for k, v in doc.items() if k not in ("settings", "space")}
+    return Prepared(settings, skill, space, builder, workspace, int(doc["budget"]), root,
+                    int(doc["seed"]), int(doc["max_concurrent"]), command, launcher, experiment)
+
+
 def prepare(settings: Settings) -> Prepared:
     """Validate everything and create the workspace. Raises UserError; launches nothing."""
     from automl import dataset
     from automl.overrides import build_user_space
 
     bundled = settings.skill_dir is None
-    skill = SkillDir.load(settings.skill_dir or bundled_skill_dir())
-    from automl.schema import iter_leaves
-
-    template = skill.template("train")
-    builder = SpecBuilder(template, [leaf.name for leaf in iter_leaves(skill.schema)],
-                          skill.shorthand(), settings.overrides)
+    skill, template, builder = _load_skill(settings)
     space = build_user_space(skill, settings, builder)
     if not space.params:
         raise UserError(f"{skill.name}: the search space is empty (nothing searchable in "
@@ -113,9 +161,7 @@ def prepare(settings: Settings) -> Prepared:
     if settings.min_epochs > budget:
         raise UserError(f"--min-epochs {settings.min_epochs} is larger than --max-epochs {budget}; "
                         f"lower --min-epochs")
-    command = tuple(skill.command("train", "{config_path}"))
-    launcher = _make_launcher(settings, skill)
-    launcher.preflight(command)
+    command, launcher = _launch_parts(settings, skill)
     root = settings.root_dir
     if root is None and "dataset.segment.root_dir" in builder.overrides:
         root = Path(str(builder.overrides.pop("dataset.segment.root_dir")))
@@ -179,8 +225,16 @@ def _init_ray(settings: Settings, num_cpus: int) -> None:
                  logging_level="WARNING", configure_logging=True)
 
 
-def execute(prepared: Prepared, observers: list[Any] | None = None) -> dict[str, Any]:
-    """Run the experiment; returns the best_rec document."""
+def execute(prepared: Prepared, observers: list[Any] | None = None,
+            restore: bool = False) -> dict[str, Any]:
+    """Run the experiment (or, with ``restore``, continue an interrupted one); returns best_rec.
+
+    Resuming uses Tune's own experiment state (trials, the searcher's observations) and our
+    history.json (records). Trials that were running when the controller died are restarted
+    from their last reported checkpoint (multi-fidelity algorithms report one per rung) or from
+    scratch: a trial process dies with the Ray worker that owned it, so there is nothing left to
+    reattach to.
+    """
     for key, value in _RAY_ENV.items():
         os.environ.setdefault(key, value)
     import logging
@@ -219,30 +273,47 @@ def execute(prepared: Prepared, observers: list[Any] | None = None) -> dict[str,
         interval=plan.interval, cpus_per_trial=settings.cpus_per_trial,
         trial_timeout=settings.trial_timeout, max_retries=settings.max_retries,
     )
+    records = None
+    if restore and workspace.history.exists():
+        from automl.records import read_history
+
+        records = {r.rec_id: r for r in read_history(workspace.history)[1]}
     recorder = Recorder(workspace.path, {**prepared.experiment, "plan": plan.description},
-                        settings.metric, observers)
+                        settings.metric, observers, records)
     _notify(observers, "experiment_started", {
         **recorder.experiment, "settings": settings.model_dump(mode="json"),
         "space": prepared.space.rows()})
     resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
     trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=trial_ctx), resources)
-    tuner = tune.Tuner(
-        trainable,
-        tune_config=tune.TuneConfig(
-            search_alg=plan.search_alg, scheduler=plan.scheduler, num_samples=plan.num_samples,
-            max_concurrent_trials=prepared.max_concurrent, reuse_actors=True,
-            metric=None if plan.search_alg or plan.scheduler else settings.metric,
-            mode=None if plan.search_alg or plan.scheduler else settings.direction,
-        ),
-        run_config=tune.RunConfig(
-            name="tune", storage_path=str(workspace.path / "ray"), verbose=0,
-            callbacks=[recorder], stop=FailureStopper(recorder, settings.stop_after_failures),
-            failure_config=tune.FailureConfig(max_failures=0),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
-            log_to_file=False,
-        ),
-    )
-    workspace.set_state("running", started=time.time())
+    stopper = FailureStopper(recorder, settings.stop_after_failures)
+    if restore:
+        tuner = tune.Tuner.restore(str(workspace.path / "ray" / "tune"), trainable=trainable,
+                                   resume_unfinished=True, resume_errored=False,
+                                   restart_errored=False)
+        # Tune restores callbacks/stopper from its pickle without their live parts (observers):
+        # give it this driver's. Private attribute of the pinned Ray version (see pyproject).
+        tuner._local_tuner._run_config.callbacks = [recorder]
+        tuner._local_tuner._run_config.stop = stopper
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(
+                search_alg=plan.search_alg, scheduler=plan.scheduler,
+                num_samples=plan.num_samples, max_concurrent_trials=prepared.max_concurrent,
+                reuse_actors=True,
+                metric=None if plan.search_alg or plan.scheduler else settings.metric,
+                mode=None if plan.search_alg or plan.scheduler else settings.direction,
+            ),
+            run_config=tune.RunConfig(
+                name="tune", storage_path=str(workspace.path / "ray"), verbose=0,
+                callbacks=[recorder], stop=stopper,
+                failure_config=tune.FailureConfig(max_failures=0),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
+                log_to_file=False,
+            ),
+        )
+    workspace.set_state("running", started=workspace.state().get("started") or time.time(),
+                        resumed=restore)
     state = "failed"
     cancel = _CancelSignals()
     try:
