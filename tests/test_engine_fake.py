@@ -39,7 +39,11 @@ def test_random_search_finds_checkpoint_and_best(fake_skill, tmp_path):
     xs = {r.params["hp.x"] for r in records}
     assert len(xs) == 4 and all(0.0 <= x <= 1.0 for x in xs)
     assert best["score"] == max(r.score("val_miou") for r in records)
-    assert json.loads((ws / "state.json").read_text())["state"] == "completed"
+    state = json.loads((ws / "state.json").read_text())
+    assert state["state"] == "completed"
+    # --keep-checkpoints best (default): only the best trial's scored checkpoint survives.
+    left = list((ws / "trials").glob("*/results/train/model_epoch_*.pth"))
+    assert left == [Path(best["checkpoint_uri"])] and state["reclaimed_bytes"] > 0
 
 
 def test_recovered_trials_count(fake_skill, tmp_path):

@@ -23,7 +23,7 @@ def experiment(ray_session, tmp_path_factory):
     ws = base / "ws"
     code = main(["run", "--skill-dir", str(skill), "--workspace", str(ws), "--progress", "none",
                  "--seed", "5", "--algo", "random", "--max-recommendations", "4",
-                 "--max-epochs", "3"])
+                 "--max-epochs", "3", "--keep-checkpoints", "all"])
     assert code == 0
     return ws
 

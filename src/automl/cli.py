@@ -126,6 +126,11 @@ def _execute(prepared, restore: bool) -> int:
               f"{prepared.workspace.path}`")
     if state.get("failures"):
         print(f"failures: {state['failures']}")
+    if state.get("reclaimed_bytes"):
+        from automl.retention import format_bytes
+
+        print(f"checkpoints: kept the best trial's, reclaimed {format_bytes(state['reclaimed_bytes'])}"
+              f" (--keep-checkpoints all keeps every one)")
     from automl.secrets import redact_uri
 
     print(f"MLflow: {redact_uri(tracking_uri)}  (browse: automl ui {prepared.workspace.path})")
@@ -208,6 +213,18 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return main_ui(args)
 
 
+def cmd_handoff(args: argparse.Namespace) -> int:
+    from automl.handoff import main_handoff
+
+    return main_handoff(args)
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    from automl.recover import main_recover
+
+    return main_recover(args)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from automl.status_view import print_list
 
@@ -243,6 +260,20 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="progress of a running or finished experiment")
     status.add_argument("workspace", type=Path)
     status.set_defaults(func=cmd_status)
+
+    handoff = sub.add_parser("handoff", help="write (and --run) evaluate/export/inference/"
+                                             "quantize for the best trial's exact checkpoint")
+    handoff.add_argument("action", help="evaluate | export | inference | quantize")
+    handoff.add_argument("workspace", type=Path)
+    handoff.add_argument("--root-dir", type=Path, help="dataset for the action (default: training's)")
+    handoff.add_argument("--run", action="store_true", help="run the action and report its KPIs")
+    handoff.add_argument("--checkpoint", default="best", help="best (default) or latest")
+    handoff.add_argument("--set", dest="set_", action="append", metavar="KEY=VALUE")
+    handoff.set_defaults(func=cmd_handoff)
+
+    recover = sub.add_parser("recover", help="rebuild history.json/best_rec.json from trial folders")
+    recover.add_argument("workspace", type=Path)
+    recover.set_defaults(func=cmd_recover)
 
     ui = sub.add_parser("ui", help="serve the MLflow UI of a workspace on 127.0.0.1")
     ui.add_argument("workspace", type=Path, nargs="?", help="default: the latest workspace")

@@ -186,6 +186,13 @@ def prepare(settings: Settings) -> Prepared:
     if root is None and bundled:  # the embedded default: generate a dataset (cached beside the workspaces)
         root = dataset.synthesize_default(workspace.path.parent / "_data", num_classes)
     max_concurrent = settings.max_concurrent or _default_concurrency(settings)
+    # Recorded paths are absolute, so resume/handoff work from any working directory.
+    settings = settings.model_copy(update={
+        "skill_dir": skill.path.resolve() if not bundled else None,
+        "root_dir": root if settings.root_dir is not None else None,
+        "workspace": workspace.path,
+        "space_file": settings.space_file.resolve() if settings.space_file else None,
+    })
     prepared = Prepared(settings, skill, space, builder, workspace, budget, root, seed,
                         max_concurrent, command, launcher)
     prepared.experiment = {
@@ -197,6 +204,7 @@ def prepare(settings: Settings) -> Prepared:
         "seed": seed,
         "max_recommendations": settings.max_recommendations,
         "max_concurrent": max_concurrent,
+        "keep_checkpoints": settings.keep_checkpoints,
         "skill_dir": str(skill.path),
         "dataset_root": str(root) if root else None,
         "created": time.time(),
@@ -331,7 +339,12 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
         recorder.save()
         if state == "completed" and best is None:
             state = "failed"
-        workspace.set_state(state, ended=time.time(), failures=recorder.failure_summary())
+        if state in ("completed", "failed"):  # a cancelled run may be resumed: keep its files
+            from automl.retention import finalize_retention
+
+            recorder.reclaimed += finalize_retention(workspace.path, settings.keep_checkpoints)
+        workspace.set_state(state, ended=time.time(), failures=recorder.failure_summary(),
+                            reclaimed_bytes=recorder.reclaimed)
         _notify(observers, "experiment_ended", doc)
     metric_error = next((r for r in records if r.failure_class == "metric"), None)
     if metric_error is not None and best is None:

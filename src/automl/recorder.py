@@ -43,6 +43,7 @@ class Recorder(tune.Callback):
         self.records: dict[str, TrialRecord] = dict(records or {})
         self._lock = threading.Lock()
         self._last_write = 0.0
+        self.reclaimed = 0  # bytes of checkpoints deleted by retention during the run
 
     def __getstate__(self) -> dict[str, Any]:
         """Tune pickles its callbacks into the experiment state: leave out locks and observers
@@ -135,8 +136,22 @@ class Recorder(tune.Callback):
         if errored and not record.failure_class:
             record.failure_class, record.failure_message = "infrastructure", "the Ray worker died"
         record.ended_at = time.time()
+        self._retain()
         self._emit("trial_ended", record)
         self.save()
+
+    def _retain(self) -> None:
+        """``--keep-checkpoints best``: delete checkpoints of finished trials that can no longer
+        be chosen (a finished trial that is not the best now can never become it)."""
+        if self.experiment.get("keep_checkpoints", "best") != "best":
+            return
+        from automl.report import choose_best
+        from automl.retention import prune
+
+        records = list(self.records.values())
+        best = choose_best(records, self.metric, self.experiment.get("direction", "max"))
+        self.reclaimed += prune(self.workspace, records, best.record.rec_id if best else None,
+                                keep_rec_ids=set(), needed_paths=set())
 
     def on_trial_recover(self, iteration, trials, trial, **info) -> None:
         self._record(trial).status = "pending"

@@ -543,6 +543,9 @@ class SpaceOverrides(BaseModel):
             raise ValueError(f"parameters must be a mapping of spec keys to overrides, got {value!r}")
         entries = {}
         for name, entry in value.items():
+            if isinstance(entry, ParamOverride):  # already validated (merged overrides)
+                entries[str(name)] = entry
+                continue
             if not isinstance(entry, Mapping):
                 entry = {"value": entry}
             try:
