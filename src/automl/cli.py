@@ -225,6 +225,12 @@ def cmd_recover(args: argparse.Namespace) -> int:
     return main_recover(args)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from automl.html_report import main_report
+
+    return main_report(args)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from automl.status_view import print_list
 
@@ -274,6 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
     recover = sub.add_parser("recover", help="rebuild history.json/best_rec.json from trial folders")
     recover.add_argument("workspace", type=Path)
     recover.set_defaults(func=cmd_recover)
+
+    report = sub.add_parser("report", help="write an HTML report with plots of an experiment")
+    report.add_argument("workspace", type=Path)
+    report.add_argument("--out", type=Path, help="folder for index.html and PNGs "
+                                                 "(default: WORKSPACE/report)")
+    report.set_defaults(func=cmd_report)
 
     ui = sub.add_parser("ui", help="serve the MLflow UI of a workspace on 127.0.0.1")
     ui.add_argument("workspace", type=Path, nargs="?", help="default: the latest workspace")

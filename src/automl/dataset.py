@@ -17,7 +17,6 @@ from automl.errors import UserError
 from automl.spec import SpecBuilder, get_dotted
 
 MASKS_SAMPLED = 16
-DEFAULT_DATA = {"num_train": 96, "num_val": 32, "num_test": 16, "img_size": 64, "seed": 0}
 
 
 def _split(builder: SpecBuilder, template: dict[str, Any], key: str, default: str) -> str:
@@ -58,13 +57,24 @@ def _check_mask_classes(folder: Path, num_classes: int) -> None:
 
 def synthesize_default(cache: Path, num_classes: Any) -> Path:
     """Generate (once) the synthetic dataset the embedded default trains on."""
-    from segformer_trainer.synth import generate
+    from segformer_trainer.synth import DEFAULTS, generate
 
-    classes = int(num_classes) if isinstance(num_classes, int) else 4
-    params = {**DEFAULT_DATA, "num_classes": classes}
+    classes = int(num_classes) if isinstance(num_classes, int) else DEFAULTS["num_classes"]
+    params = {**DEFAULTS, "num_classes": classes}
     name = "synth-" + "-".join(f"{k}{v}" for k, v in sorted(params.items()))
     target = cache / name
     if not (target / ".complete").exists():
-        generate(target, **params)
-        (target / ".complete").write_text("ok")
+        # Generate beside the target and rename: two experiments starting at once never see
+        # (or write) a half-written dataset.
+        import shutil
+        import tempfile
+
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=cache))
+        generate(tmp, **params)
+        (tmp / ".complete").write_text("ok")
+        try:
+            tmp.rename(target)
+        except OSError:  # another process won the race: use its copy
+            shutil.rmtree(tmp, ignore_errors=True)
     return target.resolve()
