@@ -32,11 +32,12 @@ from PIL import Image, ImageDraw
 
 SPLITS = ("train", "val", "test")
 PATTERNS = ("stripes", "checker", "speckle", "dots")
+OUTLIER_COLOUR_P = 0.2  # share of objects whose hue is not their class's typical one
 
 DEFAULTS = {
-    "num_train": 160,
-    "num_val": 48,
-    "num_test": 16,
+    "num_train": 480,
+    "num_val": 64,
+    "num_test": 32,
     "num_classes": 4,
     "img_size": 64,
     "seed": 0,
@@ -56,13 +57,13 @@ def _texture(kind: str, level: int, size: int, rng: np.random.Generator) -> np.n
     v = -xx * math.sin(theta) + yy * math.cos(theta)
     jitter = rng.uniform(0.85, 1.15)
     if kind == "stripes":
-        period = (4.0 + 3.0 * level) * jitter
+        period = (5.0 + 3.0 * level) * jitter
         t = 0.5 + 0.5 * np.sin(2 * math.pi * u / period + rng.uniform(0, 2 * math.pi))
     elif kind == "checker":
-        cell = (3.0 + 2.0 * level) * jitter
+        cell = (4.0 + 2.0 * level) * jitter
         t = ((np.floor(u / cell + rng.uniform(0, 1)) + np.floor(v / cell + rng.uniform(0, 1))) % 2).astype(np.float32)
     elif kind == "speckle":
-        block = 1 + level
+        block = 2 + level
         small = rng.uniform(0, 1, size=(size // block + 1, size // block + 1)).astype(np.float32)
         t = np.kron(small, np.ones((block, block), dtype=np.float32))[:size, :size]
     else:  # dots
@@ -83,7 +84,7 @@ def _shape_mask(size: int, rng: np.random.Generator) -> np.ndarray:
     canvas = Image.new("L", (size, size), 0)
     draw = ImageDraw.Draw(canvas)
     cx, cy = rng.uniform(-0.05, 1.05, size=2) * size
-    r = rng.uniform(0.12, 0.3) * size
+    r = rng.uniform(0.15, 0.32) * size
     shape = rng.integers(0, 4)
     if shape == 0:  # ellipse
         ry = r * rng.uniform(0.6, 1.4)
@@ -106,34 +107,55 @@ def _shape_mask(size: int, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(canvas, dtype=bool)
 
 
-def _colour_pair(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    while True:
-        a, b = rng.uniform(0, 255, size=(2, 3))
-        if np.abs(a - b).mean() >= 50:
-            return a.astype(np.float32), b.astype(np.float32)
+def _hsv(h: float, s: float, v: float) -> np.ndarray:
+    """One HSV colour (all in [0, 1]) as float RGB in [0, 255]."""
+    i = int(h * 6.0) % 6
+    f = h * 6.0 - math.floor(h * 6.0)
+    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
+    rgb = [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][i]
+    return np.asarray(rgb, dtype=np.float32) * 255.0
+
+
+def _object_colours(cls: int, num_classes: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Dark/light colour pair: class-typical hue most of the time, any hue sometimes."""
+    if rng.uniform() < OUTLIER_COLOUR_P:
+        hue = rng.uniform()
+    else:
+        spacing = 1.0 / (num_classes - 1)
+        hue = ((cls - 1) * spacing + rng.uniform(-0.3, 0.3) * spacing) % 1.0
+    sat = rng.uniform(0.45, 1.0)
+    dark = _hsv(hue, sat, rng.uniform(0.15, 0.45))
+    light = _hsv(hue, sat * rng.uniform(0.5, 1.0), rng.uniform(0.7, 1.0))
+    return dark, light
+
+
+def _background_colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    hue = rng.uniform()
+    sat = rng.uniform(0.0, 0.35) if rng.uniform() < 0.7 else rng.uniform(0.35, 1.0)
+    a = _hsv(hue, sat, rng.uniform(0.3, 0.9))
+    b = _hsv((hue + rng.uniform(-0.1, 0.1)) % 1.0, sat, rng.uniform(0.3, 0.9))
+    return a, b
 
 
 def make_sample(size: int, num_classes: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """One (image HxWx3 uint8, mask HxW uint8) pair."""
     # Background: smooth two-colour field with faint distractor stripes.
-    a, b = _colour_pair(rng)
+    a, b = _background_colours(rng)
     field = _smooth_field(size, rng)[..., None]
     img = a * (1 - field) + b * field
     distract = _texture("stripes", int(rng.integers(0, 3)), size, rng)[..., None]
-    img = img + (distract - 0.5) * rng.uniform(0, 30)
+    img = img + (distract - 0.5) * rng.uniform(0, 25)
     mask = np.zeros((size, size), dtype=np.uint8)
 
-    for _ in range(int(rng.integers(2, 6))):
+    for _ in range(int(rng.integers(2, 5))):
         cls = int(rng.integers(1, num_classes))
         kind, level = class_pattern(cls)
         shape = _shape_mask(size, rng)
         if not shape.any():
             continue
         t = _texture(kind, level, size, rng)[..., None]
-        ca, cb = _colour_pair(rng)
-        amp = rng.uniform(0.6, 1.0)
-        t = 0.5 + (t - 0.5) * amp
-        obj = ca * (1 - t) + cb * t
+        dark, light = _object_colours(cls, num_classes, rng)
+        obj = dark * (1 - t) + light * t
         img = np.where(shape[..., None], obj, img)
         mask[shape] = cls
 
@@ -144,18 +166,18 @@ def make_sample(size: int, num_classes: int, rng: np.random.Generator) -> tuple[
         x0, y0, x1, y1 = rng.uniform(0, size, size=4)
         draw.line([(x0, y0), (x1, y1)], fill=1, width=int(rng.integers(2, max(3, size // 10))))
         band_mask = np.asarray(band, dtype=bool)
-        colour = rng.uniform(0, 255, size=3).astype(np.float32)
+        colour = _background_colours(rng)[0]
         img = np.where(band_mask[..., None], colour, img)
         mask[band_mask] = 0
 
     # Global colour/contrast jitter and sensor noise.
-    gain = rng.uniform(0.75, 1.25, size=3).astype(np.float32)
-    offset = rng.uniform(-20, 20)
+    gain = rng.uniform(0.85, 1.15, size=3).astype(np.float32)
+    offset = rng.uniform(-15, 15)
     mean = img.mean()
-    contrast = rng.uniform(0.7, 1.2)
+    contrast = rng.uniform(0.8, 1.15)
     img = (img - mean) * contrast + mean
     img = img * gain + offset
-    img = img + rng.normal(0, rng.uniform(3, 10), size=img.shape)
+    img = img + rng.normal(0, rng.uniform(3, 8), size=img.shape)
     return np.clip(img, 0, 255).astype(np.uint8), mask
 
 
