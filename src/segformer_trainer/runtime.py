@@ -34,13 +34,6 @@ def setup_threads() -> int:
     return torch.get_num_threads()
 
 
-def resolve_seed(seed: int) -> int:
-    """``train.seed`` (< 0: a fresh random seed)."""
-    if seed < 0:
-        return int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
-    return int(seed)
-
-
 def seed_everything(seed: int, deterministic: bool = True, benchmark: bool = False) -> None:
     random.seed(seed)
     np.random.seed(seed & 0xFFFFFFFF)

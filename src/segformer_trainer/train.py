@@ -35,6 +35,7 @@ A NaN/inf training loss stops the run with ``FAILURE diverged: loss is nan at ep
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,13 @@ from typing import Any
 from .config import ExperimentConfig, action_results_dir, require
 from .errors import DivergedError, SpecError
 from .status import StatusLogger
+
+
+def resolve_seed(seed: int) -> int:
+    """``train.seed`` (< 0: a fresh random seed)."""
+    if seed < 0:
+        return int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
+    return int(seed)
 
 
 class LrPolicy:
@@ -119,30 +127,29 @@ def run_train(cfg: ExperimentConfig, status: StatusLogger, log=print) -> dict[st
     root = require(seg.root_dir, "dataset.segment.root_dir")
     out_dir = action_results_dir(cfg, "train")
 
-    from .data import SegDataset, batches
+    from .data import IGNORE_INDEX, SegDataset, batches
 
     status.write("STARTED", "Starting Segformer training")
     t_start = time.time()
 
-    import torch
-    import torch.nn.functional as F
-
-    from .data import IGNORE_INDEX
-    from .model import (arch_summary, build_model, forward_logits, load_pretrained_backbone,
-                        load_pretrained_model, set_backbone_frozen)
-    from .runtime import (CHECKPOINT_FORMAT, LATEST_NAME, checkpoint_name, class_weights, evaluate_dataset,
-                          iterate_batches, load_checkpoint, load_model_weights, pick_device, resolve_seed,
-                          rng_state, save_checkpoint, seed_everything, set_rng_state, setup_threads)
-
-    threads = setup_threads()
+    # The data is checked before torch is imported, so a data error fails fast.
     seed = resolve_seed(cfg.train.seed)
-    seed_everything(seed, cfg.train.cudnn.deterministic, cfg.train.cudnn.benchmark)
-    device = pick_device(cfg.train.num_gpus, cfg.train.gpu_ids)
-
     train_ds = SegDataset(root, seg.train_split, seg, train=True, seed=seed)
     val_ds = SegDataset(root, seg.validation_split, seg, train=False, seed=seed)
     train_ds.validate_masks()
     val_ds.validate_masks()
+
+    import torch.nn.functional as F
+
+    from .model import (arch_summary, build_model, forward_logits, load_pretrained_backbone,
+                        load_pretrained_model, set_backbone_frozen)
+    from .runtime import (CHECKPOINT_FORMAT, LATEST_NAME, checkpoint_name, class_weights, evaluate_dataset,
+                          iterate_batches, load_checkpoint, load_model_weights, pick_device, rng_state,
+                          save_checkpoint, seed_everything, set_rng_state, setup_threads)
+
+    threads = setup_threads()
+    seed_everything(seed, cfg.train.cudnn.deterministic, cfg.train.cudnn.benchmark)
+    device = pick_device(cfg.train.num_gpus, cfg.train.gpu_ids)
 
     model = build_model(cfg)
     if cfg.model.backbone.pretrained_backbone_path:

@@ -1,0 +1,355 @@
+"""The bundled SegFormer trainer: real (tiny) runs of the TAO contract, no mocks.
+
+Most runs call ``segformer_trainer.cli.main`` in-process (torch is imported once for the file);
+the console script itself is exercised where the exit code and stderr of a real process matter.
+Data: 32 px images, 16 train / 8 val / 4 test, 3 classes; batch 8, so 2 optimizer steps an epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from segformer_trainer import cli
+from segformer_trainer.config import build_config, default_spec, load_config
+from segformer_trainer.status import read_status
+
+REPO = Path(__file__).resolve().parents[1]
+SKILL_DIR = REPO / "src" / "segformer_trainer" / "skill"
+TAO_SEGFORMER = Path(__file__).resolve().parents[2] / "shared" / "tao" / "tao-train-segformer"
+VAL_KEYS = {"val_loss", "val_acc", "val_miou", "val_mf1", "val_mprecision", "val_mrecall"}
+STEPS_PER_EPOCH = 2
+
+
+def segformer_bin() -> list[str]:
+    exe = Path(sys.executable).with_name("segformer")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "segformer_trainer.cli"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    from segformer_trainer.synth import generate
+
+    return generate(tmp_path_factory.mktemp("data") / "ds", num_train=16, num_val=8, num_test=4, num_classes=3,
+                    img_size=32, seed=7)
+
+
+def write_spec(path: Path, dataset: Path, results: Path, **overrides) -> Path:
+    spec = default_spec("train")
+    spec["results_dir"] = str(results)
+    seg = spec["dataset"]["segment"]
+    seg.update({"root_dir": str(dataset), "num_classes": 3, "img_size": 32, "batch_size": 8})
+    seg["palette"] = seg["palette"][:3]
+    spec["train"]["num_epochs"] = 2
+    spec["train"]["optim"]["lr"] = 3e-3
+    for key, value in overrides.items():
+        node = spec
+        parts = key.split("__")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def run(action: str, spec: Path, *overrides: str) -> int:
+    return cli.main([action, "-e", str(spec), *overrides])
+
+
+def val_lines(lines):
+    return [ln for ln in lines if "val_miou" in ln.get("kpi", {})]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, dataset):
+    """One uninterrupted 2-epoch run, shared by the tests below."""
+    base = tmp_path_factory.mktemp("run")
+    spec = write_spec(base / "spec.yaml", dataset, base / "results")
+    assert run("train", spec) == 0
+    return spec, base / "results" / "train"
+
+
+# --------------------------------------------------------------------------- status.json and checkpoints
+def test_status_contract(trained):
+    _, out = trained
+    lines = read_status(out / "status.json")
+    raw = (out / "status.json").read_text().splitlines()
+    assert len(raw) == len(lines)  # one JSON object per line
+    assert [ln["status"] for ln in lines][0] == "STARTED"
+    assert lines[0]["message"] == "Starting Segformer training"
+    assert lines[-1]["status"] == "SUCCESS" and lines[-1]["message"] == "Training finished successfully"
+    for ln in lines:
+        assert {"date", "time", "status", "verbosity"} <= set(ln)
+        assert re.fullmatch(r"[1-9]\d?/[1-9]\d?/\d{4}", ln["date"])
+        assert re.fullmatch(r"(0|[1-9]\d?):(0|[1-9]\d?):(0|[1-9]\d?)", ln["time"])
+        assert ln["verbosity"] == "INFO"
+        assert ln["status"] in {"STARTED", "RUNNING", "SUCCESS"}
+    train = [ln for ln in lines if "train_loss" in ln.get("kpi", {})]
+    val = val_lines(lines)
+    assert [ln["epoch"] for ln in train] == [1, 2]
+    assert [ln["epoch"] for ln in val] == [1, 2]
+    for ln in train + val:
+        assert ln["status"] == "RUNNING" and ln["max_epoch"] == 2
+        assert isinstance(ln["time_per_epoch"], str) and isinstance(ln["eta"], str)
+    for ln in val:
+        assert set(ln["kpi"]) == VAL_KEYS
+        assert all(isinstance(v, float) and math.isfinite(v) for v in ln["kpi"].values())
+        assert 0.0 <= ln["kpi"]["val_miou"] <= 1.0
+
+
+def test_checkpoint_names_and_content(trained):
+    import torch
+
+    _, out = trained
+    names = sorted(p.name for p in out.glob("*.pth"))
+    assert names == ["model_epoch_001_step_00002.pth", "model_epoch_002_step_00004.pth",
+                     "segformer_model_latest.pth"]
+    ckpt = torch.load(out / "model_epoch_002_step_00004.pth", map_location="cpu", weights_only=True)
+    assert {"model", "optimizer", "scheduler", "epoch", "global_step", "rng", "config"} <= set(ckpt)
+    assert (ckpt["epoch"], ckpt["global_step"]) == (2, 4)
+    latest = torch.load(out / "segformer_model_latest.pth", map_location="cpu", weights_only=True)
+    assert latest["global_step"] == 4
+
+
+# --------------------------------------------------------------------------- resume
+def test_resume_continues_at_next_epoch_and_matches_uninterrupted_run(tmp_path, dataset, trained):
+    _, out = trained
+    spec = write_spec(tmp_path / "spec.yaml", dataset, tmp_path / "results")
+    ckpt = out / "model_epoch_001_step_00002.pth"
+    assert run("train", spec, f"train.resume_training_checkpoint_path={ckpt}") == 0
+    res = tmp_path / "results" / "train"
+    assert sorted(p.name for p in res.glob("model_epoch_*.pth")) == ["model_epoch_002_step_00004.pth"]
+    lines = read_status(res / "status.json")
+    assert [ln["status"] for ln in lines][0] == "STARTED" and lines[-1]["status"] == "SUCCESS"
+    assert {ln["epoch"] for ln in lines if "epoch" in ln} == {2}
+    resumed = val_lines(lines)[-1]["kpi"]
+    straight = val_lines(read_status(out / "status.json"))[-1]["kpi"]
+    assert resumed["val_miou"] == pytest.approx(straight["val_miou"], abs=1e-6)
+    assert resumed["val_loss"] == pytest.approx(straight["val_loss"], abs=1e-6)
+
+
+def test_resume_with_larger_budget_promotes(tmp_path, dataset, trained):
+    _, out = trained
+    spec = write_spec(tmp_path / "spec.yaml", dataset, tmp_path / "results")
+    ckpt = out / "model_epoch_002_step_00004.pth"
+    assert run("train", spec, f"train.resume_training_checkpoint_path={ckpt}", "train.num_epochs=3") == 0
+    res = tmp_path / "results" / "train"
+    assert sorted(p.name for p in res.glob("model_epoch_*.pth")) == ["model_epoch_003_step_00006.pth"]
+    lines = read_status(res / "status.json")
+    assert [ln["epoch"] for ln in val_lines(lines)] == [3]
+    assert val_lines(lines)[0]["max_epoch"] == 3
+
+
+# --------------------------------------------------------------------------- spec errors (exit 2)
+def test_unknown_key_is_one_line_exit_2(tmp_path, dataset):
+    spec = write_spec(tmp_path / "spec.yaml", dataset, tmp_path / "results", train__optim__lrr=0.1)
+    proc = subprocess.run([*segformer_bin(), "train", "-e", str(spec)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and "train.optim.lrr" in err[0] and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("override, needle", [
+    ("train.optim.lr=-1", "train.optim.lr"),
+    ("train.num_epochs=abc", "train.num_epochs"),
+    ("dataset.segment.label_transform=foo", "dataset.segment.label_transform"),
+    ("train.checkpoint_interval=5", "checkpoint_interval"),
+    ("train.validation_interval=3", "validation_interval"),
+    ("dataset.segment.root_dir=???", "dataset.segment.root_dir"),
+    ("model.backbone.type=resnet", "model.backbone.type"),
+])
+def test_bad_values_exit_2(tmp_path, dataset, capsys, override, needle):
+    spec = write_spec(tmp_path / "spec.yaml", dataset, tmp_path / "results")
+    assert run("train", spec, override) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("spec:") and needle in err[0]
+
+
+def test_encryption_key_never_printed(tmp_path, dataset, capsys):
+    spec = write_spec(tmp_path / "spec.yaml", dataset, tmp_path / "results", encryption_key="s3cr3t-k3y")
+    assert run("train", spec, "train.num_epochs=1", "train.nonexistent=1") == 2
+    assert run("train", spec, "train.num_epochs=1") == 0
+    captured = capsys.readouterr()
+    assert "s3cr3t-k3y" not in captured.out + captured.err
+    assert "s3cr3t-k3y" not in (tmp_path / "results" / "train" / "status.json").read_text()
+
+
+# --------------------------------------------------------------------------- data errors (FAILURE, exit 1)
+def test_missing_split_is_data_failure(tmp_path, dataset, capsys):
+    spec = write_spec(tmp_path / "spec.yaml", dataset, tmp_path / "results")
+    assert run("train", spec, "dataset.segment.validation_split=nope") == 1
+    last = read_status(tmp_path / "results" / "train" / "status.json")[-1]
+    assert last["status"] == "FAILURE"
+    assert last["message"].startswith("data: split 'nope' not found at")
+    assert capsys.readouterr().err.strip().startswith("data: split 'nope'")
+
+
+def test_class_id_out_of_range_is_data_failure(tmp_path, dataset):
+    spec = write_spec(tmp_path / "spec.yaml", dataset, tmp_path / "results")
+    spec_data = yaml.safe_load(spec.read_text())
+    spec_data["dataset"]["segment"]["num_classes"] = 2
+    spec.write_text(yaml.safe_dump(spec_data))
+    assert run("train", spec) == 1
+    last = read_status(tmp_path / "results" / "train" / "status.json")[-1]
+    assert last["status"] == "FAILURE"
+    assert re.match(r"data: mask .* has class id 2 but dataset\.segment\.num_classes=2", last["message"])
+
+
+def test_divergence_is_reported(tmp_path, dataset):
+    spec = write_spec(tmp_path / "spec.yaml", dataset, tmp_path / "results")
+    code = run("train", spec, "train.optim.optim=sgd", "train.optim.lr=1e30", "train.num_epochs=2")
+    assert code == 1
+    last = read_status(tmp_path / "results" / "train" / "status.json")[-1]
+    assert last["status"] == "FAILURE"
+    assert re.fullmatch(r"diverged: loss is (nan|inf) at epoch [12]", last["message"])
+
+
+# --------------------------------------------------------------------------- other actions
+def test_evaluate_reproduces_training_metric(tmp_path, trained, capsys):
+    spec, out = trained
+    ckpt = out / "model_epoch_002_step_00004.pth"
+    assert run("evaluate", spec, f"evaluate.checkpoint={ckpt}", f"results_dir={tmp_path}") == 0
+    lines = read_status(tmp_path / "evaluate" / "status.json")
+    assert lines[-1]["status"] == "SUCCESS"
+    kpi = lines[-1]["kpi"]
+    assert set(kpi) == VAL_KEYS
+    final = val_lines(read_status(out / "status.json"))[-1]["kpi"]
+    assert kpi["val_miou"] == pytest.approx(final["val_miou"], abs=1e-6)
+    assert kpi["val_loss"] == pytest.approx(final["val_loss"], abs=1e-5)
+    assert "val_miou:" in capsys.readouterr().out
+
+
+def test_inference_writes_masks(tmp_path, trained, dataset):
+    spec, out = trained
+    ckpt = out / "segformer_model_latest.pth"
+    assert run("inference", spec, f"inference.checkpoint={ckpt}", f"results_dir={tmp_path}") == 0
+    masks = sorted((tmp_path / "inference" / "mask_labels").glob("*.png"))
+    images = sorted((dataset / "images" / "test").glob("*.png"))
+    assert [m.name for m in masks] == [i.name for i in images]
+    arr = np.asarray(Image.open(masks[0]))
+    assert arr.ndim == 2 and arr.shape == (32, 32) and arr.max() < 3
+
+
+def test_inference_missing_split(tmp_path, trained, capsys):
+    spec, out = trained
+    code = run("inference", spec, f"inference.checkpoint={out / 'segformer_model_latest.pth'}",
+               f"results_dir={tmp_path}", "dataset.segment.predict_split=missing")
+    assert code == 1
+    assert "data: split 'missing' not found" in capsys.readouterr().err
+
+
+def test_export_onnx_or_clear_error(tmp_path, trained, capsys):
+    spec, out = trained
+    onnx_file = tmp_path / "model.onnx"
+    code = run("export", spec, f"export.checkpoint={out / 'segformer_model_latest.pth'}",
+               f"export.onnx_file={onnx_file}", "export.input_height=32", "export.input_width=32")
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        assert code == 2
+        assert capsys.readouterr().err.strip() == "onnx is not installed: pip install onnx"
+        return
+    assert code == 0 and onnx_file.stat().st_size > 0
+
+
+# --------------------------------------------------------------------------- no torch on the light paths
+def test_help_and_synth_do_not_import_torch(tmp_path):
+    code = (
+        "import sys\n"
+        "from segformer_trainer import cli\n"
+        "from segformer_trainer.synth import generate\n"
+        f"assert cli.main(['dataset', 'synth', '--out', {str(tmp_path / 'd')!r}, '--num-train', '2',"
+        " '--num-val', '1', '--num-test', '1']) == 0\n"
+        "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((tmp_path / "d" / "masks" / "train").glob("*.png"))) == 2
+
+
+def test_synth_is_deterministic(tmp_path):
+    from segformer_trainer.synth import generate
+
+    a = generate(tmp_path / "a", num_train=3, num_val=1, num_test=1, img_size=24, seed=3)
+    b = generate(tmp_path / "b", num_train=3, num_val=1, num_test=1, img_size=24, seed=3)
+    files = sorted(p.relative_to(a) for p in a.rglob("*.png"))
+    assert len(files) == 10
+    assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
+    mask = np.asarray(Image.open(a / "masks" / "train" / "00000.png"))
+    assert mask.ndim == 2 and mask.max() < 4
+
+
+# --------------------------------------------------------------------------- skill folder and TAO compatibility
+def test_skill_folder_is_up_to_date():
+    from segformer_trainer.skill import render
+
+    expected = render()
+    actual = {str(p.relative_to(SKILL_DIR)): p.read_text() for p in SKILL_DIR.rglob("*") if p.is_file()}
+    assert sorted(actual) == sorted(expected), "run: segformer skill --out src/segformer_trainer/skill"
+    stale = [k for k in expected if expected[k] != actual[k]]
+    assert not stale, f"stale skill files {stale}: run segformer skill --out src/segformer_trainer/skill"
+
+
+def test_skill_schema_matches_tao_format():
+    schema = json.loads((SKILL_DIR / "schemas" / "train.schema.json").read_text())
+    assert "Infinity" in (SKILL_DIR / "schemas" / "train.schema.json").read_text()
+    lr = schema["properties"]["train"]["properties"]["optim"]["properties"]["lr"]
+    assert lr["minimum"] == 0 and lr["maximum"] == math.inf and lr["automl_enabled"] is True
+    assert len(schema["automl_default_parameters"]) == 16
+    assert schema["default"] == default_spec("train")
+    template = yaml.safe_load((SKILL_DIR / "references" / "spec_template_train.yaml").read_text())
+    assert template["dataset"]["segment"]["label_transform"] == "None"
+    assert template["train"]["tensorboard"]["enabled"] is False
+    info = yaml.safe_load((SKILL_DIR / "references" / "skill_info.yaml").read_text())
+    assert info["actions"]["train"]["command"] == "segformer train -e {config_path}"
+
+
+def tao_dir() -> Path:
+    if not TAO_SEGFORMER.is_dir():
+        pytest.skip(f"TAO SegFormer skill not found at {TAO_SEGFORMER} (../shared/tao beside the checkout)")
+    return TAO_SEGFORMER
+
+
+@pytest.mark.parametrize("action", ["train", "evaluate", "inference", "export"])
+def test_tao_templates_validate(action, tmp_path):
+    path = tao_dir() / "references" / f"spec_template_{action}.yaml"
+    cfg = load_config(path, [f"dataset.segment.root_dir={tmp_path}"])
+    raw = yaml.safe_load(path.read_text())
+    dumped = cfg.model_dump(mode="json")
+
+    def keys(d, prefix=""):
+        out = set()
+        for k, v in d.items():
+            out.add(prefix + k)
+            if isinstance(v, dict) and v:
+                out |= keys(v, prefix + k + ".")
+        return out
+
+    assert keys(raw) <= keys(dumped)
+    assert cfg.dataset.segment.label_transform == raw["dataset"]["segment"]["label_transform"]
+
+
+def test_schema_automl_lists_match_tao():
+    tao = json.loads((tao_dir() / "schemas" / "train.schema.json").read_text())
+    ours = json.loads((SKILL_DIR / "schemas" / "train.schema.json").read_text())
+    assert sorted(ours["automl_default_parameters"]) == sorted(tao["automl_default_parameters"])
+    assert sorted(ours["automl_disabled_parameters"]) == sorted(tao["automl_disabled_parameters"])
+
+
+def test_label_transform_none_stays_a_string():
+    data = default_spec("train")
+    data["dataset"]["segment"]["label_transform"] = None
+    assert build_config(data).dataset.segment.label_transform == "None"
