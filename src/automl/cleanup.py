@@ -29,7 +29,7 @@ def cleanup(experiment: str | None = None) -> int:
     from launchers.docker import remove_containers
 
     labels = {LABEL_EXPERIMENT: experiment_label(experiment)} if experiment else {}
-    return remove_containers(labels)
+    return remove_containers(labels, context="automl cleanup")
 
 
 def add_parser(sub) -> argparse.ArgumentParser:

@@ -105,16 +105,18 @@ def _short(exc: BaseException) -> str:
     return " ".join(str(text).split())[:400]
 
 
-def _unreachable(docker_env: dict[str, str], exc: BaseException) -> UserError:
+def _unreachable(docker_env: dict[str, str], exc: BaseException,
+                 context: str = "--launcher docker") -> UserError:
     where = engine_address(docker_env)
     text = _short(exc)
     if "ermission denied" in text:
         fix = ("add your user to the 'docker' group (sudo usermod -aG docker $USER, then log in "
                "again) or run rootless Docker and set DOCKER_HOST")
     else:
-        fix = ("start it (sudo systemctl start docker), or set DOCKER_HOST to a running engine, "
-               "or use --launcher local")
-    return UserError(f"--launcher docker: cannot reach the Docker engine at {where} ({text}); {fix}")
+        fix = "start it (sudo systemctl start docker), or set DOCKER_HOST to a running engine"
+        if context == "--launcher docker":
+            fix += ", or use --launcher local"
+    return UserError(f"{context}: cannot reach the Docker engine at {where} ({text}); {fix}")
 
 
 def container_name(job_name: str) -> str:
@@ -173,7 +175,8 @@ def remove_started_containers() -> int:
 
 
 def remove_containers(labels: dict[str, str] | None = None,
-                      docker_env: dict[str, str] | None = None) -> int:
+                      docker_env: dict[str, str] | None = None,
+                      context: str = "--launcher docker") -> int:
     """Force-remove all containers labelled ``automl=1`` and every label in ``labels``.
 
     Running or not; returns how many were removed. Raises UserError when the engine is down.
@@ -186,7 +189,7 @@ def remove_containers(labels: dict[str, str] | None = None,
     except UserError:
         raise
     except Exception as exc:  # noqa: BLE001 - any SDK/connection error means: engine unreachable
-        raise _unreachable(env, exc) from None
+        raise _unreachable(env, exc, context) from None
     removed = 0
     for info in found:
         try:
