@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -159,9 +160,11 @@ def run_export(cfg: ExperimentConfig, status: StatusLogger | None, log=print) ->
     kwargs: dict[str, Any] = {}
     if e.batch_size == -1:
         kwargs["dynamic_axes"] = {"input": {0: "batch"}, "output": {0: "batch"}}
-    torch.onnx.export(Wrapper(model).eval(), (dummy,), str(onnx_file), input_names=["input"],
-                      output_names=["output"], opset_version=int(e.opset_version), dynamo=False,
-                      verbose=bool(e.verbose), **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python values
+        torch.onnx.export(Wrapper(model).eval(), (dummy,), str(onnx_file), input_names=["input"],
+                          output_names=["output"], opset_version=int(e.opset_version), dynamo=False,
+                          verbose=bool(e.verbose), **kwargs)
     log(f"Exported ONNX model to {onnx_file}")
     if status is not None:
         status.write("SUCCESS", "Export finished successfully")

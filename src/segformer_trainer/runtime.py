@@ -87,7 +87,10 @@ def iterate_batches(ds: SegDataset, index_batches: list[list[int]], epoch: int, 
                 [it[2] for it in items])
 
     sampler = [[(i, epoch) for i in idxs] for idxs in index_batches]
-    loader = torch.utils.data.DataLoader(_Items(), batch_sampler=sampler, num_workers=workers, collate_fn=collate)
+    # An own generator: the loader must not draw from the global torch RNG (dropout, drop-path), so
+    # runs with any number of workers, and resumed runs, see the same random stream.
+    loader = torch.utils.data.DataLoader(_Items(), batch_sampler=sampler, num_workers=workers, collate_fn=collate,
+                                         generator=torch.Generator().manual_seed(epoch))
     yield from loader
 
 
