@@ -101,8 +101,8 @@ def skill_info() -> dict[str, Any]:
         "description": (
             "SegFormer for semantic segmentation, bundled CPU-sized trainer (segformer_trainer): TAO's "
             "`segformer <action> -e spec.yaml` CLI, spec, status.json and checkpoint contract, with "
-            "transformers' SegFormer (MiT encoders; mit_nano by default). The same spec runs in the TAO "
-            "container image."
+            "transformers' SegFormer. TAO's own specs run here (FAN/ViT backbone names map to MiT sizes); "
+            "this skill's default backbone mit_nano exists only in this trainer."
         ),
     }
 

@@ -150,6 +150,9 @@ def run_train(cfg: ExperimentConfig, status: StatusLogger, log=print) -> dict[st
     threads = setup_threads()
     seed_everything(seed, cfg.train.cudnn.deterministic, cfg.train.cudnn.benchmark)
     device = pick_device(cfg.train.num_gpus, cfg.train.gpu_ids)
+    if cfg.train.num_gpus > 1 or cfg.train.num_nodes > 1:
+        log(f"train.num_gpus={cfg.train.num_gpus}, num_nodes={cfg.train.num_nodes}: this trainer runs on one "
+            f"device ({device})")
 
     model = build_model(cfg)
     if cfg.model.backbone.pretrained_backbone_path:
