@@ -187,6 +187,9 @@ def run_train(cfg: ExperimentConfig, status: StatusLogger, log=print) -> dict[st
         start_epoch = int(ckpt.get("epoch", 0))
         global_step = int(ckpt.get("global_step", 0))
         skip_batches = int(ckpt.get("batch_in_epoch", 0))
+        if cfg.train.seed < 0 and "seed" in ckpt:  # a random seed: keep the resumed run's data stream
+            seed = int(ckpt["seed"])
+            train_ds.seed = val_ds.seed = seed
         if "rng" in ckpt:
             set_rng_state(ckpt["rng"])
         log(f"Resumed from {resume}: epoch {start_epoch}, step {global_step}")
