@@ -225,7 +225,7 @@ def run_train(cfg: ExperimentConfig, status: StatusLogger, log=print) -> dict[st
         return path
 
     for epoch_index in range(start_epoch, num_epochs):
-        t0 = time.time()
+        t0, c0 = time.time(), time.process_time()
         completed = epoch_index + 1
         model.train()
         order = train_ds.epoch_order(epoch_index, seg.shuffle)
@@ -270,7 +270,8 @@ def run_train(cfg: ExperimentConfig, status: StatusLogger, log=print) -> dict[st
         dt = time.time() - t0
         epoch_times.append(dt)
         eta = sum(epoch_times) / len(epoch_times) * remaining
-        msg = f"Epoch {completed}/{num_epochs} ({dt:.2f} s): train_loss={train_loss:.4f}"
+        msg = f"Epoch {completed}/{num_epochs} ({dt:.2f} s, cpu {time.process_time() - c0:.2f} s): " \
+              f"train_loss={train_loss:.4f}"
         if val is not None:
             status.write("RUNNING", "Eval metrics generated.", kpi=val, epoch=completed, max_epoch=num_epochs,
                          time_per_epoch=dt, eta=eta)
@@ -283,5 +284,6 @@ def run_train(cfg: ExperimentConfig, status: StatusLogger, log=print) -> dict[st
         log(msg, flush=True)
 
     status.write("SUCCESS", "Training finished successfully")
-    log(f"Training finished in {time.time() - t_start:.1f} s; results in {out_dir}")
+    log(f"Training finished in {time.time() - t_start:.1f} s (process cpu {time.process_time():.1f} s); "
+        f"results in {out_dir}")
     return last_val
