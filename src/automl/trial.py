@@ -34,6 +34,9 @@ POINTER = "automl_checkpoint.json"
 # Config keys the engine adds to a trial's config (not hyperparameters).
 EPOCHS_KEY = "__epochs__"
 PARENT_KEY = "__parent__"
+# Set by the bracket schedulers; reported with every result as "rung" / "bracket".
+RUNG_KEY = "__rung__"
+BRACKET_KEY = "__bracket__"
 
 
 def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
@@ -218,6 +221,7 @@ def run_trial(config: dict[str, Any], ctx: TrialContext) -> None:
 
     def report(epoch: int, kpis: dict[str, float], checkpoint: dict[str, Any] | None) -> None:
         metrics = {**{k: float(v) for k, v in kpis.items()}, "epoch": int(epoch)}
+        metrics.update({k.strip("_"): config[k] for k in (RUNG_KEY, BRACKET_KEY) if k in config})
         with lock:
             if checkpoint:
                 tune.report(metrics, checkpoint=make_checkpoint(checkpoint))
