@@ -1,0 +1,66 @@
+"""asha, hyperband_es, bohb and dehb end to end on Ray Tune with the fake trainer.
+
+Small budgets (R=3, eta=3: rungs 1 and 3; Hyperband: 3@1 -> 1@3 and 2@3) so that every
+algorithm runs in a few seconds; the allocation itself is tested in test_algo_schedulers.py
+(simulated) and test_algo_hyperband.py (R=9, end to end).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from automl.cli import main
+from automl.records import read_history
+from automl.report import read_best_rec
+from automl.status import read_status
+
+pytestmark = pytest.mark.usefixtures("ray_session")
+
+
+def run(fake_skill: Path, workspace: Path, *extra: str) -> Path:
+    code = main(["run", "--skill-dir", str(fake_skill), "--workspace", str(workspace),
+                 "--progress", "none", "--max-epochs", "3", "--reduction-factor", "3", *extra])
+    assert code == 0
+    return workspace
+
+
+def validation_epochs(folder: str) -> list[int]:
+    lines = read_status(Path(folder) / "results" / "train" / "status.json")
+    return [line.epoch for line in lines if line.epoch is not None and "val_loss" in line.kpi]
+
+
+@pytest.mark.parametrize("algo", ["asha", "hyperband_es", "bohb", "dehb"])
+def test_runs_end_to_end_minimizing(fake_skill, tmp_path, algo):
+    ws = run(fake_skill, tmp_path / algo, "--algo", algo, "--max-recommendations", "5",
+             "--metric", "val_loss", "--direction", "min", "--seed", "3")
+    _, records = read_history(ws / "history.json")
+    assert len(records) == 5
+    assert all(r.status in ("completed", "stopped") for r in records)
+    for record in records:  # trained once per epoch, never restarted
+        assert validation_epochs(record.folder) == list(range(1, record.observed_budget + 1))
+        assert record.rung == [1, 3].index(record.observed_budget)
+        assert record.bracket is not None
+    full = [r for r in records if r.observed_budget == 3]
+    assert full and len(full) < 5  # some stopped at 1 epoch
+    if algo != "asha":  # Hyperband brackets: 3@1 -> 1@3, 2@3
+        assert sum(r.bracket == 0 for r in records) == 3
+        assert sum(r.bracket == 0 and r.observed_budget == 3 for r in records) <= 1
+        assert sum(r.bracket == 1 and r.observed_budget == 3 for r in records) == 2
+        # the promoted trial of bracket 0 is its best at 1 epoch (lowest loss)
+        first = sorted((r for r in records if r.bracket == 0),
+                       key=lambda r: r.results[0]["val_loss"])
+        assert all(r.observed_budget == 1 for r in first[1:])
+    doc = read_best_rec(ws / "best_rec.json")
+    assert doc["direction"] == "min" and doc["best"]["observed_budget"] == 3
+    assert doc["best"]["score"] == min(r.score("val_loss") for r in full)
+
+
+def test_same_seed_same_configurations(fake_skill, tmp_path):
+    args = ("--algo", "dehb", "--max-recommendations", "5", "--max-concurrent", "1",
+            "--seed", "21")
+    first = read_history(run(fake_skill, tmp_path / "a", *args) / "history.json")[1]
+    second = read_history(run(fake_skill, tmp_path / "b", *args) / "history.json")[1]
+    assert [r.params for r in first] == [r.params for r in second]
+    assert [r.observed_budget for r in first] == [r.observed_budget for r in second]

@@ -1,0 +1,133 @@
+"""Hyperband end to end on Ray Tune with the fake trainer: textbook allocation, promotion resumes.
+
+R=9, eta=3, 17 configurations (one Hyperband iteration): bracket s=2: 9@1 -> 3@3 -> 1@9;
+s=1: 5@3 -> 1@9; s=0: 3@9. Counted twice: from history.json and from the trainers' own
+status.json files.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from automl.cli import main
+from automl.records import read_history
+from automl.report import read_best_rec
+from automl.status import read_status
+
+pytestmark = pytest.mark.usefixtures("ray_session")
+
+
+def run(fake_skill: Path, workspace: Path, *extra: str) -> Path:
+    code = main(["run", "--skill-dir", str(fake_skill), "--workspace", str(workspace),
+                 "--progress", "none", "--seed", "11", "--max-epochs", "9",
+                 "--reduction-factor", "3", "--keep-checkpoints", "all", *extra])
+    assert code == 0
+    return workspace
+
+
+def epochs_in_status(folder: Path) -> list[int]:
+    """Validation epochs the trainer itself wrote, in order, across all its runs."""
+    lines = read_status(Path(folder) / "results" / "train" / "status.json")
+    return [line.epoch for line in lines if line.epoch is not None and "val_miou" in line.kpi]
+
+
+def test_hyperband_textbook_allocation_and_promotion_by_resume(fake_skill, tmp_path):
+    ws = run(fake_skill, tmp_path / "ws", "--algo", "hyperband", "--max-recommendations", "17",
+             "--max-concurrent", "2")
+    experiment, records = read_history(ws / "history.json")
+    assert len(records) == 17
+    assert "bracket 0 (s=2): 9@1->3@3->1@9" in experiment["plan"]
+
+    # Configurations per (bracket, rung epoch), from the records and from status.json
+    rungs = {0: (1, 3, 9), 1: (3, 9), 2: (9,)}  # bracket -> its rung epochs
+    reached = Counter((r.bracket, e) for r in records for e in rungs[r.bracket]
+                      if any(x["epoch"] == e for x in r.results))
+    assert reached == Counter({(0, 1): 9, (0, 3): 3, (0, 9): 1, (1, 3): 5, (1, 9): 1, (2, 9): 3})
+    from_status = Counter((r.bracket, e) for r in records for e in set(epochs_in_status(r.folder))
+                          if e in rungs[r.bracket])
+    assert from_status == reached
+    assert Counter(r.budget for r in records) == Counter({1: 6, 3: 6, 9: 5})
+    assert {r.rung for r in records} == {0, 1, 2}
+
+    # Every epoch is trained once: promotion continues from the rung checkpoint
+    spent = sum(len(epochs_in_status(r.folder)) for r in records)
+    assert spent == sum(r.observed_budget for r in records) == 69  # vs 17 * 9 = 153
+    for record in records:
+        assert epochs_in_status(record.folder) == list(range(1, record.observed_budget + 1))
+
+    top = next(r for r in records if r.bracket == 0 and r.observed_budget == 9)
+    folder = Path(top.folder)
+    lines = read_status(folder / "results" / "train" / "status.json")
+    assert [line.status for line in lines].count("STARTED") == 3  # 1 | 2, 3 | 4..9
+    segments = [yaml.safe_load((folder / f"spec_segment_{i}.yaml").read_text())["train"]
+                for i in range(3)]
+    assert [s["num_epochs"] for s in segments] == [1, 3, 9]
+    assert segments[0]["resume_training_checkpoint_path"] in ("", None)
+    for segment, epoch in ((segments[1], 1), (segments[2], 3)):
+        resume = Path(segment["resume_training_checkpoint_path"])
+        assert resume.name == f"model_epoch_{epoch:03d}_step_{epoch * 10:05d}.pth"
+        assert resume.parent == folder / "results" / "train" and resume.exists()
+
+    # The survivors are the best of their rung
+    first = [r for r in records if r.bracket == 0]
+    at_1 = sorted(first, key=lambda r: -r.results[0]["val_miou"])
+    assert {r.rec_id for r in at_1[:3]} == {r.rec_id for r in first if r.observed_budget >= 3}
+
+    best = read_best_rec(ws / "best_rec.json")["best"]
+    assert best["observed_budget"] == 9
+    full = [r for r in records if r.observed_budget == 9]
+    assert best["score"] == max(r.score("val_miou") for r in full)
+
+
+def test_hyperband_state_survives_sigkill_and_resume(fake_skill, tmp_path):
+    """`automl resume` restores the brackets (the searcher saves the scheduler's state): the
+    allocation stays textbook, and trials that were paused at a rung stay paused (Tune would
+    requeue them as pending) until promoted or stopped."""
+    ws = tmp_path / "ws"
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "automl.cli", "run", "--skill-dir", str(fake_skill),
+         "--workspace", str(ws), "--progress", "none", "--algo", "hyperband",
+         "--max-recommendations", "5", "--max-epochs", "3", "--max-concurrent", "1",
+         "--set", "fake.epoch_s=1.0", "--seed", "5"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # kill while 2 of bracket 0's 3 trials wait at rung 0
+        folders = list((ws / "trials").glob("*")) if (ws / "trials").is_dir() else []
+        done = [f for f in folders if (f / "results" / "train" / "status.json").exists()
+                and epochs_in_status(f)]
+        if len(folders) == 3 and len(done) == 2:
+            break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("experiment never reached the kill point")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    paused = [f.name for f in done]
+
+    resumed = subprocess.run([sys.executable, "-m", "automl.cli", "resume", str(ws), "--progress",
+                              "none"], capture_output=True, text=True, env=env, timeout=240)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    records = read_history(ws / "history.json")[1]
+    assert len({r.rec_id for r in records}) == len(records) == 5
+    budgets = Counter((r.bracket, r.observed_budget) for r in records)
+    assert budgets == Counter({(0, 1): 2, (0, 3): 1, (1, 3): 2})  # 3@1 -> 1@3, then 2@3
+    for record in records:  # nobody retrained, paused ones were not restarted
+        runs = len(list(Path(record.folder).glob("spec_segment_*.yaml")))
+        assert runs <= 2 if record.bracket == 0 else runs == 1
+        assert epochs_in_status(record.folder)[-record.observed_budget:] == \
+            list(range(1, record.observed_budget + 1))
+    for rec_id in paused:
+        final = next(r for r in records if r.rec_id == rec_id)
+        runs = len(list(Path(final.folder).glob("spec_segment_*.yaml")))
+        assert runs == (2 if final.observed_budget == 3 else 1)
