@@ -7,6 +7,9 @@ checkpoint *pointer* when the algorithm pauses/promotes trials), and ends with t
 Resuming (promotion, PBT exploit, restore) is exact: the checkpoint handed to Tune names the
 ``model_epoch_EEE_step_SSSSS.pth`` file of the rung; the next segment starts the trainer with
 ``train.resume_training_checkpoint_path`` set to it, so training continues from that epoch.
+A checkpoint inherited from another trial (PBT exploit) is first copied into this trial's own
+``inherited/`` folder - the parent may overwrite or delete its file later - and the lineage is
+appended to ``lineage.json`` (:func:`inherit`).
 
 How a trial ended is written to ``outcome.json`` in the trial folder (by the trial itself, so it
 survives a driver crash); the driver reads it when Tune says the trial is over.
@@ -15,6 +18,7 @@ survives a driver crash); the driver reads it when Tune says the trial is over.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import threading
@@ -31,6 +35,8 @@ from automl.status import StatusLine, StatusTail, status_path
 from launchers.base import Job, Launcher, LaunchError, log_tail
 
 POINTER = "automl_checkpoint.json"
+INHERITED = "inherited"  # a trial's copies of the checkpoints it inherited (PBT exploit)
+LINEAGE = "lineage.json"  # [{parent, epoch, step, source, path, params, time}], one per exploit
 # Config keys the engine adds to a trial's config (not hyperparameters).
 EPOCHS_KEY = "__epochs__"
 PARENT_KEY = "__parent__"
@@ -90,6 +96,59 @@ def read_pointer(checkpoint: Any) -> dict[str, Any] | None:
         return json.loads(path.read_text()) if path.exists() else None
 
 
+def inherit(folder: Path, rec_id: str, pointer: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """Make a checkpoint from another trial (PBT exploit) this trial's own; return its pointer.
+
+    A pointer whose ``rec_id`` is another trial names a file in *that* trial's folder, which it
+    may overwrite or delete later. The file is copied to ``<folder>/inherited/<name>`` (unless the
+    pointer already names a file there: the scheduler may copy it at exploit time) and the
+    lineage is appended to ``lineage.json``. Only the latest inherited copy is kept: the trial's
+    own checkpoints (``results/train``) supersede the earlier ones. Raises OSError (e.g.
+    FileNotFoundError) when the file cannot be copied.
+    """
+    parent = pointer.get("rec_id")
+    if not parent or parent == rec_id:
+        return pointer
+    source = Path(pointer["path"])
+    target = folder / INHERITED / source.name
+    lineage_path = folder / LINEAGE
+    try:
+        lineage = json.loads(lineage_path.read_text())
+    except (OSError, ValueError):
+        lineage = []
+    origin = pointer.get("source", str(source))
+    last = lineage[-1] if lineage else {}
+    if target.exists() and (last.get("parent"), last.get("epoch"), last.get("source"),
+                            last.get("params")) == (parent, pointer.get("epoch"), origin, params):
+        # Restarted (e.g. paused) before reporting anything of its own: same inheritance.
+        return {**pointer, "path": str(target), "parent": parent}
+    if source.resolve() != target.resolve():
+        copy_file(source, target)
+    for stale in target.parent.iterdir():  # earlier inheritances: this trial moved past them
+        if stale.name != target.name and not stale.name.startswith("."):
+            shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+    lineage.append({"parent": parent, "epoch": pointer.get("epoch"), "step": pointer.get("step"),
+                    "source": origin, "path": str(target),
+                    "params": params, "time": time.time()})
+    atomic_write_json(lineage_path, lineage)
+    return {**pointer, "path": str(target), "parent": parent}
+
+
+def copy_file(source: Path, target: Path) -> None:
+    """Copy a checkpoint (a file, or a folder for trainers that write one) atomically."""
+    if not source.exists():
+        raise FileNotFoundError(f"checkpoint {source} does not exist")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    if source.is_dir():
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(source, tmp)
+        shutil.rmtree(target, ignore_errors=True)
+    else:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+
+
 def make_checkpoint(record: dict[str, Any]):
     """A Tune checkpoint that only records which model file (and epoch) to resume from."""
     from ray import tune
@@ -119,6 +178,13 @@ class _Segment:
         index = len(list(folder.glob("spec_segment_*.yaml")))
         shutil.copyfile(self.spec_path, folder / f"spec_segment_{index}.yaml")
         self.log_path = folder / "train.log"
+        # Lines already in status.json belong to earlier segments: read them now (they still
+        # count for the outcome) so that only this segment's results are reported to Tune. A
+        # resumed segment must not re-report epochs its predecessor ran past the checkpoint
+        # (e.g. a PBT child's own timeline before it exploited a parent at an earlier epoch).
+        self._status = self._tail()
+        if self._status:
+            self.lines.extend(self._status.read_new())
 
     def job(self) -> Job:
         argv = tuple(a.replace("{config_path}", str(self.spec_path)) for a in self.ctx.command)
@@ -136,7 +202,7 @@ class _Segment:
             handle = self.ctx.launcher.start(self.job())
         except LaunchError as exc:
             return Outcome("failed", "infrastructure", str(exc))
-        tail: StatusTail | None = None
+        tail: StatusTail | None = self._status
         started = time.monotonic()
         stopped = timed_out = False
         code: int | None = None
@@ -231,6 +297,14 @@ def run_trial(config: dict[str, Any], ctx: TrialContext) -> None:
     outcome = Outcome("failed", "infrastructure", "not started")
     attempts = 0
     try:
+        if resume and resume.get("rec_id") not in (None, rec_id):
+            try:
+                resume = inherit(folder, rec_id, resume, hyperparameters(config))
+            except OSError as exc:
+                outcome = Outcome("failed", "infrastructure",
+                                  f"cannot copy the checkpoint inherited from trial "
+                                  f"{resume.get('rec_id')}: {exc}")
+                raise TrialFailed(f"{outcome.failure_class}: {outcome.message}") from exc
         while True:
             segment = _Segment(ctx, folder, rec_id, config, resume)
             outcome = segment.run(report)
