@@ -1,0 +1,69 @@
+"""Hyperband survives a SIGKILL of the controller: `automl resume` keeps brackets and pauses.
+
+Its own file: two fresh controllers (each starts Ray) make it the slowest bracket test.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from automl.records import read_history
+from automl.status import read_status
+
+
+def epochs_in_status(folder: Path) -> list[int]:
+    lines = read_status(Path(folder) / "results" / "train" / "status.json")
+    return [line.epoch for line in lines if line.epoch is not None and "val_miou" in line.kpi]
+
+
+def test_hyperband_state_survives_sigkill_and_resume(fake_skill, tmp_path):
+    """`automl resume` restores the brackets (the searcher saves the scheduler's state): the
+    allocation stays textbook, and trials that were paused at a rung stay paused (Tune would
+    requeue them as pending) until promoted or stopped."""
+    ws = tmp_path / "ws"
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "automl.cli", "run", "--skill-dir", str(fake_skill),
+         "--workspace", str(ws), "--progress", "none", "--algo", "hyperband",
+         "--max-recommendations", "5", "--max-epochs", "3", "--max-concurrent", "1",
+         "--set", "fake.epoch_s=0.5", "--seed", "5"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # kill while 2 of bracket 0's 3 trials wait at rung 0
+        folders = list((ws / "trials").glob("*")) if (ws / "trials").is_dir() else []
+        done = [f for f in folders if (f / "results" / "train" / "status.json").exists()
+                and epochs_in_status(f)]
+        if len(folders) == 3 and len(done) == 2:
+            break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("experiment never reached the kill point")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    paused = [f.name for f in done]
+
+    resumed = subprocess.run([sys.executable, "-m", "automl.cli", "resume", str(ws), "--progress",
+                              "none"], capture_output=True, text=True, env=env, timeout=240)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    records = read_history(ws / "history.json")[1]
+    assert len({r.rec_id for r in records}) == len(records) == 5
+    budgets = Counter((r.bracket, r.observed_budget) for r in records)
+    assert budgets == Counter({(0, 1): 2, (0, 3): 1, (1, 3): 2})  # 3@1 -> 1@3, then 2@3
+    for record in records:  # nobody retrained, paused ones were not restarted
+        runs = len(list(Path(record.folder).glob("spec_segment_*.yaml")))
+        assert runs <= 2 if record.bracket == 0 else runs == 1
+        assert epochs_in_status(record.folder)[-record.observed_budget:] == \
+            list(range(1, record.observed_budget + 1))
+    for rec_id in paused:
+        final = next(r for r in records if r.rec_id == rec_id)
+        runs = len(list(Path(final.folder).glob("spec_segment_*.yaml")))
+        assert runs == (2 if final.observed_budget == 3 else 1)
