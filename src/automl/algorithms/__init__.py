@@ -9,7 +9,7 @@ from automl.errors import UserError, did_you_mean
 
 # Full-budget algorithms always lock train.num_epochs.
 FIXED_BUDGET = frozenset({"random", "bayesian", "bfbo"})
-_MODULES = {"random": "random", "bayesian": "bayesian", "pbt": "pbt", "pb2": "pb2"}
+_MODULES = {"random": "random", "bayesian": "bayesian", "bfbo": "bfbo", "pbt": "pbt", "pb2": "pb2"}
 # The bracket family (asha..dehb): automl.schedulers + automl.algorithms.proposers.
 _MODULES.update({"asha": "asha", "hyperband": "hyperband", "hyperband_es": "hyperband_es",
                  "bohb": "bohb", "dehb": "dehb"})
