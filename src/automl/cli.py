@@ -48,6 +48,11 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     a("--pin", dest="pins", action="append", metavar="NAME=VALUE", help="fix a parameter to one value")
     a("--launcher", help="local (default) or docker")
     a("--image", help="container image (default: skill_info.yaml container_image)")
+    a("--pull", help="docker: missing (default) | never | always")
+    a("--shm-size", help="docker: /dev/shm per trial container (default 1g)")
+    a("--docker-network", help="docker: network mode (default: Docker's; 'host' for multi-node)")
+    a("--mount", dest="mounts", action="append", type=Path, metavar="PATH",
+      help="docker: extra host path mounted read-only at the same path (repeatable)")
     a("--cpus-per-trial", type=float, help="CPUs per trial (default 1)")
     a("--gpus-per-trial", type=float, help="GPUs per trial (default 0)")
     a("--trial-timeout", type=float, help="seconds before a trial is stopped as hung")
@@ -56,13 +61,14 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     a("--keep-checkpoints", help="best (default) or all")
     a("--tracking-uri", help="MLflow tracking URI (default: sqlite in the workspace)")
     a("--progress", help="auto | rich | plain | none")
-    a("--address", help="Ray cluster address (ray://HOST:PORT or auto)")
+    a("--address", help="Ray cluster: HOST:PORT of a cluster node, or auto")
 
 
 _FLAG_FIELDS = ("skill_dir", "root_dir", "workspace", "workspace_root", "name", "algo", "metric",
                 "direction", "max_recommendations", "max_epochs", "min_epochs", "reduction_factor",
                 "max_concurrent", "population_size", "seed", "fixed_budget", "space_file",
-                "ranges", "options", "pins", "launcher", "image", "cpus_per_trial",
+                "ranges", "options", "pins", "launcher", "image", "pull", "shm_size",
+                "docker_network", "mounts", "cpus_per_trial",
                 "gpus_per_trial", "trial_timeout", "max_retries", "stop_after_failures",
                 "keep_checkpoints", "tracking_uri", "progress", "address")
 
@@ -153,7 +159,16 @@ def _print_best(doc: dict[str, Any], workspace: Path) -> int:
 
     for key, value in flatten(best["specs"]).items():
         print(f"  {key} = {_fmt(value)}")
-    print(f"checkpoint: {best['checkpoint_uri']}")
+    if best.get("checkpoint_uri"):
+        print(f"checkpoint: {best['checkpoint_uri']}")
+    else:
+        # The score counts (the trainer reported it), but there is no model file to hand off.
+        print("checkpoint: none")
+        train_dir = workspace / "trials" / str(best["rec_id"]) / "results" / "train"
+        print(f"warning: best trial {best['rec_id']} has no checkpoint of epoch "
+              f"{best['observed_budget']} in {train_dir} (the trainer did not write it, or "
+              f"deleted it): its score counts, but there is no model to hand off; train again "
+              f"with these hyperparameters", file=sys.stderr)
     print(f"best_rec.json: {workspace / 'best_rec.json'}")
     return 0
 
@@ -197,7 +212,8 @@ def cmd_best(args: argparse.Namespace) -> int:
         return 0
     if not doc.get("best"):
         raise UserError(f"{workspace.path}: no trial of this experiment produced a finite "
-                        f"{doc['metric_name']}, so there is no checkpoint to hand off")
+                        f"{doc['metric_name']}, so there is no checkpoint to hand off; see "
+                        f"`automl status {workspace.path}` for why they failed")
     return _print_best(doc, workspace.path)
 
 
@@ -296,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("list", help="list experiments under a folder")
     listing.add_argument("root", nargs="?", default="automl-workspaces")
     listing.set_defaults(func=cmd_list)
+    from automl.cleanup import add_parser as add_cleanup_parser
+
+    add_cleanup_parser(sub)
     return parser
 
 

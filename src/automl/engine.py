@@ -90,7 +90,9 @@ def _make_launcher(settings: Settings, skill: SkillDir):
     if settings.launcher == "docker":
         from launchers.docker import DockerLauncher
 
-        return DockerLauncher(image=settings.image or skill.container_image)
+        return DockerLauncher(image=settings.image or skill.container_image, pull=settings.pull,
+                              shm_size=settings.shm_size, network=settings.docker_network,
+                              extra_read_paths=tuple(settings.mounts))
     from launchers.local import LocalLauncher
 
     return LocalLauncher()
@@ -280,6 +282,8 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
         dataset_root=prepared.dataset_root, report_checkpoints=plan.checkpoints,
         interval=plan.interval, cpus_per_trial=settings.cpus_per_trial,
         trial_timeout=settings.trial_timeout, max_retries=settings.max_retries,
+        input_keys=tuple((prepared.skill.info.get("actions", {}).get("train", {})
+                          .get("inputs") or {})),
     )
     records = None
     if restore and workspace.history.exists():
@@ -332,6 +336,10 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
         state = "cancelled"
         raise
     finally:
+        # Containers a trial left (its worker was killed, Ctrl-C, SIGTERM): remove them now.
+        close = getattr(prepared.launcher, "close", None)
+        if callable(close):
+            close(workspace.path.name)
         records = list(recorder.records.values())
         best = choose_best(records, settings.metric, settings.direction)
         doc = best_rec(workspace.path.name, records, settings.metric, settings.direction, best)

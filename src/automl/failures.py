@@ -2,7 +2,8 @@
 
 A trial process can fail in ways that call for different reactions: an out-of-memory trial needs
 a smaller batch, a data error will fail every trial (stop early), an infrastructure error (the
-launcher or container could not start) is worth one retry. The class is derived from the exit
+launcher or container could not start) is worth one retry, a full disk (``disk``: ENOSPC while
+writing a checkpoint) needs space freed, not a retry. The class is derived from the exit
 code, the ``FAILURE`` messages in status.json and the tail of the trial's log, in that order of
 trust.
 
@@ -22,6 +23,8 @@ from automl.status import StatusLine
 HINTS: dict[str, str] = {
     "oom": "out of memory: reduce dataset.segment.batch_size or dataset.segment.img_size, "
     "or give each trial more memory",
+    "disk": "no space left on device: free disk space where the workspace is, or keep fewer "
+    "checkpoints (--keep-checkpoints best, a larger train.checkpoint_interval)",
     "data": "dataset problem: check dataset.segment.root_dir (images/<split>, masks/<split>) "
     "and that dataset.segment.num_classes matches the masks",
     "spec": "the trainer rejected the spec: check the key/value named in the message",
@@ -40,6 +43,9 @@ RETRYABLE = frozenset({"infrastructure"})
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("oom", re.compile(r"out of memory|CUDA error: out of memory|OutOfMemoryError|"
                        r"Cannot allocate memory|MemoryError|std::bad_alloc", re.I)),
+    # Not retried: another attempt on the same full disk fails the same way.
+    ("disk", re.compile(r"No space left on device|Disk quota exceeded|\bENOSPC\b|Errno 28\b",
+                        re.I)),
     ("diverged", re.compile(r"\bdiverged\b|\bnan\b|\binf\b|non-finite|not finite", re.I)),
     ("data", re.compile(r"\bdata\b:|split .* not found|No such file or directory.*(images|masks)|"
                         r"num_classes|class id|mask", re.I)),
@@ -48,7 +54,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
                         re.I)),
     ("infrastructure", re.compile(r"command not found|executable file not found|"
                                   r"No such image|image .* not found|Cannot connect to the Docker "
-                                  r"daemon|OCI runtime|exec format error", re.I)),
+                                  r"daemon|OCI runtime|exec format error|\[automl\] infrastructure:", re.I)),
 )
 
 

@@ -114,7 +114,10 @@ class Recorder(tune.Callback):
         self.save(force=False)
 
     def on_trial_save(self, iteration, trials, trial, **info) -> None:
-        pass
+        if getattr(trial, "status", None) == "PAUSED":
+            record = self._record(trial)
+            record.status = "paused"
+            self.save(force=False)
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self._finish(trial, errored=False)
@@ -126,8 +129,9 @@ class Recorder(tune.Callback):
         record = self._record(trial)
         outcome = self.read_outcome(record)
         status = outcome.get("status") or ("failed" if errored else "completed")
-        if status == "stopped" and not errored:
-            # Stopped by the scheduler (early stopping) with results: a finished, lower-budget trial.
+        if not errored and getattr(trial, "status", None) == "PAUSED":
+            # Ended while parked at a rung (not promoted): outcome.json still describes the last
+            # segment, which "completed" its rung; the trial itself was stopped there.
             status = "stopped"
         record.status = status
         record.failure_class = outcome.get("failure_class")

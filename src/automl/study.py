@@ -47,6 +47,11 @@ class Settings(BaseModel):
     pins: list[str] = Field(default_factory=list)
     launcher: Literal["local", "docker"] = "local"
     image: str | None = None
+    pull: Literal["missing", "never", "always"] = "missing"
+    shm_size: str = "1g"
+    docker_network: str | None = None
+    mounts: list[Path] = Field(default_factory=list, description="extra host paths mounted "
+                               "read-only into trial containers (pretrained weights)")
     cpus_per_trial: float = Field(1.0, gt=0)
     gpus_per_trial: float = Field(0.0, ge=0)
     trial_timeout: float | None = Field(None, gt=0)
@@ -84,6 +89,9 @@ def load_study(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UserError(f"study file {path}: cannot be read ({exc.strerror}); check the path") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"study file {path}: not UTF-8 text (byte {exc.start}: {exc.reason}); "
+                        f"save the file as UTF-8") from None
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
@@ -113,4 +121,9 @@ def make_settings(study: dict[str, Any], flags: dict[str, Any]) -> Settings:
     try:
         return Settings(**merged)
     except ValidationError as exc:
+        err = exc.errors()[0]
+        key = str(err["loc"][0]) if err["loc"] else ""
+        if flags.get(key) is not None and key != "overrides" and len(err["loc"]) == 1:
+            # Name the flag the user typed (--max-epochs 0), not the settings field.
+            raise UserError(f"--{key.replace('_', '-')} {err.get('input')!r}: {err['msg']}") from None
         raise _one_line(exc, "settings") from None

@@ -33,6 +33,8 @@ from automl.records import atomic_write_json
 from automl.spec import SpecBuilder, write_spec
 from automl.status import StatusLine, StatusTail, status_path
 from launchers.base import Job, Launcher, LaunchError, log_tail
+from launchers.docker import spec_input_paths
+from launchers.gpus import assigned_gpu_ids, gpu_spec_overrides
 
 POINTER = "automl_checkpoint.json"
 INHERITED = "inherited"  # a trial's copies of the checkpoints it inherited (PBT exploit)
@@ -67,6 +69,9 @@ class TrialContext:
     max_retries: int = 1
     poll_s: float = 0.1
     env: dict[str, str] = field(default_factory=dict)
+    # Dotted spec keys of the skill's declared inputs (skill_info actions.train.inputs): the
+    # host paths they name are mounted read-only into containers.
+    input_keys: tuple[str, ...] = ()
 
     def trial_folder(self, rec_id: str) -> Path:
         return self.workspace / "trials" / rec_id
@@ -172,8 +177,12 @@ class _Segment:
         self.lines: list[StatusLine] = []
         resume_path = Path(resume["path"]) if resume else None
         extra = {"dataset.segment.root_dir": str(ctx.dataset_root)} if ctx.dataset_root else {}
+        # The GPUs Ray gave this trial; the trainer sees them as 0..n-1 (launchers.gpus).
+        self.gpus = assigned_gpu_ids()
+        extra.update(gpu_spec_overrides(self.gpus, ctx.builder.known))
         spec = ctx.builder.build(hyperparameters(config), self.results_dir, self.epochs,
                                  resume_checkpoint=resume_path, interval=ctx.interval, extra=extra)
+        self.spec = spec
         self.spec_path = write_spec(spec, folder / "spec.yaml")
         index = len(list(folder.glob("spec_segment_*.yaml")))
         shutil.copyfile(self.spec_path, folder / f"spec_segment_{index}.yaml")
@@ -190,11 +199,13 @@ class _Segment:
         argv = tuple(a.replace("{config_path}", str(self.spec_path)) for a in self.ctx.command)
         threads = str(max(1, int(self.ctx.cpus_per_trial)))
         env = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, **self.ctx.env}
-        reads = (self.ctx.dataset_root,) if self.ctx.dataset_root else ()
+        declared = spec_input_paths(self.spec, self.ctx.input_keys)
+        reads = tuple(dict.fromkeys([*([self.ctx.dataset_root] if self.ctx.dataset_root else []),
+                                     *declared]))
         return Job(argv=argv, cwd=self.folder, log_path=self.log_path, env=env,
                    name=f"{self.ctx.workspace.name}-{self.rec_id}",
                    labels={"automl.experiment": self.ctx.workspace.name, "automl.trial": self.rec_id},
-                   gpu_ids=_assigned_gpus(), read_paths=reads, write_paths=(self.folder,))
+                   gpu_ids=self.gpus, read_paths=reads, write_paths=(self.folder,))
 
     def run(self, report) -> Outcome:
         """Start the process, stream results to ``report``, return how it ended."""
@@ -262,13 +273,14 @@ class _Segment:
                 "rec_id": self.rec_id}
 
 
-def _assigned_gpus() -> tuple[int, ...]:
+def _node_id() -> str | None:
+    """The Ray node this trial ran on (which machine of a cluster), for outcome.json."""
     try:
         import ray
 
-        return tuple(int(g) for g in ray.get_gpu_ids())
-    except Exception:  # noqa: BLE001 - outside a Ray worker: no GPUs assigned
-        return ()
+        return ray.get_runtime_context().get_node_id()
+    except Exception:  # noqa: BLE001 - outside Ray
+        return None
 
 
 class TrialFailed(RuntimeError):
@@ -320,7 +332,7 @@ def run_trial(config: dict[str, Any], ctx: TrialContext) -> None:
         atomic_write_json(folder / "outcome.json", {
             "status": outcome.status, "failure_class": outcome.failure_class,
             "message": outcome.message, "hint": outcome.hint, "retries": attempts,
-            "time": time.time(),
+            "time": time.time(), "node_id": _node_id(),
         })
     if outcome.status == "failed":
         raise TrialFailed(f"{outcome.failure_class}: {outcome.message}")
