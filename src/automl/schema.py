@@ -63,7 +63,14 @@ def read_yaml(path: str | Path) -> Any:
         raise UserError(f"{path}: file not found") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(not_utf8(path, exc)) from None
     return parse_yaml(text, str(path))
+
+
+def not_utf8(path: str | Path, exc: UnicodeDecodeError) -> str:
+    """The one-line message for a text file that is not UTF-8."""
+    return f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save the file as UTF-8"
 
 
 def load_schema(path: str | Path) -> dict:
@@ -79,6 +86,8 @@ def load_schema(path: str | Path) -> dict:
         raise UserError(f"{path}: schema file not found") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(not_utf8(path, exc)) from None
     try:
         schema = json.loads(text)
     except json.JSONDecodeError as exc:

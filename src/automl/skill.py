@@ -69,11 +69,15 @@ class SkillDir:
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(part) for part in err["loc"])
+            if err["type"] == "missing" and where == "actions":
+                raise UserError(f"{info_path}: no 'actions' section; add actions.train.command "
+                                f"(e.g. 'segformer train -e {{config_path}}')") from None
             raise UserError(f"{info_path}: {where}: {err['msg']}") from None
         name = checked.name or root.name
         if action not in checked.actions:
             raise UserError(
-                f"{name}: no '{action}' action in {INFO_FILE} (actions: {', '.join(checked.actions) or 'none'})"
+                f"{name}: no '{action}' action in {INFO_FILE} (actions: "
+                f"{', '.join(checked.actions) or 'none'}); add actions.{action}.command"
             )
         if not checked.automl_enabled:
             raise UserError(f"{name}: AutoML is not enabled for this skill (automl_enabled: false in {INFO_FILE})")

@@ -73,7 +73,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from automl.errors import UserError, did_you_mean
-from automl.schema import Leaf, disabled_parameters, finite_number, iter_leaves, parse_yaml
+from automl.schema import Leaf, disabled_parameters, finite_number, iter_leaves, not_utf8, parse_yaml
 
 if TYPE_CHECKING:
     import optuna
@@ -485,7 +485,8 @@ class ParamOverride(BaseModel):
         if self.pins and searched:
             raise ValueError(f"'value' pins the parameter; drop {', '.join(searched)} (or drop 'value' to search)")
         if self.valid_min is not None and self.valid_max is not None and self.valid_min > self.valid_max:
-            raise ValueError(f"valid_min {_fmt(self.valid_min)} > valid_max {_fmt(self.valid_max)}")
+            raise ValueError(f"valid_min {_fmt(self.valid_min)} > valid_max {_fmt(self.valid_max)}; "
+                             f"swap the two bounds")
         if self.valid_options is not None:
             if not self.valid_options:
                 raise ValueError("valid_options is empty; list at least one option (or pin with 'value')")
@@ -582,7 +583,12 @@ def load_overrides(path: str | Path) -> SpaceOverrides:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UserError(f"{path}: overrides file not found") from None
+        raise UserError(f"{path}: overrides file not found; check the --space-file path") from None
+    except OSError as exc:  # a folder, no permission, ...
+        raise UserError(f"{path}: cannot read the overrides file ({exc.strerror}); pass a YAML "
+                        f"or JSON file") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(not_utf8(path, exc)) from None
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)
@@ -706,7 +712,8 @@ def _require_leaf(name: str, leaves: Mapping[str, Leaf]) -> None:
     members = [leaf for leaf in leaves if leaf.startswith(f"{name}.")]
     if members:
         raise UserError(f"{name}: is a group of parameters, not a parameter (e.g. {members[0]})")
-    raise UserError(f"{name}: not a parameter of this schema{did_you_mean(name, leaves)}")
+    raise UserError(f"{name}: not a parameter of this schema{did_you_mean(name, leaves)}; "
+                    f"`automl space` lists them")
 
 
 def _schema_bounds(leaf: Leaf, clauses: tuple[Clause, ...]) -> tuple[Any, bool, Any, bool]:
