@@ -48,8 +48,12 @@ def _check_mask_classes(folder: Path, num_classes: int) -> None:
     from PIL import Image
 
     for path in sorted(folder.glob("*.png"))[:MASKS_SAMPLED]:
-        with Image.open(path) as image:
-            top = int(np.asarray(image).max())
+        try:
+            with Image.open(path) as image:
+                top = int(np.asarray(image).max())
+        except (OSError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
+            raise UserError(f"{path}: not a readable PNG mask ({type(exc).__name__}); replace or "
+                            f"remove the file") from None
         if top >= num_classes:
             raise UserError(f"{path}: mask has class id {top} but dataset.segment.num_classes="
                             f"{num_classes}; set --set dataset.segment.num_classes={top + 1}")
