@@ -224,7 +224,8 @@ def _read_best(ws: Workspace) -> dict[str, Any]:
     best = doc.get("best")
     if not best:
         raise UserError(f"{ws.path}: no trial of this experiment produced a finite "
-                        f"{doc.get('metric_name', 'metric')}: no checkpoint to hand off")
+                        f"{doc.get('metric_name', 'metric')}: no checkpoint to hand off; see "
+                        f"`automl status {ws.path}` for why the trials failed")
     return best
 
 
