@@ -100,3 +100,8 @@ def test_status_of_a_running_experiment(fake_skill, tmp_path):
         assert "completed" in listing
     finally:
         proc.kill()
+
+
+def test_abbreviated_flags_are_refused(capsys):
+    assert main(["run", "--max-epoch", "3"]) == 2
+    assert "unrecognized arguments: --max-epoch" in capsys.readouterr().err

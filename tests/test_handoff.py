@@ -441,7 +441,6 @@ def _bundled_skill() -> Path:
     return root
 
 
-@pytest.mark.slow
 def test_bundled_evaluate_reproduces_best_val_miou(ray_session, tmp_path, capsys):
     _bundled_skill()
     ws = tmp_path / "ws"

@@ -16,7 +16,12 @@ from automl.errors import UserError
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad flag as one line (exit 2) instead of usage + message."""
+    """argparse that reports a bad flag as one line (exit 2) instead of usage + message, and
+    takes no abbreviations (``--max-epoch 3`` must not silently mean ``--max-epochs``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UserError(f"{self.prog}: {message} (see {self.prog} --help)")
