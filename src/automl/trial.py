@@ -30,7 +30,7 @@ from typing import Any
 from automl.checkpoints import checkpoint_for_epoch
 from automl.failures import RETRYABLE, Outcome, decide, is_finite
 from automl.records import atomic_write_json
-from automl.spec import SpecBuilder, write_spec
+from automl.spec import SpecBuilder, get_dotted, write_spec
 from automl.status import StatusLine, StatusTail, status_path
 from launchers.base import Job, Launcher, LaunchError, log_tail
 from launchers.docker import spec_input_paths
@@ -184,6 +184,8 @@ class _Segment:
                                  resume_checkpoint=resume_path, interval=ctx.interval, extra=extra)
         self.spec = spec
         self.spec_path = write_spec(spec, folder / "spec.yaml")
+        interval = get_dotted(spec, "train.checkpoint_interval", None)
+        self.checkpoint_interval = interval if type(interval) is int and interval >= 1 else None
         index = len(list(folder.glob("spec_segment_*.yaml")))
         shutil.copyfile(self.spec_path, folder / f"spec_segment_{index}.yaml")
         self.log_path = folder / "train.log"
@@ -262,6 +264,8 @@ class _Segment:
     def _checkpoint_record(self, epoch: int) -> dict[str, Any] | None:
         if not self.ctx.report_checkpoints:
             return None
+        if self.checkpoint_interval and epoch % self.checkpoint_interval and epoch < self.epochs:
+            return None  # validated between two checkpoints: no file to wait for
         # The checkpoint file may appear just after the validation line: wait briefly for it.
         train_dir = self.results_dir / "train"
         deadline = time.monotonic() + 5.0
