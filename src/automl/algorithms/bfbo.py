@@ -16,7 +16,7 @@ Why this and not the alternatives
       constant liar is what ``bayesian`` already is.
     * Local penalization needs no re-fit per pending point (constant liar/kriging believer
       re-fit the GP with fake values), and does not depend on the fake value's choice.
-    * scikit-learn's GP and scipy (both already installed with Ray/MLflow) are enough.
+    * scikit-learn's GP and scipy (a declared dependency and its own) are enough.
 
 Model
     Each configuration is encoded in [0, 1]^d: numeric parameters scaled inside their range in

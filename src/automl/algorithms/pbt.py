@@ -4,8 +4,10 @@ A population of ``population_size`` trials trains side by side, each to the full
 (epochs). Every ``interval`` epochs a member reports a checkpoint; a member in the bottom quarter
 of the population *exploits* a member of the top quarter - it continues from that member's
 checkpoint - and *explores*: the copied hyperparameters are perturbed (continuous ×0.8/×1.2,
-ordered choices shifted to a neighbour, 25 % of the time resampled). The run spends
-``population × R`` epochs, plus what an exploit re-trains when the parent is behind the child.
+ordered choices shifted to a neighbour, 25 % of the time resampled). The run spends about
+``population × R`` epochs: an exploit discards the child's epochs past the parent's checkpoint
+(and whatever the trainer ran between that result and the decision) and skips ahead when the
+parent is ahead of the child.
 
 What this module adds to Ray's ``PopulationBasedTraining``:
 
