@@ -37,9 +37,10 @@ _RAY_ENV = {
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "100",
     "RAY_DEDUP_LOGS": "0",
     "RAY_USAGE_STATS_ENABLED": "0",
-    # Save Tune's experiment state at every controller step that changed something (default:
-    # every >=10 s). A controller killed between two saves would otherwise forget trials it had
-    # already started, and `automl resume` would launch extra ones.
+    # Save Tune's experiment state at every controller step (default: every >=10 s). A controller
+    # killed between two saves would otherwise forget trials it had already started, and
+    # `automl resume` would launch extra ones. Costly at scale (benchmarks/results/scale.md):
+    # saving only on change is the next cut.
     "TUNE_GLOBAL_CHECKPOINT_S": "0",
 }
 
