@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from pathlib import Path
 
 
 class UserError(Exception):
@@ -24,3 +25,21 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """A ' (did you mean X?)' suffix for an unknown key, or '' when nothing is close."""
     matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean '{matches[0]}'?)" if matches else ""
+
+
+def read_user_text(path: Path, what: str = "", hint: str = "") -> str:
+    """Read a file the user pointed us at; every way it can fail is one :class:`UserError`.
+
+    ``what`` names the file in messages ("schema file"); ``hint`` is appended to the
+    not-found/unreadable messages (e.g. "; check the --space-file path").
+    """
+    label = f"{what} " if what else ""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: {label}not found{hint}") from None
+    except OSError as exc:  # a folder, no permission, ...
+        raise UserError(f"{path}: cannot read the {what or 'file'} ({exc.strerror}){hint}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save the file "
+                        f"as UTF-8") from None

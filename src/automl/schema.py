@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from automl.errors import UserError
+from automl.errors import UserError, read_user_text
 
 #: Leaf types whose values can be sampled; everything else can only be pinned.
 SEARCHABLE_TYPES = ("float", "int", "bool", "categorical", "ordered_int")
@@ -57,20 +57,7 @@ def parse_yaml(text: str, source: str = "<string>") -> Any:
 def read_yaml(path: str | Path) -> Any:
     """Read a YAML file; a missing file or a syntax error is a one-line UserError."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(not_utf8(path, exc)) from None
-    return parse_yaml(text, str(path))
-
-
-def not_utf8(path: str | Path, exc: UnicodeDecodeError) -> str:
-    """The one-line message for a text file that is not UTF-8."""
-    return f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save the file as UTF-8"
+    return parse_yaml(read_user_text(path), str(path))
 
 
 def load_schema(path: str | Path) -> dict:
@@ -80,14 +67,7 @@ def load_schema(path: str | Path) -> dict:
     not a schema object with ``properties``.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: schema file not found") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(not_utf8(path, exc)) from None
+    text = read_user_text(path, "schema file")
     try:
         schema = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -72,8 +72,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from automl.errors import UserError, did_you_mean
-from automl.schema import Leaf, disabled_parameters, finite_number, iter_leaves, not_utf8, parse_yaml
+from automl.errors import UserError, did_you_mean, read_user_text
+from automl.schema import Leaf, disabled_parameters, finite_number, iter_leaves, parse_yaml
 
 if TYPE_CHECKING:
     import optuna
@@ -580,15 +580,7 @@ def parse_overrides(data: Any, source: str = "overrides") -> SpaceOverrides:
 def load_overrides(path: str | Path) -> SpaceOverrides:
     """Read overrides from a YAML or JSON file (a mapping with parameters/only/exclude)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: overrides file not found; check the --space-file path") from None
-    except OSError as exc:  # a folder, no permission, ...
-        raise UserError(f"{path}: cannot read the overrides file ({exc.strerror}); pass a YAML "
-                        f"or JSON file") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(not_utf8(path, exc)) from None
+    text = read_user_text(path, "overrides file", "; pass a YAML or JSON file with --space-file")
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)
