@@ -436,7 +436,9 @@ def _bundled_skill() -> Path:
     if not (root / "references" / "skill_info.yaml").is_file():
         pytest.skip(f"bundled SegFormer skill folder not generated yet ({root}): the real "
                     f"hand-off test needs `segformer evaluate`")
-    if shutil.which("segformer") is None:
+    from launchers.local import resolve_command
+
+    if resolve_command("segformer") is None:
         pytest.skip("`segformer` (the bundled trainer) is not installed: pip install -e '.[trainer]'")
     return root
 

@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 
 from automl.errors import UserError
 from launchers.base import Handle, Job, Launcher, LaunchError
@@ -59,6 +60,15 @@ class LocalHandle(Handle):
             return None
 
 
+def resolve_command(name: str) -> str | None:
+    """``name`` on PATH, else beside this Python's console scripts.
+
+    ``pip install`` puts the bundled ``segformer`` next to the running interpreter's scripts,
+    which is not always on PATH (pyenv shims before a rehash, a venv used without activation).
+    """
+    return shutil.which(name) or shutil.which(name, path=sysconfig.get_path("scripts"))
+
+
 class LocalLauncher(Launcher):
     """Runs the job's argv on this machine; GPUs are exposed through CUDA_VISIBLE_DEVICES."""
 
@@ -68,7 +78,7 @@ class LocalLauncher(Launcher):
         if not argv:
             raise UserError("the skill's action command is empty: set actions.train.command "
                             "in references/skill_info.yaml")
-        if shutil.which(argv[0]) is None:
+        if resolve_command(argv[0]) is None:
             raise UserError(
                 f"trainer command '{argv[0]}' not found on PATH: install it (for the bundled "
                 f"trainer: pip install -e '.[trainer]') or use --launcher docker"
@@ -81,8 +91,9 @@ class LocalLauncher(Launcher):
         job.log_path.parent.mkdir(parents=True, exist_ok=True)
         with job.log_path.open("ab") as log:
             try:
+                argv = [resolve_command(job.argv[0]) or job.argv[0], *job.argv[1:]]
                 process = subprocess.Popen(  # noqa: S603 - argument list, no shell
-                    list(job.argv),
+                    argv,
                     cwd=job.cwd,
                     env=env,
                     stdin=subprocess.DEVNULL,
