@@ -117,6 +117,32 @@ def test_resource_slots():
     assert resource_slots({"CPU": 1 / 3}, {"CPU": 1.0}) == 3
 
 
+class _Member:
+    def __init__(self, name: str) -> None:
+        from ray.tune.experiment import Trial
+
+        self.experiment_tag, self.status = name, Trial.PAUSED
+
+
+def test_waiting_parent_runs_before_its_fresh_copy():
+    """A copy shares its parent's train time; if it always ran first it would copy the same
+    stale checkpoint over and over (livelock seen with 8 members on 4 slots)."""
+    from ray.tune.experiment import Trial
+    from ray.tune.schedulers.pbt import _PBTTrialState
+
+    scheduler = build_plan("pbt", _ctx()).scheduler
+    child, parent, behind, running = (_Member(n) for n in ("child", "parent", "behind", "running"))
+    running.status = Trial.RUNNING
+    for trial, (time, score) in zip((child, parent, behind, running),
+                                    ((18, None), (18, 0.9), (15, 0.5), (3, 0.1))):
+        scheduler._trial_state[trial] = state = _PBTTrialState(trial)
+        state.last_train_time, state.last_score = time, score
+    controller = SimpleNamespace(get_trials=lambda: [child, parent, behind, running])
+    assert scheduler.choose_trial_to_run(controller) is behind  # least trained first (Ray's)
+    behind.status = Trial.RUNNING
+    assert scheduler.choose_trial_to_run(controller) is parent  # then the parent, not its copy
+
+
 def test_pb2_refuses_categorical_only_space():
     space = SearchSpace(params=(Param("opt", "categorical", choices=("a", "b"), default="a"),))
     with pytest.raises(UserError, match="pbt"):
@@ -309,3 +335,27 @@ def test_pb2_end_to_end_minimizing(fake_skill, tmp_path):
     _, records = read_history(workspace / "history.json")
     assert doc["direction"] == "min" and doc["best"]["observed_budget"] == 4
     assert doc["best"]["score"] == min(r.score("val_loss") for r in records)
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_pbt_population_larger_than_the_slots_takes_turns(fake_skill, tmp_path):
+    # 3 members, 2 slots (1 CPU each on the tests' 2-CPU Ray): members pause at their
+    # perturbation steps and resume from their own checkpoints; no livelock.
+    workspace = tmp_path / "ws"
+    code = main(["run", "--skill-dir", str(fake_skill), "--workspace", str(workspace),
+                 "--progress", "none", "--seed", "7", "--algo", "pbt", "--max-epochs", "4",
+                 "--population-size", "3", "--cpus-per-trial", "1", "--set", "fake.epoch_s=0.3"])
+    assert code == 0
+    _, records = read_history(workspace / "history.json")
+    assert len(records) == 3 and all(r.status == "completed" and r.observed_budget == 4
+                                      for r in records)
+    own = trained = 0
+    for record in records:
+        folder = Path(record.folder)
+        trained += sum(len(s) for s in _status_segments(folder))
+        for spec in _specs(folder):
+            path = yaml.safe_load(spec.read_text())["train"]["resume_training_checkpoint_path"]
+            own += bool(path) and Path(path).parent == folder / "results" / "train"
+    assert own >= 1, "a paused member resumed from its own checkpoint"
+    assert trained <= 2 * 3 * 4
+    print(f"pbt 3 members on 2 slots: {trained} epochs for {3 * 4}")

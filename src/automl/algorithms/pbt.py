@@ -198,6 +198,22 @@ class EngineSchedulerMixin:
                 self.multiplex = True
         return self.multiplex
 
+    def choose_trial_to_run(self, tune_controller):
+        """Ray's fair share (the least trained waiting member first), with ties going to a
+        ranked member before a fresh copy. An exploited child takes its parent's train time; if
+        the parent is waiting too and the child always ran first, the child would train past
+        the parent's stale checkpoint, be found worst again and copy that same checkpoint again,
+        for ever (seen with 8 members on 4 slots)."""
+        from ray.tune.experiment import Trial
+
+        if self._synch:
+            return super().choose_trial_to_run(tune_controller)
+        candidates = [t for t in tune_controller.get_trials()
+                      if t.status in (Trial.PENDING, Trial.PAUSED)]
+        candidates.sort(key=lambda t: (self._trial_state[t].last_train_time,
+                                       self._trial_state[t].last_score is None))
+        return candidates[0] if candidates else None
+
     def _get_new_config(self, trial, trial_to_clone):
         new_config, operations = super()._get_new_config(trial, trial_to_clone)
         new_config = dict(new_config)
