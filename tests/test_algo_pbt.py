@@ -303,7 +303,7 @@ def _check_population_run(workspace: Path, epochs: int = R, min_exploits: int = 
         resumed = [i for i, p in enumerate(specs)
                    if yaml.safe_load(p.read_text())["train"]["resume_training_checkpoint_path"] == str(copy)]
         assert resumed, "the child resumed from the copy in its own folder"
-        first = resumed[0]
+        first = resumed[-1]  # the latest exploit: an earlier one may have used the same file name
         assert segments[first] and segments[first][0] == latest["epoch"] + 1
         resumed_spec = yaml.safe_load(specs[first].read_text())
         assert resumed_spec["hp"]["x"] == latest["params"]["hp.x"]
