@@ -110,6 +110,11 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return _execute(prepared, restore=True)
 
 
+def _trial_count(settings) -> int:
+    """PBT/PB2 train a fixed population; the other algorithms try max_recommendations configs."""
+    return settings.population_size if settings.algo in ("pbt", "pb2") else settings.max_recommendations
+
+
 def _execute(prepared, restore: bool) -> int:
     from automl import engine
     from automl.progress import make_progress
@@ -118,12 +123,12 @@ def _execute(prepared, restore: bool) -> int:
     settings = prepared.settings
     print(f"workspace: {prepared.workspace.path}" + (" (resuming)" if restore else ""))
     print(f"algorithm: {settings.algo} | metric: {settings.metric} ({settings.direction}) | "
-          f"trials: {settings.max_recommendations} | budget: {prepared.budget} epochs | "
+          f"trials: {_trial_count(settings)} | budget: {prepared.budget} epochs | "
           f"concurrent: {prepared.max_concurrent} | seed: {prepared.seed}")
     print(f"search space: {len(prepared.space.params)} parameters"
           + (f", {len(prepared.space.pinned)} pinned" if prepared.space.pinned else ""))
     progress = make_progress(settings.progress, settings.metric, settings.direction,
-                             settings.max_recommendations)
+                             _trial_count(settings))
     tracking_uri = resolve_tracking_uri(prepared.workspace.path, settings.tracking_uri)
     tracker = MlflowTracker(tracking_uri, f"automl-{prepared.skill.name}", prepared.workspace.path)
     try:
