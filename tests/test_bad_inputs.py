@@ -71,7 +71,7 @@ def _edit_info(skill: Path, edit: Callable[[dict], None]) -> Path:
 def segformer_skill(folder: Path) -> Path:
     """A copy of the bundled SegFormer skill whose train command is the fake trainer (so the
     trainer-on-PATH check passes however the tests are started)."""
-    from automl.engine import bundled_skill_dir
+    from automl.skill import bundled_skill_dir
 
     skill = folder / "segformer-skill"
     if not skill.exists():

@@ -70,6 +70,22 @@ def test_command_substitutes_the_path_as_one_argument() -> None:
         skill.command("prune", "x.yaml")
 
 
+def test_bundled_skill_runs_this_installations_trainer() -> None:
+    """A stale `segformer` on PATH (another interpreter's script) must not replace ours."""
+    import subprocess
+    import sys
+
+    from automl.skill import bundled_skill_dir
+
+    skill = SkillDir.load(bundled_skill_dir())
+    argv = skill.command("train", "s.yaml")
+    assert argv == [sys.executable, "-m", "segformer_trainer.cli", "train", "-e", "s.yaml"]
+    shown = subprocess.run([*argv[:3], "--help"], capture_output=True, text=True, check=True)
+    assert "train" in shown.stdout
+    # In a container the image's own command runs (a TAO skill keeps its command: test above).
+    assert skill.command("train", "s.yaml", local=False)[0] == "segformer"
+
+
 def test_command_keeps_flag_prefixes_and_refuses_shell_scripts() -> None:
     cosmos = SkillDir.load(skill_path("tao-finetune-cosmos-reason"))
     assert cosmos.command("evaluate", "a b.toml") == ["cosmos-rl-evaluate", "--config", "a b.toml"]

@@ -184,9 +184,8 @@ def _print_best(doc: dict[str, Any], workspace: Path) -> int:
 
 
 def cmd_space(args: argparse.Namespace) -> int:
-    from automl.engine import bundled_skill_dir
     from automl.overrides import space_for_cli
-    from automl.skill import SkillDir
+    from automl.skill import SkillDir, bundled_skill_dir
 
     skill = SkillDir.load(args.skill_dir or bundled_skill_dir())
     space = space_for_cli(skill, args.space_file, args.ranges or [], args.options or [],

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from automl.errors import UserError
-from automl.skill import SkillDir
+from automl.skill import SkillDir, bundled_skill_dir
 from automl.space import SearchSpace
 from automl.spec import SpecBuilder, get_dotted
 from automl.study import Settings
@@ -43,17 +43,6 @@ _RAY_ENV = {
     # saving only on change is the next cut.
     "TUNE_GLOBAL_CHECKPOINT_S": "0",
 }
-
-
-def bundled_skill_dir() -> Path:
-    """The bundled trainer's skill folder (package data of ``segformer_trainer``)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("segformer_trainer")
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError("the bundled SegFormer trainer is not installed: pip install -e '.[trainer]'"
-                        " or pass --skill-dir")
-    return Path(next(iter(spec.submodule_search_locations))) / "skill"
 
 
 @dataclass
@@ -110,7 +99,7 @@ def _load_skill(settings: Settings) -> tuple[SkillDir, dict[str, Any], SpecBuild
 
 
 def _launch_parts(settings: Settings, skill: SkillDir) -> tuple[tuple[str, ...], Any]:
-    command = tuple(skill.command("train", "{config_path}"))
+    command = tuple(skill.command("train", "{config_path}", local=settings.launcher == "local"))
     launcher = _make_launcher(settings, skill)
     launcher.preflight(command)
     return command, launcher

@@ -7,7 +7,9 @@ as a one-line UserError before anything is launched.
 
 from __future__ import annotations
 
+import importlib.util
 import shlex
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,7 +138,7 @@ class SkillDir:
             raise UserError(f"{found}: expected a mapping at the top level")
         return spec
 
-    def command(self, action: str, config_path: str) -> list[str]:
+    def command(self, action: str, config_path: str, local: bool = True) -> list[str]:
         """The argv that runs ``action`` on the spec at ``config_path``.
 
         ``actions.<action>.command`` ("segformer train -e {config_path}") is split with shlex and
@@ -163,4 +165,29 @@ class SkillDir:
                 f"{self.name}: actions.{action}.command is a shell script, not a command line; "
                 "only 'program args... {config_path}' commands can be launched"
             )
+        if local and tokens[0] == BUNDLED_PROGRAM and self.is_bundled:
+            # The bundled skill always means the trainer shipped with *this* installation: a
+            # `segformer` found on PATH may belong to another interpreter (a pyenv shim, an
+            # older install, TAO's own launcher). In a container the image's own command runs.
+            tokens = [sys.executable, "-m", "segformer_trainer.cli", *tokens[1:]]
         return [tok.replace("{config_path}", str(config_path)) for tok in tokens]
+
+    @property
+    def is_bundled(self) -> bool:
+        """Whether this is the bundled SegFormer trainer's own skill folder."""
+        try:
+            return self.path.resolve() == bundled_skill_dir().resolve()
+        except UserError:
+            return False
+
+
+BUNDLED_PROGRAM = "segformer"
+
+
+def bundled_skill_dir() -> Path:
+    """The bundled trainer's skill folder (package data of ``segformer_trainer``)."""
+    spec = importlib.util.find_spec("segformer_trainer")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("the bundled SegFormer trainer is not installed: pip install -e '.[trainer]'"
+                        " or pass --skill-dir")
+    return Path(next(iter(spec.submodule_search_locations))) / "skill"
