@@ -105,3 +105,19 @@ def test_status_of_a_running_experiment(fake_skill, tmp_path):
 def test_abbreviated_flags_are_refused(capsys):
     assert main(["run", "--max-epoch", "3"]) == 2
     assert "unrecognized arguments: --max-epoch" in capsys.readouterr().err
+
+
+def test_failing_trials_print_no_traceback(fake_skill, tmp_path):
+    """Trial failures are classified lines; Ray's 'Unhandled error' tracebacks stay hidden."""
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    env.pop("AUTOML_DEBUG", None)
+    res = subprocess.run([sys.executable, "-m", "automl.cli", "run", "--skill-dir", str(fake_skill),
+                          "--workspace", str(tmp_path / "ws"), "--progress", "plain",
+                          "--max-recommendations", "4", "--max-concurrent", "2",
+                          "--set", "fake.mode=crash_early"],
+                         capture_output=True, text=True, env=env, timeout=240)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "failed" in res.stdout + res.stderr
+    # (the fake trainer's own one-line message is "Traceback: RuntimeError: boom")
+    assert "most recent call last" not in res.stdout + res.stderr, res.stderr
+    assert "Unhandled error" not in res.stderr, res.stderr

@@ -37,6 +37,9 @@ _RAY_ENV = {
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "100",
     "RAY_DEDUP_LOGS": "0",
     "RAY_USAGE_STATS_ENABLED": "0",
+    # A trial still running when the experiment stops early (every trial failing) leaves its
+    # failure unread: Ray would print that traceback at exit. Our history already classifies it.
+    "RAY_IGNORE_UNHANDLED_ERRORS": "1",
     # Save Tune's experiment state at every controller step (default: every >=10 s). A controller
     # killed between two saves would otherwise forget trials it had already started, and
     # `automl resume` would launch extra ones. Costly at scale (benchmarks/results/scale.md):
