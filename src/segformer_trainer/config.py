@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from .errors import SpecError
 
@@ -392,36 +392,33 @@ def _gpu_ids_desc(action: str) -> str:
             f"        must be equal to the number of gpus in {action}.num_gpus.")
 
 
-class EvaluateConfig(Strict):
-    num_gpus: int = F(1, "The number of GPUs to run the evaluation job.", title="Number of GPUs", minimum=1,
-                      popular=True)
-    gpu_ids: list[int] = F([0], _gpu_ids_desc("evaluation"), title="GPU IDs", automl=False, popular=True)
-    num_nodes: int = F(1, "Number of nodes to run the evaluation on. If > 1, then multi-node is enabled.",
-                       title="Number of nodes", minimum=1, popular=True)
-    checkpoint: str = F(MISSING, "Path to checkpoint file", title="Path to checkpoint file")
-    trt_engine: str = F("", "Path to the TensorRT engine to be used for evaluation.\n                    "
-                        "This only works with :code:`tao-deploy`.", title="TensorRT Engine")
-    results_dir: str = F("", "\n        Path to where all the assets generated from a task are stored.\n        ",
-                         title="Results directory")
-    batch_size: int = F(8, "Batch size", title="Batch Size", minimum=1, maximum=INF)
-    vis_after_n_batches: int = F(1, "Visualize evaluation segmentation results after n batches",
-                                 minimum=1, maximum=INF)
+def _checkpoint_action_config(name: str, action: str) -> type[Strict]:
+    """Evaluate and inference take the same fields; only the words in their descriptions differ.
+
+    ``create_model`` keeps the field order, so the generated schema stays TAO's.
+    """
+    return create_model(
+        name, __base__=Strict,
+        num_gpus=(int, F(1, f"The number of GPUs to run the {action} job.", title="Number of GPUs",
+                         minimum=1, popular=True)),
+        gpu_ids=(list[int], F([0], _gpu_ids_desc(action), title="GPU IDs", automl=False,
+                              popular=True)),
+        num_nodes=(int, F(1, f"Number of nodes to run the {action} on. If > 1, then multi-node is "
+                             "enabled.", title="Number of nodes", minimum=1, popular=True)),
+        checkpoint=(str, F(MISSING, "Path to checkpoint file", title="Path to checkpoint file")),
+        trt_engine=(str, F("", f"Path to the TensorRT engine to be used for {action}.\n"
+                               "                    This only works with :code:`tao-deploy`.",
+                           title="TensorRT Engine")),
+        results_dir=(str, F("", "\n        Path to where all the assets generated from a task are "
+                                "stored.\n        ", title="Results directory")),
+        batch_size=(int, F(8, "Batch size", title="Batch Size", minimum=1, maximum=INF)),
+        vis_after_n_batches=(int, F(1, "Visualize evaluation segmentation results after n batches",
+                                    minimum=1, maximum=INF)),
+    )
 
 
-class InferenceConfig(Strict):
-    num_gpus: int = F(1, "The number of GPUs to run the inference job.", title="Number of GPUs", minimum=1,
-                      popular=True)
-    gpu_ids: list[int] = F([0], _gpu_ids_desc("inference"), title="GPU IDs", automl=False, popular=True)
-    num_nodes: int = F(1, "Number of nodes to run the inference on. If > 1, then multi-node is enabled.",
-                       title="Number of nodes", minimum=1, popular=True)
-    checkpoint: str = F(MISSING, "Path to checkpoint file", title="Path to checkpoint file")
-    trt_engine: str = F("", "Path to the TensorRT engine to be used for inference.\n                    "
-                        "This only works with :code:`tao-deploy`.", title="TensorRT Engine")
-    results_dir: str = F("", "\n        Path to where all the assets generated from a task are stored.\n        ",
-                         title="Results directory")
-    batch_size: int = F(8, "Batch size", title="Batch Size", minimum=1, maximum=INF)
-    vis_after_n_batches: int = F(1, "Visualize evaluation segmentation results after n batches",
-                                 minimum=1, maximum=INF)
+EvaluateConfig = _checkpoint_action_config("EvaluateConfig", "evaluation")
+InferenceConfig = _checkpoint_action_config("InferenceConfig", "inference")
 
 
 class ExportConfig(Strict):
