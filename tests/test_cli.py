@@ -31,7 +31,7 @@ def test_study_unknown_key_and_syntax_error(tmp_path, capsys):
     assert "unknown key 'max_epoch'" in err and "max_epochs" in err
     bad.write_text("algo: random\nmax_epochs: [3\n")
     assert main(["run", "--study", str(bad)]) == 2
-    assert "line 3" in capsys.readouterr().err
+    assert "s.yaml:3:" in capsys.readouterr().err
 
 
 def test_space_command_prints_every_param(capsys):

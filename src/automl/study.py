@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from automl.errors import UserError, did_you_mean
+from automl.errors import UserError, did_you_mean, read_user_text
+from automl.schema import parse_yaml
 
 ALGORITHMS = ("random", "bayesian", "bfbo", "asha", "hyperband", "hyperband_es", "bohb", "dehb",
               "pbt", "pb2")
@@ -85,20 +85,8 @@ def _one_line(exc: ValidationError, source: str) -> UserError:
 
 def load_study(path: Path) -> dict[str, Any]:
     """Read a study YAML file into a dict of settings (validated later with the CLI flags)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"study file {path}: cannot be read ({exc.strerror}); check the path") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"study file {path}: not UTF-8 text (byte {exc.start}: {exc.reason}); "
-                        f"save the file as UTF-8") from None
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise UserError(f"study file {path}:{where}: YAML syntax error ({problem}); fix the file") from None
+    data = parse_yaml(read_user_text(path, "study file", "; check the --study path"), str(path))
+    data = {} if data is None else data
     if not isinstance(data, dict):
         raise UserError(f"study file {path}: expected a mapping of settings at the top level")
     data = {str(k).replace("-", "_"): v for k, v in data.items()}
