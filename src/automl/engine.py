@@ -40,10 +40,10 @@ _RAY_ENV = {
     # A trial still running when the experiment stops early (every trial failing) leaves its
     # failure unread: Ray would print that traceback at exit. Our history already classifies it.
     "RAY_IGNORE_UNHANDLED_ERRORS": "1",
-    # Save Tune's experiment state at every controller step (default: every >=10 s). A controller
+    # No time throttle on Tune's experiment-state saves (default: every >=10 s): a controller
     # killed between two saves would otherwise forget trials it had already started, and
-    # `automl resume` would launch extra ones. Costly at scale (benchmarks/results/scale.md):
-    # saving only on change is the next cut.
+    # `automl resume` would launch extra ones. Tune would then save at every controller step;
+    # automl.tune_state lets a save through only when the state changed.
     "TUNE_GLOBAL_CHECKPOINT_S": "0",
 }
 
@@ -249,6 +249,7 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     from automl.recorder import FailureStopper, Recorder
     from automl.report import best_rec, choose_best, write_best_rec
     from automl.trial import TrialContext, run_trial
+    from automl.tune_state import save_state_on_change
 
     settings = prepared.settings
     workspace = prepared.workspace
@@ -322,7 +323,7 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     state = "failed"
     cancel = _CancelSignals()
     try:
-        with cancel:
+        with cancel, save_state_on_change():
             tuner.fit()
         state = "cancelled" if cancel.received else "completed"
     except KeyboardInterrupt:

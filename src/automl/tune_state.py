@@ -1,0 +1,104 @@
+"""When Ray Tune saves its experiment state: the point ``automl resume`` continues from.
+
+Tune's controller calls ``TuneController.checkpoint()`` at the end of *every* step (one per
+result, and one every 0.1 s while it waits for one). The engine sets
+``TUNE_GLOBAL_CHECKPOINT_S=0`` so that none of those calls is skipped by Tune's time throttle: a
+controller killed between two saves would otherwise forget trials it had already started, and
+``automl resume`` would launch extra ones. But each save rewrites the whole state (every trial's
+metadata, the searcher's pickle), so saving at every step costs O(trials) per step: at 100 trials
+× 9 epochs, 1,300 saves and 40-60 % of the driver's CPU (``benchmarks/results/scale.md``).
+
+A resume only needs a new save when something it restores has changed:
+
+* a trial was added (the searcher suggested one: its state changed too),
+* a trial's status changed (started, paused, promoted, ended, errored) or its config changed
+  (a promotion or a PBT exploit sets a new config),
+* a trial registered a checkpoint (multi-fidelity rungs, PBT: what a restarted trial resumes
+  from; a rung result and its checkpoint arrive together, so the scheduler/searcher state that
+  a rung result changes is saved with it).
+
+Results in between change nothing a resume uses: a trial that was running is restarted from its
+last registered checkpoint (or from scratch), and its results are in ``history.json``. So
+:func:`save_state_on_change` lets a save through only when the signature of those facts differs
+from the one at the last save (or when Tune forces one: at the end and on a stop request). The
+check reads public Tune API only (``get_trials``, ``get_live_trials``, ``Trial.status`` /
+``config`` / ``checkpoint``: O(live trials) per step).
+
+Tune has no public hook for this, so the gate wraps ``TuneController.checkpoint`` - a private
+method of the pinned Ray version (``ray[tune]==2.60.0`` in pyproject.toml) - for the duration of
+one experiment, and only in that version: with any other Ray the wrap is not installed and Tune
+saves at every step as before (slower, just as exact).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+PINNED_RAY = "2.60.0"
+_MARK = "_automl_save_on_change"
+# Signature at the last save, per controller. Kept here, not on the controller: Tune serializes
+# the controller's attributes into the state it saves.
+_saved: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def state_signature(controller: Any) -> tuple[Any, ...]:
+    """What a resume restores, as a value that changes whenever a save is needed.
+
+    Finished trials never change again (a run does not restart them), so they count only by
+    number; live ones (pending, running, paused) contribute their status, config and latest
+    checkpoint. Configs compare by content, checkpoints by identity (a new registration is a new
+    object).
+    """
+    live = sorted(controller.get_live_trials(), key=lambda t: t.trial_id)
+    return (len(controller.get_trials()),
+            tuple((t.trial_id, t.status, dict(t.config), t.checkpoint) for t in live))
+
+
+def _unchanged(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - a config value without a plain ==: count it as changed
+        return False
+
+
+def _gate(original: Any) -> Any:
+    def checkpoint(self: Any, force: bool = False, wait: bool = False) -> None:
+        signature = state_signature(self)
+        if not force and _unchanged(signature, _saved.get(self)):
+            return
+        original(self, force=force, wait=wait)
+        _saved[self] = signature
+
+    checkpoint.__wrapped__ = original  # type: ignore[attr-defined]
+    setattr(checkpoint, _MARK, True)
+    return checkpoint
+
+
+@contextlib.contextmanager
+def save_state_on_change() -> Iterator[bool]:
+    """For the experiment run inside: Tune saves its experiment state only when it changed.
+
+    Yields whether the gate is active (False with a Ray other than the pinned one, or when an
+    outer experiment already installed it).
+    """
+    import ray
+    from ray.tune.execution.tune_controller import TuneController
+
+    current = TuneController.__dict__.get("checkpoint")
+    if ray.__version__ != PINNED_RAY or current is None or getattr(current, _MARK, False):
+        if ray.__version__ != PINNED_RAY:
+            log.debug("ray %s is not the pinned %s: Tune saves its state at every step",
+                      ray.__version__, PINNED_RAY)
+        yield False
+        return
+    TuneController.checkpoint = _gate(current)
+    try:
+        yield True
+    finally:
+        TuneController.checkpoint = current
