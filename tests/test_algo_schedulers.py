@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+import optuna
 import pytest
 from ray.tune.experiment import Trial
 from ray.tune.search import Searcher
@@ -372,3 +373,16 @@ def test_de_selection_and_mutation():
     proposer.observe("i1", 1, 3, 0.9)  # a promotion joins the larger budget's subpopulation
     assert proposer.pop[1][0].trial_id == "i1"
     SPACE.validate(child)
+
+
+@pytest.mark.parametrize("algo", ["random", "bayesian", "asha", "hyperband", "bohb", "dehb"])
+def test_building_a_plan_warns_nothing(algo):
+    """Optuna's 'experimental argument' warnings would reach the user's terminal at every run."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plan = plan_for(algo)
+        if plan.search_alg is not None and hasattr(plan.search_alg, "suggest"):
+            plan.search_alg.suggest("t1")
+    assert not [w for w in caught if issubclass(w.category, optuna.exceptions.ExperimentalWarning)]
