@@ -44,6 +44,8 @@ class Recorder(tune.Callback):
         self._lock = threading.Lock()
         self._last_write = 0.0
         self.reclaimed = 0  # bytes of checkpoints deleted by retention during the run
+        # Finished trials whose checkpoints retention already deleted (not the best): see _retain.
+        self._pruned: set[str] = set()
 
     def __getstate__(self) -> dict[str, Any]:
         """Tune pickles its callbacks into the experiment state: leave out locks and observers
@@ -51,11 +53,13 @@ class Recorder(tune.Callback):
         state = dict(self.__dict__)
         state["observers"] = []
         state.pop("_lock", None)
+        state.pop("_pruned", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+        self._pruned = set()
 
     # -- helpers ---------------------------------------------------------------------------
     def _record(self, trial) -> TrialRecord:
@@ -96,6 +100,7 @@ class Recorder(tune.Callback):
         record = self._record(trial)
         record.status = "running"
         record.started_at = record.started_at or time.time()
+        self._pruned.discard(record.rec_id)  # running again: it may write checkpoints again
         self._emit("trial_started", record)
         self.save(force=False)
 
@@ -140,22 +145,34 @@ class Recorder(tune.Callback):
         if errored and not record.failure_class:
             record.failure_class, record.failure_message = "infrastructure", "the Ray worker died"
         record.ended_at = time.time()
+        self._pruned.discard(record.rec_id)
         self._retain()
         self._emit("trial_ended", record)
         self.save()
 
     def _retain(self) -> None:
         """``--keep-checkpoints best``: delete checkpoints of finished trials that can no longer
-        be chosen (a finished trial that is not the best now can never become it)."""
+        be chosen (a finished trial that is not the best now can never become it).
+
+        Incremental: a finished trial that is not the best is pruned once (remembered in
+        ``_pruned``); what is left to look at on a trial end is that trial, the current best
+        (all but its chosen checkpoint) and a former best, plus, on the first call of a resumed
+        driver, every finished trial of the history. A trial that starts again (restart,
+        resume) leaves ``_pruned`` and is pruned again when it ends. Files a finished trial
+        writes after it ended are left to :func:`automl.retention.finalize_retention`.
+        """
         if self.experiment.get("keep_checkpoints", "best") != "best":
             return
         from automl.report import choose_best
-        from automl.retention import prune
+        from automl.retention import ACTIVE, prune
 
         records = list(self.records.values())
         best = choose_best(records, self.metric, self.experiment.get("direction", "max"))
-        self.reclaimed += prune(self.workspace, records, best.record.rec_id if best else None,
-                                keep_rec_ids=set(), needed_paths=set())
+        best_id = best.record.rec_id if best else None
+        todo = [r for r in records if r.status not in ACTIVE and r.rec_id not in self._pruned]
+        self.reclaimed += prune(self.workspace, todo, best_id, keep_rec_ids=set(),
+                                needed_paths=set())
+        self._pruned.update(r.rec_id for r in todo if r.rec_id != best_id)
 
     def on_trial_recover(self, iteration, trials, trial, **info) -> None:
         self._record(trial).status = "pending"
