@@ -130,7 +130,10 @@ def _execute(prepared, restore: bool) -> int:
     progress = make_progress(settings.progress, settings.metric, settings.direction,
                              _trial_count(settings))
     tracking_uri = resolve_tracking_uri(prepared.workspace.path, settings.tracking_uri)
-    tracker = MlflowTracker(tracking_uri, f"automl-{prepared.skill.name}", prepared.workspace.path)
+    # A new workspace store starts as a copy of an empty one kept beside the workspaces (MLflow's
+    # schema migrations take ~7 s per new store): see automl.tracking.
+    tracker = MlflowTracker(tracking_uri, f"automl-{prepared.skill.name}", prepared.workspace.path,
+                            template_dir=prepared.workspace.path.parent / "_cache")
     try:
         doc = engine.execute(prepared, observers=[progress, tracker], restore=restore)
     finally:

@@ -30,11 +30,20 @@ secret values in YAML/JSON artifacts become ``***``, and every secret value met 
 in the settings is replaced literally in log tails, messages and artifacts.
 
 ``mlflow`` is imported lazily in the background thread (it takes ~1.5 s to import).
+
+Creating a new sqlite store runs MLflow's ~50 schema migrations (7-8 s of CPU). With
+``template_dir`` (the CLI passes ``<workspace root>/_cache``, beside the workspaces like the
+bundled dataset's ``_data``), the first store MLflow creates there is also kept, empty, as
+``mlflow-<version>-empty.db``, and later workspaces start from a copy of it (0.1 s). The copy
+is what MLflow itself created, minus its Default experiment, which each store re-creates on
+opening (its artifact location depends on the opener). Only the workspace's own default store
+(``<workspace>/mlflow.db``) is ever created this way.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import functools
 import json
@@ -43,6 +52,8 @@ import math
 import os
 import queue
 import re
+import shutil
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -104,6 +115,57 @@ def _artifact_location(tracking_uri: str) -> str | None:
     if not db or db == ":memory:":
         return None
     return (Path(db).resolve().parent / "mlartifacts").as_uri()
+
+
+def store_template(template_dir: Path) -> Path:
+    """The empty, migrated store kept for this MLflow version in ``template_dir``."""
+    from importlib.metadata import version
+
+    return Path(template_dir) / f"mlflow-{version('mlflow')}-empty.db"
+
+
+def copy_store_template(db: Path, template: Path) -> bool:
+    """Create the store ``db`` as a copy of ``template``; False if there is none or ``db`` exists."""
+    if db.exists() or not template.is_file():
+        return False
+    db.parent.mkdir(parents=True, exist_ok=True)
+    tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(template, tmp)
+        try:
+            os.link(tmp, db)  # never replaces a store that appeared in the meantime
+        except FileExistsError:
+            return False
+        except OSError:  # no hard links on this file system
+            if db.exists():
+                return False
+            os.replace(tmp, db)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
+
+
+def save_store_template(db: Path, template: Path) -> None:
+    """Keep an empty copy of the store ``db`` that MLflow has just created (nothing logged yet).
+
+    The Default experiment (id 0) is left out: its artifact location is the creating process's
+    ``./mlruns``, so every copy re-creates its own when MLflow opens it.
+    """
+    template.parent.mkdir(parents=True, exist_ok=True)
+    tmp = template.with_name(f".{template.name}.{os.getpid()}.tmp")
+    try:
+        with contextlib.closing(sqlite3.connect(db)) as source, \
+                contextlib.closing(sqlite3.connect(tmp)) as copy:
+            source.backup(copy)  # a consistent copy while MLflow holds the store open
+            copy.execute("DELETE FROM experiments WHERE experiment_id = 0")
+            copy.commit()
+            leftovers = copy.execute("SELECT (SELECT COUNT(*) FROM experiments) + "
+                                     "(SELECT COUNT(*) FROM runs)").fetchone()[0]
+        if leftovers:
+            return  # not an empty store: not a template
+        os.replace(tmp, template)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,10 +326,12 @@ class MlflowTracker:
     was never called).
     """
 
-    def __init__(self, tracking_uri: str, experiment_name: str, workspace: Path) -> None:
+    def __init__(self, tracking_uri: str, experiment_name: str, workspace: Path,
+                 template_dir: Path | None = None) -> None:
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
         self.workspace = Path(workspace)
+        self.template_dir = Path(template_dir) if template_dir is not None else None
         self.metric = "val_miou"
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
         self._closed = False
@@ -405,8 +469,7 @@ class MlflowTracker:
                     logging.getLogger(name).setLevel(logging.WARNING)  # "Creating tables..."
                 from mlflow.tracking import MlflowClient
 
-                client = MlflowClient(self.tracking_uri)
-                experiment = client.get_experiment_by_name(self.experiment_name)
+                client, experiment = self._open_store(MlflowClient)
                 if experiment is None:
                     experiment_id = client.create_experiment(
                         self.experiment_name,
@@ -420,6 +483,34 @@ class MlflowTracker:
                 raise
             self._client, self._experiment_id = client, experiment_id
         return self._client
+
+    def _open_store(self, client_class) -> tuple[Any, Any]:
+        """The client and our MLflow experiment (None if new); a new workspace store starts from
+        the template when there is one, and becomes the template when there is none."""
+        db = self.workspace / "mlflow.db"
+        template = None
+        own_store = self.tracking_uri == workspace_tracking_uri(self.workspace)
+        if self.template_dir is not None and own_store and not db.exists():
+            template = store_template(self.template_dir)
+        copied = False
+        if template is not None:
+            try:
+                copied = copy_store_template(db, template)
+            except OSError as exc:
+                log.debug("MLflow store template %s not used: %s", template, exc)
+        try:
+            client = client_class(self.tracking_uri)
+            experiment = client.get_experiment_by_name(self.experiment_name)
+        except Exception:
+            if copied:  # a template MLflow does not accept (edited by hand?): the next store
+                template.unlink(missing_ok=True)  # is created by MLflow again
+            raise
+        if template is not None and not copied and experiment is None:
+            try:
+                save_store_template(db, template)
+            except (OSError, sqlite3.Error) as exc:
+                log.debug("MLflow store template %s not saved: %s", template, exc)
+        return client, experiment
 
     def _retry(self, fn, *args: Any, **kwargs: Any) -> Any:
         """Call ``fn``; retry a few times when sqlite is locked by another process (the UI)."""

@@ -1,0 +1,69 @@
+"""A new workspace store starts from an empty copy of the first one MLflow created (no 7 s of
+schema migrations per experiment), and is then indistinguishable from a store MLflow made."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from automl.records import TrialRecord
+from automl.tracking import MlflowTracker, store_template, workspace_tracking_uri
+
+
+def _run(root: Path, name: str, template_dir: Path | None) -> tuple[Path, float]:
+    ws = root / name
+    ws.mkdir(parents=True)
+    t0 = time.monotonic()
+    tracker = MlflowTracker(workspace_tracking_uri(ws), "automl-x", ws, template_dir=template_dir)
+    tracker.experiment_started({"experiment_id": "exp", "metric": "val_miou", "algo": "random"})
+    record = TrialRecord(rec_id="t1", params={"lr": 0.1}, status="running",
+                         folder=str(ws / "trials" / "t1"))
+    tracker.trial_started(record)
+    record.add_result(1, {"val_miou": 0.5})
+    tracker.trial_result(record, {"val_miou": 0.5, "epoch": 1})
+    record.status = "completed"
+    tracker.trial_ended(record)
+    tracker.experiment_ended({"metric_name": "val_miou", "best": None})
+    tracker.close()
+    return ws / "mlflow.db", time.monotonic() - t0
+
+
+def _content(db: Path) -> dict:
+    with sqlite3.connect(db) as conn:
+        schema = sorted(conn.execute("SELECT type, name, sql FROM sqlite_master"))
+        revision = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+        experiments = conn.execute("SELECT experiment_id, name, lifecycle_stage FROM experiments "
+                                   "ORDER BY experiment_id").fetchall()
+        default = conn.execute("SELECT artifact_location FROM experiments WHERE experiment_id = 0"
+                               ).fetchone()
+        runs = conn.execute("SELECT name, status FROM runs ORDER BY name").fetchall()
+    return {"schema": schema, "revision": revision, "experiments": experiments,
+            "default_artifacts": default, "runs": runs}
+
+
+def test_second_store_is_a_copy_and_the_same_as_a_fresh_one(tmp_path: Path):
+    cache = tmp_path / "root" / "_cache"
+    first, first_s = _run(tmp_path / "root", "first", cache)
+    template = store_template(cache)
+    assert template.is_file()  # kept from the store MLflow created for the first workspace
+    with sqlite3.connect(template) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM experiments").fetchone() == (0,)
+        assert conn.execute("SELECT COUNT(*) FROM runs").fetchone() == (0,)
+    second, second_s = _run(tmp_path / "root", "second", cache)
+    plain, _ = _run(tmp_path / "plain", "third", None)  # no template: MLflow creates it
+    assert _content(second) == _content(first) == _content(plain)
+    assert second_s < first_s  # the copy skips MLflow's migrations
+    assert not list(cache.glob(".*tmp"))
+
+
+def test_only_the_workspace_store_uses_the_template(tmp_path: Path):
+    cache = tmp_path / "_cache"
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    other = tmp_path / "elsewhere" / "store.db"
+    tracker = MlflowTracker(f"sqlite:///{other}", "automl-x", ws, template_dir=cache)
+    tracker.experiment_started({"experiment_id": "ws", "metric": "val_miou"})
+    tracker.close()
+    assert other.is_file()
+    assert not cache.exists()
