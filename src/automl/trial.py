@@ -233,7 +233,7 @@ class _Segment:
                 if self.ctx.trial_timeout and time.monotonic() - started > self.ctx.trial_timeout:
                     timed_out = True
                     break
-                time.sleep(self.ctx.poll_s)
+                handle.wait(self.ctx.poll_s)  # returns at once when the trainer exits
         finally:
             if code is None:
                 code = handle.stop()

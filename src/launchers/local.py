@@ -39,6 +39,12 @@ class LocalHandle(Handle):
     def poll(self) -> int | None:
         return self.process.poll()
 
+    def wait(self, timeout_s: float | None = None) -> int | None:
+        try:
+            return self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+
     def _signal_group(self, sig: int) -> None:
         try:
             os.killpg(self.process.pid, sig)
