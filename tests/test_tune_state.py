@@ -43,10 +43,13 @@ def test_saves_only_on_change_or_force():
     ctl.trials.append(trial)
     assert step() == 1  # a trial was added
     assert step() == 0
-    trial.status = "RUNNING"
-    assert step() == 1
+    trial.status = "RUNNING"  # started: Tune restores an unfinished trial as PENDING anyway
+    assert step() == 0
     for _ in range(5):  # results alone: no save
         assert step() == 0
+    trial.status = "PAUSED"  # paused / promoted: likewise (the checkpoint is what matters)
+    assert step() == 0
+    trial.status = "RUNNING"
     trial.checkpoint = object()  # a registered checkpoint
     assert step() == 1
     trial.config = {"x": 2.0}  # an exploit / promotion sets a new config
@@ -62,6 +65,8 @@ def test_saves_only_on_change_or_force():
     other.status = "PAUSED"
     assert step() == 1
     assert step() == 0
+    other.status = "ERROR"  # ended with an error
+    assert step() == 1
 
 
 def test_gate_is_scoped_to_the_experiment():

@@ -11,14 +11,18 @@ metadata, the searcher's pickle), so saving at every step costs O(trials) per st
 A resume only needs a new save when something it restores has changed:
 
 * a trial was added (the searcher suggested one: its state changed too),
-* a trial's status changed (started, paused, promoted, ended, errored) or its config changed
-  (a promotion or a PBT exploit sets a new config),
+* a trial ended (TERMINATED or ERROR: it is not run again) or its config changed (a promotion
+  or a PBT exploit sets a new config),
 * a trial registered a checkpoint (multi-fidelity rungs, PBT: what a restarted trial resumes
   from; a rung result and its checkpoint arrive together, so the scheduler/searcher state that
   a rung result changes is saved with it).
 
-Results in between change nothing a resume uses: a trial that was running is restarted from its
-last registered checkpoint (or from scratch), and its results are in ``history.json``. So
+Moves between the unfinished statuses (PENDING, RUNNING, PAUSED) are not saved on their own:
+Tune's restore (``TuneController._requeue_restored_trials``, resume_unfinished) makes every
+unfinished trial PENDING again whichever of the three it was saved in, and it restarts from its
+latest registered checkpoint (or from scratch) either way; the bracket schedulers put a trial
+that was paused at a rung back to PAUSED from their own state, saved with the rung's checkpoint.
+Results in between change nothing a resume uses either: they are in ``history.json``. So
 :func:`save_state_on_change` lets a save through only when the signature of those facts differs
 from the one at the last save (or when Tune forces one: at the end and on a stop request). The
 check reads public Tune API only (``get_trials``, ``get_live_trials``, ``Trial.status`` /
@@ -41,6 +45,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 PINNED_RAY = "2.60.0"
+_ENDED = ("TERMINATED", "ERROR")  # ray.tune.experiment.Trial.TERMINATED / ERROR
 _MARK = "_automl_save_on_change"
 # Signature at the last save, per controller. Kept here, not on the controller: Tune serializes
 # the controller's attributes into the state it saves.
@@ -51,13 +56,13 @@ def state_signature(controller: Any) -> tuple[Any, ...]:
     """What a resume restores, as a value that changes whenever a save is needed.
 
     Finished trials never change again (a run does not restart them), so they count only by
-    number; live ones (pending, running, paused) contribute their status, config and latest
-    checkpoint. Configs compare by content, checkpoints by identity (a new registration is a new
-    object).
+    number; live ones contribute whether they ended (a trial leaves the live set at its end, or
+    shows TERMINATED/ERROR until it does), their config and their latest checkpoint. Configs
+    compare by content, checkpoints by identity (a new registration is a new object).
     """
     live = sorted(controller.get_live_trials(), key=lambda t: t.trial_id)
     return (len(controller.get_trials()),
-            tuple((t.trial_id, t.status, dict(t.config), t.checkpoint) for t in live))
+            tuple((t.trial_id, t.status in _ENDED, dict(t.config), t.checkpoint) for t in live))
 
 
 def _unchanged(a: Any, b: Any) -> bool:
