@@ -6,7 +6,10 @@ Runs the same trials (``--trials`` × ``--epochs``) at 1, 4 and 16 concurrent sl
 * ``automl``          the real ``automl run`` path (``automl.cli.main``: prepare, MLflow tracker,
                       Recorder/history.json, retention, Optuna random search), trainer =
                       ``benchmarks/zero_trainer.py`` (one process per trial, TAO contract);
-* ``automl_nomlflow`` the same with the MLflow tracker replaced by a no-op observer (what MLflow
+* ``automl_before``   the same with the controller as it was before the overhead cuts of issue 8
+                      (``BEFORE``: Tune's state saved at every step, retention rescanning every
+                      trial, MLflow's own store creation, sleep between polls), for an A/B;
+* ``automl_nomlflow`` the same as ``automl`` with the MLflow tracker replaced by a no-op observer (what MLflow
                       costs the driver);
 * ``tune_default``    plain Ray Tune, a function trainable that only calls ``tune.report``
                       N times, every Tune default (auto loggers, no actor reuse, auto
@@ -57,7 +60,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ZERO_TRAINER = HERE / "zero_trainer.py"
 RESULTS = HERE / "results"
-MODES = ("automl", "automl_nomlflow", "tune_default", "tune_ours", "tune_proc")
+MODES = ("automl", "automl_before", "automl_nomlflow", "tune_default", "tune_ours", "tune_proc")
 
 # ---------------------------------------------------------------------------------------------
 # The zero trainer's skill folder (like tests/conftest.py make_fake_skill)
@@ -389,77 +392,90 @@ def trial_timeline(workspace: Path, probe: Probe) -> tuple[list[dict[str, Any]],
     return rows, breakdown
 
 
+# What the controller did before the cuts of issue 8 §2 (each restorable on its own, for A/B
+# measurements in one invocation): Tune saved its state at every controller step, retention
+# rescanned every finished trial at every trial end, each new MLflow store ran MLflow's schema
+# migrations, and the trial loop slept its poll interval instead of waiting on the trainer.
+BEFORE = ("everystep", "rescan", "notemplate", "sleepwait")
+
+
 def mode_options(mode: str) -> tuple[str, dict[str, str]]:
-    """``automl+nomlflow+ckpt=auto+ckptgate+poll=0.02+retain1+histlimit`` -> ("automl", {...})."""
+    """``automl+nomlflow+everystep+poll=0.02`` -> ("automl", {...}); ``automl_before`` = automl
+    with every option of BEFORE."""
     base, *parts = mode.split("+")
     options = dict(part.split("=", 1) if "=" in part else (part, "1") for part in parts)
     if base == "automl_nomlflow":
         base, options["nomlflow"] = "automl", "1"
+    if base == "automl_before":
+        base = "automl"
+        options.update({name: "1" for name in BEFORE})
     return base, options
 
 
-def gate_experiment_state_saves(recorder_cls: Any) -> dict[str, int]:
-    """Prototype cut: Tune saves its experiment state only when something a resume needs changed.
+def save_at_every_step() -> None:
+    """Before: Tune saved its experiment state at every controller step (no automl.tune_state
+    gate; TUNE_GLOBAL_CHECKPOINT_S=0 still applies)."""
+    import contextlib
 
-    Tune calls ``TuneController.checkpoint()`` at the end of *every* controller step (every
-    result, and every 0.1 s while it waits); with TUNE_GLOBAL_CHECKPOINT_S=0 each call writes
-    the whole state. Here a save happens only when the trial list or a trial's status changed,
-    or a checkpoint was registered since the last save (or Tune forces one).
-    """
-    from ray.tune.execution.tune_controller import TuneController
+    from automl import tune_state
 
-    counts = {"saved": 0, "skipped": 0, "checkpoints": 0}
-    original = TuneController.checkpoint
-    original_on_checkpoint = getattr(recorder_cls, "on_checkpoint", None)
-
-    def on_checkpoint(self: Any, *a: Any, **k: Any) -> None:
-        counts["checkpoints"] += 1
-        if original_on_checkpoint is not None:
-            original_on_checkpoint(self, *a, **k)
-
-    recorder_cls.on_checkpoint = on_checkpoint
-
-    def checkpoint(self: Any, force: bool = False, wait: bool = False) -> None:
-        signature = (len(self._trials), len(self._pending_trials), len(self._running_trials),
-                     len(self._paused_trials), len(self._stopped_trials), counts["checkpoints"])
-        if not force and signature == getattr(self, "_automl_saved_signature", None):
-            counts["skipped"] += 1
-            return
-        self._automl_saved_signature = signature
-        counts["saved"] += 1
-        original(self, force=force, wait=wait)
-
-    TuneController.checkpoint = checkpoint
-    return counts
+    tune_state.save_state_on_change = lambda: contextlib.nullcontext(False)
 
 
-def incremental_retention(recorder_cls: Any) -> None:
-    """Prototype cut: at a trial end, prune only trials not pruned yet (+ the former best).
-
-    ``Recorder._retain`` lists every finished trial's folder at every trial end (O(trials) file
-    system work per trial). A finished trial that is not the best never becomes prunable again,
-    so each needs pruning once, and the former best once more when the best changes.
-    """
+def full_rescan_retention(recorder_cls: Any) -> None:
+    """Before: ``Recorder._retain`` pruned every finished trial at every trial end."""
     from automl.report import choose_best
-    from automl.retention import ACTIVE, prune
+    from automl.retention import prune
 
     def _retain(self: Any) -> None:
         if self.experiment.get("keep_checkpoints", "best") != "best":
             return
         records = list(self.records.values())
         best = choose_best(records, self.metric, self.experiment.get("direction", "max"))
-        best_id = best.record.rec_id if best else None
-        done = self.__dict__.setdefault("_pruned", set())
-        todo = [r for r in records if r.status not in ACTIVE and r.rec_id not in done]
-        former = self.__dict__.get("_best_id")
-        if former and former != best_id and former in self.records:
-            todo.append(self.records[former])
-        self.reclaimed += prune(self.workspace, todo, best_id, keep_rec_ids=set(),
-                                needed_paths=set())
-        done.update(r.rec_id for r in todo if r.rec_id != best_id)
-        self._best_id = best_id
+        self.reclaimed += prune(self.workspace, records, best.record.rec_id if best else None,
+                                keep_rec_ids=set(), needed_paths=set())
 
     recorder_cls._retain = _retain
+
+
+def no_store_template() -> None:
+    """Before: MLflow created every workspace store itself (its schema migrations: ~7 s)."""
+    from automl import tracking
+
+    tracking.copy_store_template = lambda db, template: False
+    tracking.save_store_template = lambda db, template: None
+
+
+def sleep_between_polls() -> None:
+    """Before: the trial loop slept its poll interval; now it waits on the trainer process."""
+    from launchers.local import LocalHandle
+
+    def wait(self: Any, timeout_s: float | None = None) -> int | None:
+        time.sleep(timeout_s or 0)
+        return None
+
+    LocalHandle.wait = wait
+
+
+def warm_store_template(root: Path) -> Path:
+    """The MLflow store template in ``root/_cache`` (made once, as by a first experiment there).
+
+    Every ``automl`` run then starts from it, as a user's second and later experiments in the
+    same workspace root do; ``+notemplate`` measures the first one.
+    """
+    from automl.tracking import MlflowTracker, store_template, workspace_tracking_uri
+
+    cache = root / "_cache"
+    template = store_template(cache)
+    if not template.exists():
+        ws = root / "template-warmup"
+        shutil.rmtree(ws, ignore_errors=True)
+        ws.mkdir(parents=True)
+        tracker = MlflowTracker(workspace_tracking_uri(ws), "warmup", ws, template_dir=cache)
+        tracker.experiment_started({"experiment_id": "warmup", "metric": "val_miou"})
+        tracker.close()
+        shutil.rmtree(ws, ignore_errors=True)
+    return template
 
 
 def rate_limited_history(recorder_cls: Any) -> None:
@@ -495,10 +511,19 @@ def child_automl(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(args.work)
     skill = make_zero_skill(work / "skill")
     workspace = work / "workspace"
+    shared = work.parent / "_cache"  # the MLflow store template (warm_store_template)
+    if "notemplate" not in options and shared.is_dir():
+        shutil.copytree(shared, work / "_cache", dirs_exist_ok=True)
     probe = Probe()
     timers = Timers()
-    if "retain1" in options:
-        incremental_retention(recorder.Recorder)
+    if "rescan" in options:
+        full_rescan_retention(recorder.Recorder)
+    if "everystep" in options:
+        save_at_every_step()
+    if "notemplate" in options:
+        no_store_template()
+    if "sleepwait" in options:
+        sleep_between_polls()
     if "histlimit" in options:
         rate_limited_history(recorder.Recorder)
     wrap_tune(timers)
@@ -506,7 +531,6 @@ def child_automl(args: argparse.Namespace) -> dict[str, Any]:
         timers.wrap(recorder.Recorder, name, f"automl.Recorder.{name}")
     for name in ("suggest", "on_trial_complete"):
         timers.wrap(OptunaSearch, name, f"tune.OptunaSearch.{name}")
-    gate = gate_experiment_state_saves(recorder.Recorder) if "ckptgate" in options else None
     if "poll" in options:
         import functools
 
@@ -566,7 +590,7 @@ def child_automl(args: argparse.Namespace) -> dict[str, Any]:
         "results_seen": len(probe.result_times), "trials_seen": len(rows), "statuses": statuses,
         **analyse(intervals, probe.latency, args.slots, (wall["start"], wall["end"])),
         "timeline": breakdown, "driver_timers": timers.as_dict(),
-        "experiment_state_gate": gate, "options": options,
+        "options": options,
         "driver_peak_rss_mb": peak_rss_mb(),
         "throughput_early_late": early_late(sorted(probe.ends.values())),
         "workspace": str(workspace),
@@ -732,6 +756,33 @@ def ratio(a: Any, b: Any) -> float | None:
     return a / b if a and b else None
 
 
+def automl_tables(doc: dict[str, Any], label: str) -> list[str]:
+    """Timeline and driver-component tables of one automl mode, one column per slot count."""
+    lines: list[str] = []
+    automl_runs = [(s, runs[label]) for s, runs in doc["runs"].items()
+                   if label in runs and "error" not in runs[label]]
+    if automl_runs:
+        lines += ["", f"## {label}: where a trial's time goes (mean seconds per trial, file timestamps)",
+                  "", "| step | " + " | ".join(f"{s} slots" for s, _ in automl_runs) + " |",
+                  "|---|" + "---|" * len(automl_runs)]
+        for key, item in automl_runs[0][1]["timeline"].items():
+            cells = [fmt(r["timeline"][key]["mean"]) for _, r in automl_runs]
+            lines.append(f"| {item['what']} (`{key}`) | " + " | ".join(cells) + " |")
+        lines += ["", f"## {label}: driver time by component (seconds, whole run)", "",
+                  "| component | " + " | ".join(f"{s} slots (calls)" for s, _ in automl_runs) + " |",
+                  "|---|" + "---|" * len(automl_runs)]
+        keys = list(automl_runs[-1][1]["driver_timers"])
+        for key in keys:
+            cells = []
+            for _, r in automl_runs:
+                t = r["driver_timers"].get(key)
+                cells.append(f"{t['total_s']:.3f} ({t['calls']})" if t else "-")
+            lines.append(f"| `{key}` | " + " | ".join(cells) + " |")
+        lines.append("| MLflow worker thread CPU | " + " | ".join(
+            fmt(r.get("mlflow_thread_cpu_s"), 3) for _, r in automl_runs) + " |")
+    return lines
+
+
 def markdown(doc: dict[str, Any]) -> str:
     cfg = doc["config"]
     lines = [f"# Controller overhead ({doc['name']})", "",
@@ -774,27 +825,8 @@ def markdown(doc: dict[str, Any]) -> str:
                 f"{fmt(tv['idle_fraction'], 1, 100)} | {fmt(sv['idle_fraction'], 1, 100)} | "
                 f"{fmt(sv['idle_fraction_steady'], 1, 100)} | "
                 f"{fmt(r.get('driver_cpu_s'), 2)} | {fmt(load[0], 1)}/{fmt(load[1], 1)} |")
-    automl_runs = [(s, runs["automl"]) for s, runs in doc["runs"].items()
-                   if "automl" in runs and "error" not in runs["automl"]]
-    if automl_runs:
-        lines += ["", "## automl: where a trial's time goes (mean seconds per trial, file timestamps)",
-                  "", "| step | " + " | ".join(f"{s} slots" for s, _ in automl_runs) + " |",
-                  "|---|" + "---|" * len(automl_runs)]
-        for key, item in automl_runs[0][1]["timeline"].items():
-            cells = [fmt(r["timeline"][key]["mean"]) for _, r in automl_runs]
-            lines.append(f"| {item['what']} (`{key}`) | " + " | ".join(cells) + " |")
-        lines += ["", "## automl: driver time by component (seconds, whole run)", "",
-                  "| component | " + " | ".join(f"{s} slots (calls)" for s, _ in automl_runs) + " |",
-                  "|---|" + "---|" * len(automl_runs)]
-        keys = list(automl_runs[-1][1]["driver_timers"])
-        for key in keys:
-            cells = []
-            for _, r in automl_runs:
-                t = r["driver_timers"].get(key)
-                cells.append(f"{t['total_s']:.3f} ({t['calls']})" if t else "-")
-            lines.append(f"| `{key}` | " + " | ".join(cells) + " |")
-        lines.append("| MLflow worker thread CPU | " + " | ".join(
-            fmt(r.get("mlflow_thread_cpu_s"), 3) for _, r in automl_runs) + " |")
+    for label in [m for m in doc["config"]["modes"] if mode_options(m)[0] == "automl"]:
+        lines += automl_tables(doc, label)
     if doc.get("trainer_process"):
         lines += ["", "## One trainer process on its own (spawn → exit, seconds)", "",
                   "| command | mean | p95 |", "|---|---|---|"]
@@ -862,6 +894,9 @@ def main(argv: list[str] | None = None) -> int:
                    "cpus": args.cpus, "modes": modes},
         "runs": {},
     }
+    if any(mode_options(m)[0] == "automl" and "notemplate" not in mode_options(m)[1]
+           for m in modes):
+        print(f"MLflow store template: {warm_store_template(work)}", flush=True)
     print(f"trainer process cost ({ZERO_TRAINER.name}) ...", flush=True)
     doc["trainer_process"] = trainer_process_cost(work)
     for slots in (int(s) for s in args.slots.split(",")):
@@ -877,7 +912,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"  latency p50 {fmt(r['latency_s']['p50'])}s  idle(trainer) "
                   f"{fmt(r['trainer_view']['idle_fraction'], 1, 100)}%", flush=True)
         runs = doc["runs"][str(slots)]
-        for mode in ("automl", "automl_nomlflow", "tune_proc"):
+        for mode in ("automl", "automl_before", "automl_nomlflow", "tune_proc"):
             for ref in ("tune_ours", "tune_default"):
                 a, b = runs.get(mode, {}), runs.get(ref, {})
                 if a.get("wall_s") and b.get("wall_s"):

@@ -381,7 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cpus", type=int, default=os.cpu_count() or 1)
     p.add_argument("--target", type=int, default=1000, help="extrapolate to this many trials")
     p.add_argument("--mode", default="automl",
-                   help="automl, automl_nomlflow, or a prototype such as automl+ckptgate (see overhead.py)")
+                   help="automl, automl_before, automl_nomlflow, or automl with options such as "
+                        "+everystep or +histlimit (see overhead.py)")
     p.add_argument("--work", default="/tmp/automl-bench/scale")
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--name", default="scale")
@@ -403,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
                    "target": args.target, "mode": args.mode},
         "runs": [],
     }
+    if "notemplate" not in overhead.mode_options(args.mode)[1]:
+        Path(args.work).mkdir(parents=True, exist_ok=True)
+        print(f"MLflow store template: {overhead.warm_store_template(Path(args.work))}", flush=True)
     for trials in (int(t) for t in args.trials.split(",")):
         print(f"{trials} trials × {args.epochs} epochs at {args.slots} slots ...", end=" ", flush=True)
         r = run_one(trials, args)
