@@ -5,23 +5,12 @@ Its own file: two fresh controllers (each starts Ray) make it the slowest bracke
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from automl.records import read_history
-from automl.status import read_status
-
-
-def epochs_in_status(folder: Path) -> list[int]:
-    lines = read_status(Path(folder) / "results" / "train" / "status.json")
-    return [line.epoch for line in lines if line.epoch is not None and "val_miou" in line.kpi]
+from tests.helpers import cli, kill_controller, start_run, trial_folders, wait_until
+from tests.helpers import status_epochs as epochs_in_status
 
 
 def test_hyperband_state_survives_sigkill_and_resume(fake_skill, tmp_path):
@@ -29,30 +18,20 @@ def test_hyperband_state_survives_sigkill_and_resume(fake_skill, tmp_path):
     allocation stays textbook, and trials that were paused at a rung stay paused (Tune would
     requeue them as pending) until promoted or stopped."""
     ws = tmp_path / "ws"
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "automl.cli", "run", "--skill-dir", str(fake_skill),
-         "--workspace", str(ws), "--progress", "none", "--algo", "hyperband",
-         "--max-recommendations", "5", "--max-epochs", "3", "--max-concurrent", "1",
-         "--set", "fake.epoch_s=0.5", "--seed", "5"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # kill while 2 of bracket 0's 3 trials wait at rung 0
-        folders = list((ws / "trials").glob("*")) if (ws / "trials").is_dir() else []
-        done = [f for f in folders if (f / "results" / "train" / "status.json").exists()
-                and epochs_in_status(f)]
-        if len(folders) == 3 and len(done) == 2:
-            break
-        time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail("experiment never reached the kill point")
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc = start_run(fake_skill, ws, "--algo", "hyperband", "--max-recommendations", "5",
+                     "--max-epochs", "3", "--max-concurrent", "1", "--set", "fake.epoch_s=0.5",
+                     "--seed", "5")
+
+    def two_of_three_paused():  # kill while 2 of bracket 0's 3 trials wait at rung 0
+        folders = trial_folders(ws)
+        done = [f for f in folders if epochs_in_status(f)]
+        return done if len(folders) == 3 and len(done) == 2 else None
+
+    done = wait_until(two_of_three_paused, proc)
+    kill_controller(proc)
     paused = [f.name for f in done]
 
-    resumed = subprocess.run([sys.executable, "-m", "automl.cli", "resume", str(ws), "--progress",
-                              "none"], capture_output=True, text=True, env=env, timeout=240)
+    resumed = cli("resume", str(ws), "--progress", "none", timeout=240)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     records = read_history(ws / "history.json")[1]
     assert len({r.rec_id for r in records}) == len(records) == 5

@@ -550,3 +550,44 @@ def test_gpus_per_trial_without_gpus_fails_fast(ray_session, tmp_path, capsys, m
     assert time.monotonic() - started < 10
     assert_one_line_error(code, out, err, ("--gpus-per-trial 1", "0 GPU(s)", "--gpus-per-trial 0"))
     assert not (tmp_path / "ws").exists() and snapshot(tmp_path) == before
+
+
+def test_resume_an_experiment_whose_trials_all_failed(experiments, capsys) -> None:
+    """It would run nothing (Tune does not rerun errored trials) and end without an answer."""
+    ws = experiments["failed"]
+    before = snapshot(ws)
+    code = main(["resume", str(ws)])
+    out, err = capsys.readouterr()
+    assert_one_line_error(code, out, err, (str(ws), "every trial of this experiment failed",
+                                           "resuming would run nothing", f"automl status {ws}",
+                                           "automl run"))
+    assert snapshot(ws) == before
+
+
+@pytest.mark.parametrize("name, content", [
+    ("history.json", '{"version": 1, "trials": [{"rec_id": "a", "par'),  # torn
+    ("history.json", "[]"),
+    ("state.json", '{"state": "runn'),
+    ("state.json", ""),
+])
+def test_resume_with_a_corrupted_state_file(experiments, tmp_path, capsys, name, content) -> None:
+    """A torn history.json/state.json (ours are written atomically; another tool or a disk
+    error can still break them) is one line naming the file and `automl recover`, which repairs
+    it so that the experiment can be resumed."""
+    from automl.engine import _check_resumable
+    from automl.workspace import Workspace
+
+    ws = tmp_path / "ws"
+    shutil.copytree(experiments["done"], ws)
+    (ws / "state.json").write_text(json.dumps({"state": "running", "pid": 1}))
+    (ws / name).write_text(content)
+    before = snapshot(ws)
+    code = main(["resume", str(ws)])
+    out, err = capsys.readouterr()
+    assert_one_line_error(code, out, err, (f"{ws / name}: unreadable", f"automl recover {ws}",
+                                           "then resume"))
+    assert snapshot(ws) == before
+    assert main(["recover", str(ws)]) == 0
+    capsys.readouterr()
+    _check_resumable(Workspace.open(ws))  # resumable now
+    assert json.loads((ws / "state.json").read_text())["state"] in ("running", "interrupted")

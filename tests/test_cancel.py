@@ -12,12 +12,7 @@ from pathlib import Path
 
 import pytest
 
-
-def _trainer_pids(ws: Path) -> set[int]:
-    """Trainer processes of this experiment (their argv names a spec inside the workspace)."""
-    out = subprocess.run(["pgrep", "-f", f"fake_trainer.py train -e {ws}"], capture_output=True,
-                         text=True)
-    return {int(p) for p in out.stdout.split()}
+from tests.helpers import trainer_pids
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -38,13 +33,13 @@ def test_signal_cancels_cleanly(fake_skill: Path, tmp_path: Path, sig):
     else:
         proc.kill()
         pytest.fail("trials never started: " + (proc.stdout.read() if proc.stdout else ""))
-    assert _trainer_pids(ws), "trainer processes should be running"
+    assert trainer_pids(ws), "trainer processes should be running"
     sent = time.monotonic()
     proc.send_signal(sig)
     output, _ = proc.communicate(timeout=60)
     assert time.monotonic() - sent < 45, output
     time.sleep(0.5)
-    assert not _trainer_pids(ws), "orphan trainer processes after cancel"
+    assert not trainer_pids(ws), "orphan trainer processes after cancel"
     state = json.loads((ws / "state.json").read_text())
     assert state["state"] == "cancelled", output
     history = json.loads((ws / "history.json").read_text())

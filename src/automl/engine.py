@@ -126,6 +126,7 @@ def prepare_resume(path: Path) -> Prepared:
     if workspace.is_locked():
         raise UserError(f"workspace {workspace.path} is in use by another automl process "
                         f"(pid {workspace.state().get('pid', '?')})")
+    _check_resumable(workspace)
     try:
         settings = Settings(**doc["settings"])
         space = SearchSpace.from_json(doc["space"])
@@ -138,6 +139,44 @@ def prepare_resume(path: Path) -> Prepared:
     experiment = {k: v for k, v in doc.items() if k not in ("settings", "space")}
     return Prepared(settings, skill, space, builder, workspace, int(doc["budget"]), root,
                     int(doc["seed"]), int(doc["max_concurrent"]), command, launcher, experiment)
+
+
+def _check_resumable(workspace: Workspace) -> None:
+    """Refuse, in one line, what resuming cannot fix: unreadable state files (a torn write by
+    another tool, a disk error; ours are atomic) and an experiment whose trials all failed,
+    which would run nothing (Tune does not rerun errored trials) and end without an answer."""
+    import json
+
+    from automl.records import read_history
+
+    recover = f"run `automl recover {workspace.path}` to rebuild it from the trial folders"
+    for path in (workspace.state_file, workspace.history):
+        try:
+            if path.exists() and not isinstance(json.loads(path.read_text(encoding="utf-8")), dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{path}: unreadable ({exc}); {recover}, then resume") from None
+    try:
+        records = read_history(workspace.history)[1] if workspace.history.exists() else []
+    except (TypeError, AttributeError, KeyError) as exc:
+        raise UserError(f"{workspace.history}: unreadable ({exc}); {recover}, then resume") from None
+    tune = workspace.path / "ray" / "tune"
+    newest = max(tune.glob("experiment_state-*.json"), default=None)
+    try:
+        json.loads(newest.read_text(encoding="utf-8")) if newest else None
+    except (OSError, ValueError):
+        # Torn by a kill during Ray's copy (before automl.atomic_sync): Tune would silently
+        # start the experiment over.
+        raise UserError(f"{newest}: Ray Tune's experiment state is torn (the controller was "
+                        f"killed while saving it), so this experiment cannot be resumed; run "
+                        f"`automl recover {workspace.path}` to keep what finished and start a "
+                        f"new experiment with `automl run`") from None
+    if workspace.state().get("state") == "failed" and records \
+            and all(r.status == "failed" for r in records):
+        raise UserError(f"{workspace.path}: every trial of this experiment failed "
+                        f"({len(records)} of {len(records)}), so resuming would run nothing; see "
+                        f"`automl status {workspace.path}`, fix the cause and start a new "
+                        f"experiment with `automl run`")
 
 
 def prepare(settings: Settings) -> Prepared:
@@ -233,10 +272,14 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     """Run the experiment (or, with ``restore``, continue an interrupted one); returns best_rec.
 
     Resuming uses Tune's own experiment state (trials, the searcher's observations) and our
-    history.json (records). Trials that were running when the controller died are restarted
-    from their last reported checkpoint (multi-fidelity algorithms report one per rung) or from
-    scratch: a trial process dies with the Ray worker that owned it, so there is nothing left to
-    reattach to.
+    history.json (records), brought up to date with the trial folders. Trials that were running
+    when the controller died are *restarted* from their last reported checkpoint (multi-fidelity
+    algorithms and PBT report one per checkpoint epoch) or from scratch, never reattached: the
+    Ray worker that tailed the trainer and reported to Tune died with the controller, and a new
+    controller has no channel to a process another worker started. Whatever the dead run left
+    running (a trainer's children, containers) is stopped first, so the restarted trial does
+    not share its folder with it; a trainer that had already ended well is not run again (its
+    results are replayed, :func:`automl.trial.ended_run`).
     """
     for key, value in _RAY_ENV.items():
         os.environ.setdefault(key, value)
@@ -255,6 +298,9 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     workspace = prepared.workspace
     workspace.lock()
     _init_ray(settings, num_cpus=os.cpu_count() or 1)
+    from automl.atomic_sync import install as atomic_tune_state
+
+    atomic_tune_state()  # a SIGKILL during Tune's state copy must not tear it
     # Trial failures are classified and shown by our progress/history; Ray's own tracebacks for
     # them are noise for a user (AUTOML_DEBUG=1 keeps them).
     if not os.environ.get("AUTOML_DEBUG"):
@@ -280,10 +326,17 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
                           .get("inputs") or {})),
     )
     records = None
-    if restore and workspace.history.exists():
+    if restore:  # before anything is launched (see automl.reconcile)
+        from automl.reconcile import refresh_records, stop_leftover_trainers
         from automl.records import read_history
 
-        records = {r.rec_id: r for r in read_history(workspace.history)[1]}
+        note = stop_leftover_trainers(workspace.path, prepared.launcher)
+        if note:
+            print(note, flush=True)
+        records = {r.rec_id: r for r in read_history(workspace.history)[1]} \
+            if workspace.history.exists() else {}
+        refresh_records(workspace.path, records, settings.metric,
+                        [*prepared.space.names(), *prepared.space.pinned], prepared.budget)
     recorder = Recorder(workspace.path, {**prepared.experiment, "plan": plan.description},
                         settings.metric, observers, records)
     _notify(observers, "experiment_started", {

@@ -94,6 +94,22 @@ def atomic_write_json(path: Path, data: Any) -> None:
         raise
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """:func:`atomic_write_json` for bytes (a searcher's pickled state: Tune restores the newest
+    file, so a torn one would make the experiment impossible to resume)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_history(path: Path, experiment: dict[str, Any], records: list[TrialRecord]) -> None:
     atomic_write_json(path, {"version": HISTORY_VERSION, "experiment": experiment,
                              "trials": [r.to_json() for r in sorted(records, key=lambda r: r.index)]})

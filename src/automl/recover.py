@@ -257,6 +257,16 @@ def recover(workspace: Path) -> dict:
         best_doc = best_rec(experiment_id, records, metric, direction, best)
         write_history(ws.history, experiment, records)
         write_best_rec(ws.best_rec, best_doc)
+        if ws.state_file.exists() and _load_json(ws.state_file) is None:
+            # Unreadable (torn by another tool, a disk error; ours are atomic), which `automl
+            # resume` refuses: nobody knows how the run ended, so it is marked interrupted.
+            import time
+
+            from automl.records import atomic_write_json
+
+            atomic_write_json(ws.state_file, {"state": "interrupted", "updated": time.time(),
+                                              "note": "state.json was unreadable; rebuilt by "
+                                                      "automl recover"})
 
     by_status: dict[str, int] = {}
     for record in records:

@@ -29,6 +29,7 @@ from typing import Any
 
 from automl.checkpoints import checkpoint_for_epoch
 from automl.failures import RETRYABLE, Outcome, decide, is_finite
+from automl.reconcile import record_trainer
 from automl.records import atomic_write_json
 from automl.spec import SpecBuilder, get_dotted, write_spec
 from automl.status import StatusLine, StatusTail, status_path
@@ -183,11 +184,16 @@ class _Segment:
         spec = ctx.builder.build(hyperparameters(config), self.results_dir, self.epochs,
                                  resume_checkpoint=resume_path, interval=ctx.interval, extra=extra)
         self.spec = spec
-        self.spec_path = write_spec(spec, folder / "spec.yaml")
+        self.replay = ended_run(folder, spec, int(resume["epoch"]) if resume else 0, self.epochs,
+                                ctx.metric)
+        if self.replay is None:
+            self.spec_path = write_spec(spec, folder / "spec.yaml")
+            index = len(list(folder.glob("spec_segment_*.yaml")))
+            shutil.copyfile(self.spec_path, folder / f"spec_segment_{index}.yaml")
+        else:
+            self.spec_path = folder / "spec.yaml"
         interval = get_dotted(spec, "train.checkpoint_interval", None)
         self.checkpoint_interval = interval if type(interval) is int and interval >= 1 else None
-        index = len(list(folder.glob("spec_segment_*.yaml")))
-        shutil.copyfile(self.spec_path, folder / f"spec_segment_{index}.yaml")
         self.log_path = folder / "train.log"
         # Lines already in status.json belong to earlier segments: read them now (they still
         # count for the outcome) so that only this segment's results are reported to Tune. A
@@ -211,10 +217,22 @@ class _Segment:
 
     def run(self, report) -> Outcome:
         """Start the process, stream results to ``report``, return how it ended."""
+        if self.replay is not None:  # this very run already ended well: report, do not retrain
+            start_epoch = int(self.resume["epoch"]) if self.resume else 0
+            for line in self.replay:
+                value = line.metric(self.ctx.metric)
+                if line.epoch is not None and line.epoch > start_epoch and value is not None \
+                        and is_finite(value):
+                    report(line.epoch, line.kpi, self._checkpoint_record(line.epoch))
+            return decide(0, self.lines, log_tail(self.log_path), self.ctx.metric, self.epochs,
+                          False)
+        job = self.job()
         try:
-            handle = self.ctx.launcher.start(self.job())
+            handle = self.ctx.launcher.start(job)
         except LaunchError as exc:
             return Outcome("failed", "infrastructure", str(exc))
+        if isinstance(getattr(handle, "pid", None), int):  # for `automl resume` (reconcile.py)
+            record_trainer(self.folder, handle.pid, job.argv)
         tail: StatusTail | None = self._status
         started = time.monotonic()
         stopped = timed_out = False
@@ -275,6 +293,47 @@ class _Segment:
             return None
         return {"path": str(found.path), "epoch": found.epoch, "step": found.step,
                 "rec_id": self.rec_id}
+
+
+def ended_run(folder: Path, spec: dict[str, Any], start_epoch: int, epochs: int,
+              metric: str) -> list[StatusLine] | None:
+    """The status lines of a trainer run that already trained exactly this segment and ended
+    well, or None.
+
+    A controller killed after a trainer ended but before Tune processed the end (Tune saves its
+    state between steps) restarts the trial on ``automl resume`` with the same config and
+    checkpoint; running the trainer again would retrain the same epochs (and write them twice
+    into status.json). It is the same run when ``spec.yaml`` is this very spec and status.json's
+    last run (from its last STARTED line; the trainer starts after its spec is written)
+    validated every epoch up to ``epochs`` and ended with SUCCESS, and no ``outcome.json``
+    written after the spec says otherwise (the kill may have come before the trial wrote it);
+    the trial then reports those results to Tune instead of training.
+    """
+    import yaml
+
+    spec_path, outcome_path = folder / "spec.yaml", folder / "outcome.json"
+    try:
+        written = spec_path.stat().st_mtime
+        if outcome_path.exists():
+            outcome = json.loads(outcome_path.read_text())
+            if float(outcome.get("time") or 0) >= written and outcome.get("status") != "completed":
+                return None
+        if yaml.safe_load(spec_path.read_text()) != \
+                yaml.safe_load(yaml.safe_dump(dict(spec), sort_keys=False)):
+            return None
+    except (OSError, ValueError, TypeError, AttributeError, yaml.YAMLError):
+        return None
+    from automl.status import read_status
+
+    lines = read_status(status_path(folder / "results"))
+    starts = [i for i, line in enumerate(lines) if line.status == "STARTED"]
+    run = lines[starts[-1]:] if starts else lines
+    validated = [line.epoch for line in run if line.epoch is not None
+                 and line.metric(metric) is not None]
+    if not run or run[-1].status != "SUCCESS" or not validated or max(validated) != epochs \
+            or min(validated) <= start_epoch:
+        return None
+    return run
 
 
 def _node_id() -> str | None:

@@ -205,8 +205,11 @@ class BatchBOSearcher(Searcher):
         self.observed.append((config, self.sign * float(value)))
 
     def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as handle:
-            pickle.dump(self.__dict__, handle)
+        from pathlib import Path
+
+        from automl.records import atomic_write_bytes
+
+        atomic_write_bytes(Path(checkpoint_path), pickle.dumps(self.__dict__))
 
     def restore(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "rb") as handle:

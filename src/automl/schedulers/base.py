@@ -40,12 +40,14 @@ from __future__ import annotations
 import logging
 import pickle
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ray.tune.experiment import Trial
 from ray.tune.schedulers.trial_scheduler import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
+from automl.records import atomic_write_bytes
 from automl.trial import BRACKET_KEY, EPOCHS_KEY, RUNG_KEY
 
 if TYPE_CHECKING:
@@ -215,6 +217,11 @@ class BracketScheduler(FIFOScheduler):
             # start them all; a paused trial waits for its promotion (Tune files the trial by
             # its status after this call).
             trial.set_status(Trial.PAUSED)
+        elif trial.status in (Trial.PENDING, Trial.PAUSED) and job.state in ENDED:
+            # Restored from an experiment state saved before this trial's end (Tune writes its
+            # trials before the searcher that carries our state; a SIGKILL can fall between):
+            # it ended (stopped at a rung, done, failed) and must not run again.
+            trial.set_status(Trial.ERROR if job.state == FAILED else Trial.TERMINATED)
         elif trial.status == Trial.PENDING and trial.trial_id in self._promotions:
             self._promotions.remove(trial.trial_id)  # restored while chosen for promotion
             trial.set_config({**trial.config, **self.config_for(job)})
@@ -366,8 +373,7 @@ class BracketSearcher(Searcher):
         data = pickle.dumps(self.get_state())
         if data == self._saved:
             return  # unchanged: Tune keeps the previous file
-        with open(checkpoint_path, "wb") as handle:
-            handle.write(data)
+        atomic_write_bytes(Path(checkpoint_path), data)
         self._saved = data
 
     def restore(self, checkpoint_path: str) -> None:

@@ -1,0 +1,71 @@
+"""Tune's experiment state reaches the workspace atomically (old or new file, never a torn one).
+
+Ray Tune (pinned version, see pyproject) writes its experiment state (``experiment_state-*.json``,
+the searcher's ``searcher-state-*.pkl``, ``search_gen_state-*.json``) into a staging folder and
+then copies the folder into ``<workspace>/ray/tune`` with pyarrow, in a background thread, after
+every controller step. pyarrow truncates each destination file and then fills it: a controller
+killed during that copy leaves empty or torn files, and ``Tuner.restore`` then starts the
+experiment over (seen: 0-byte files after a SIGKILL; the resumed run re-proposed the first
+configurations). :func:`install` makes the copy to a local destination write each file under a
+temporary name in the same folder and ``os.replace`` it over the target, so the workspace always
+holds a complete state file. Other destinations (cloud storage) keep Ray's copy.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+_installed = False
+
+
+def atomic_upload(local_path: str, fs, fs_path: str, exclude: list[str] | None = None) -> None:
+    """Ray's ``_upload_to_fs_path`` for a local filesystem: every file replaced atomically."""
+    source = Path(local_path)
+    target = Path(fs_path)
+    files = [source] if source.is_file() else [p for p in source.rglob("*") if p.is_file()]
+    for folder in [] if source.is_file() else [p for p in source.rglob("*") if p.is_dir()]:
+        rel = folder.relative_to(source).as_posix()
+        if not (exclude and any(fnmatch.fnmatch(rel, pattern) for pattern in exclude)):
+            (target / rel).mkdir(parents=True, exist_ok=True)
+    for path in files:
+        rel = path.name if source.is_file() else path.relative_to(source).as_posix()
+        if exclude and any(fnmatch.fnmatch(rel, pattern) for pattern in exclude):
+            continue
+        dest = target if source.is_file() else target / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+        try:
+            with os.fdopen(fd, "wb") as out, path.open("rb") as src:
+                shutil.copyfileobj(src, out)
+            shutil.copymode(path, tmp)  # mkstemp makes it private
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    if not files and not source.is_file():
+        target.mkdir(parents=True, exist_ok=True)
+
+
+def install() -> None:
+    """Route Tune's driver-side sync to a local folder through :func:`atomic_upload`
+    (idempotent; private API of the pinned Ray version)."""
+    global _installed
+    if _installed:
+        return
+    import pyarrow.fs
+    from ray.train._internal import storage
+
+    original = storage._FilesystemSyncer._sync_up_command
+
+    def _sync_up_command(self, local_path, uri, exclude=None):
+        if isinstance(self.storage_filesystem, pyarrow.fs.LocalFileSystem):
+            return atomic_upload, {"local_path": local_path, "fs": self.storage_filesystem,
+                                   "fs_path": uri, "exclude": exclude}
+        return original(self, local_path, uri, exclude)
+
+    storage._FilesystemSyncer._sync_up_command = _sync_up_command
+    _installed = True

@@ -1,0 +1,106 @@
+"""Helpers shared by the tests that run the CLI in a subprocess and kill it (resume, cancel).
+
+Kill points are conditions on files the *trials* write themselves, atomically or append-only
+(``outcome.json`` at the end of every segment, ``status.json`` lines, ``inherited/`` copies),
+polled until true. ``history.json`` is the driver's and is rewritten at most once a second while
+trials run, so a trial that is running may not show as such there yet: never wait for a
+``running`` record in it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from automl.status import read_status
+
+ENV = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+
+
+def cli(*args: str, **kw: Any) -> subprocess.CompletedProcess:
+    """``python -m automl.cli ARGS`` to completion, output captured."""
+    return subprocess.run([sys.executable, "-m", "automl.cli", *args], capture_output=True,
+                          text=True, env=ENV, **kw)
+
+
+def start_run(skill: Path, ws: Path, *args: str) -> subprocess.Popen:
+    """``automl run`` in the background, in its own process group (so a test can kill the
+    controller alone, or the controller and everything it started)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "automl.cli", "run", "--skill-dir", str(skill),
+         "--workspace", str(ws), "--progress", "none", *args],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV, start_new_session=True)
+
+
+def wait_until(condition: Callable[[], Any], proc: subprocess.Popen | None = None,
+               timeout: float = 150.0, what: str = "the kill point", poll_s: float = 0.05) -> Any:
+    """Poll ``condition`` until it returns something truthy (returned); fail the test if the
+    process ends first or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(f"the experiment ended (exit {proc.returncode}) before {what}")
+        time.sleep(poll_s)
+    if proc is not None:
+        proc.kill()
+    pytest.fail(f"the experiment never reached {what} in {timeout:.0f}s")
+
+
+def kill_controller(proc: subprocess.Popen, group: bool = True) -> None:
+    """SIGKILL the controller: with ``group`` also everything in its process group (Ray's
+    processes; trainers run in their own sessions), else the controller's pid alone."""
+    if group:
+        os.killpg(proc.pid, signal.SIGKILL)
+    else:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def trial_folders(ws: Path) -> list[Path]:
+    root = ws / "trials"
+    return sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+
+def ended_segments(ws: Path) -> int:
+    """Trials with an ``outcome.json`` (a trial writes it when a segment of it ends)."""
+    return sum(1 for f in trial_folders(ws) if (f / "outcome.json").exists())
+
+
+def status_epochs(folder: Path, metric: str = "val_miou") -> list[int]:
+    """Epochs of the validation lines the trainer wrote into the trial's status.json, in order."""
+    lines = read_status(Path(folder) / "results" / "train" / "status.json")
+    return [line.epoch for line in lines if line.epoch is not None and metric in line.kpi]
+
+
+def kill_when(ws: Path, proc: subprocess.Popen, finished: int) -> None:
+    """Kill the controller's process group once ``finished`` trials ended (from history.json,
+    which is written at once - not throttled - when a trial ends)."""
+
+    def reached() -> bool:
+        try:
+            trials = json.loads((ws / "history.json").read_text())["trials"]
+        except (OSError, ValueError, KeyError):
+            return False
+        return sum(t["status"] in ("completed", "failed", "recovered") for t in trials) >= finished
+
+    wait_until(reached, proc, timeout=120)
+    kill_controller(proc)
+
+
+def trainer_pids(ws: Path) -> set[int]:
+    """Fake-trainer processes of this experiment (their argv names a spec inside ``ws``)."""
+    out = subprocess.run(["pgrep", "-f", f"fake_trainer.py train -e {ws}"], capture_output=True,
+                         text=True)
+    return {int(p) for p in out.stdout.split()}

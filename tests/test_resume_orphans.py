@@ -1,0 +1,83 @@
+"""`automl resume` stops what a controller killed alone (not its process group) left running.
+
+Killing only the controller's pid kills its Ray workers within seconds and each trainer leader
+with its worker (PR_SET_PDEATHSIG), but not the trainer's own children (``fake.mode=child``
+starts one, like torchrun's workers): they would keep writing into the trial folders while the
+resumed run retrains there. The resumed controller must stop them before launching anything,
+and say so in one line; and it must never signal a process that only reuses a recorded pid.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from automl.records import read_history
+from automl.reconcile import TRAINER_FILE, _stat, leftover_processes, record_trainer
+from tests.helpers import cli, kill_controller, start_run, trial_folders, wait_until
+
+
+def _alive(pid: int, start_ticks: int) -> bool:
+    stat = _stat(pid)
+    return stat is not None and stat[1] == start_ticks
+
+
+def test_leftover_trainer_children_are_stopped_on_resume(fake_skill: Path, tmp_path: Path):
+    ws = tmp_path / "ws"
+    proc = start_run(fake_skill, ws, "--algo", "random", "--max-recommendations", "2",
+                     "--max-epochs", "8", "--max-concurrent", "2", "--seed", "3",
+                     "--set", "fake.epoch_s=1.0", "--set", "fake.mode=child")
+
+    def children() -> dict[int, int] | None:
+        found = {}
+        for folder in trial_folders(ws):
+            pid_file = folder / "results" / "train" / "child.pid"
+            if not pid_file.exists() or not (folder / TRAINER_FILE).exists():
+                return None
+            stat = _stat(int(pid_file.read_text()))
+            if stat is None:
+                return None
+            found[int(pid_file.read_text())] = stat[1]
+        return found if len(found) == 2 else None
+
+    kids = wait_until(children, proc, what="two trainers with a worker each")
+    leaders = [json.loads((f / TRAINER_FILE).read_text())["pid"] for f in trial_folders(ws)]
+    kill_controller(proc, group=False)  # the controller alone
+    # The leaders die with their Ray workers; their workers do not (the premise of this test).
+    wait_until(lambda: all(_stat(p) is None for p in leaders), timeout=60,
+               what="the trainer leaders' end")
+    assert all(_alive(pid, ticks) for pid, ticks in kids.items()), "the premise: workers outlive"
+
+    resumed = cli("resume", str(ws), "--progress", "none", timeout=300)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "stopped 2 trainer processes of 2 trials left by the interrupted run" in resumed.stdout
+    assert not any(_alive(pid, ticks) for pid, ticks in kids.items()), "an orphan survived resume"
+    records = read_history(ws / "history.json")[1]
+    assert len({r.rec_id for r in records}) == len(records) == 2
+    assert all(r.status == "completed" and r.observed_budget == 8 for r in records)
+
+
+def test_a_reused_pid_is_never_signalled(tmp_path: Path):
+    """A recorded trainer whose pid now belongs to another process (another start time, or
+    the same start time but another command line) yields nothing to stop."""
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                             start_new_session=True)
+    try:
+        wait_until(lambda: _stat(other.pid) is not None, timeout=10, what="the process start")
+        folder = tmp_path / "trial"
+        folder.mkdir()
+        record_trainer(folder, other.pid, [sys.executable, "-c", "import time; time.sleep(60)"])
+        assert leftover_processes(folder) == [other.pid]  # the real thing is found
+        info = json.loads((folder / TRAINER_FILE).read_text())
+        for change in ({"start_ticks": info["start_ticks"] - 1},  # the pid was reused
+                       {"start_ticks": info["start_ticks"] + 1},
+                       {"argv": ["segformer", "train", "-e", "spec.yaml"]},  # another command
+                       {"boot_id": "another-boot"}):  # recorded before a reboot
+            (folder / TRAINER_FILE).write_text(json.dumps({**info, **change}))
+            assert leftover_processes(folder) == [], change
+        assert _stat(other.pid) is not None and other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
