@@ -2,8 +2,9 @@
 
 Optuna's multivariate TPE (``group=True`` so conditional parameters are modelled jointly). TPE
 rather than Optuna's GPSampler because the engine must stay lean (GPSampler needs torch) and TPE
-handles categorical and conditional parameters natively; the first trials are random
-(``n_startup_trials``) so the model has something to fit.
+handles categorical and conditional parameters natively; the first 10 trials are random
+(``n_startup_trials``, Optuna's default) so the model has something to fit: a budget of 10 trials
+or fewer is a random search, and says so.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from automl.algorithms.optuna_searcher import optuna_search
 
 
 def plan(ctx: AlgoContext) -> Plan:
-    startup = max(2, min(10, ctx.max_recommendations // 3))
+    # Optuna's own default: 10 random points before TPE fits. A model fitted on 2-3 points in
+    # SegFormer's 16-D space only exploits whichever poor point came first: on the bundled trainer
+    # 6-trial TPE runs with 2 start-up points scored below 6 random draws (benchmarks/segformer.md).
+    startup = min(10, ctx.max_recommendations)
     with warnings.catch_warnings():  # `group`/`multivariate` are "experimental" since Optuna 2
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         sampler = optuna.samplers.TPESampler(seed=ctx.seed, multivariate=True, group=True,
