@@ -403,6 +403,31 @@ def test_cleanup_removes_what_a_killed_controller_left(engine, test_image, tmp_p
             remove_containers({"automl.experiment": experiment})
 
 
+def test_resume_removes_the_containers_a_killed_controller_left(engine, test_image, tmp_path):
+    """`automl resume` (automl.reconcile, before it launches anything) removes the running
+    containers labelled with its experiment, and only those, and says so."""
+    from automl.reconcile import stop_leftover_trainers
+
+    proc = _orphan(tmp_path, test_image, "exp-resume", "kill")
+    container_id = proc.stdout.readline().strip()
+    proc.kill()  # SIGKILL: no atexit, the container runs on
+    proc.wait()
+    other = _orphan(tmp_path / "other", test_image, "exp-resume-other", "kill")
+    other_id = other.stdout.readline().strip()
+    try:
+        note = stop_leftover_trainers(tmp_path / "exp-resume", DockerLauncher(test_image,
+                                                                             pull="never"))
+        assert note == "stopped 1 trainer container left by the interrupted run"
+        assert _removed(engine, container_id)
+        assert [c.id for c in _containers(engine, **{"automl.experiment": "exp-resume-other"})] \
+            == [other_id]
+    finally:
+        other.kill()
+        other.wait()
+        for experiment in ("exp-resume", "exp-resume-other"):
+            remove_containers({"automl.experiment": experiment})
+
+
 # ------------------------------------------------------------------------------------------
 # Through the engine
 # ------------------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ def test_sigkill_then_resume_completes_without_duplicates(fake_skill, tmp_path, 
         if old.status == "completed":
             new = next(r for r in records if r.rec_id == rec_id)
             assert new.results == old.results and new.params == old.params
+    # A searcher whose state was reset on resume would propose the first configurations again.
+    assert len({tuple(sorted(r.params.items())) for r in records}) == total
     assert json.loads((ws / "state.json").read_text())["state"] == "completed"
     again = cli("resume", str(ws))
     assert again.returncode == 2 and "already completed" in again.stderr

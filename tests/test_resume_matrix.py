@@ -20,7 +20,9 @@ trials (so the count and the brackets' textbook allocation must hold), a reset P
 lineage (so every member's recorded parent must match its ``lineage.json`` and the lineage
 written before the kill must be kept).
 
-The default run has one kill point per algorithm (``mid``); the others are ``slow``.
+The default run has one kill point per algorithm (``mid``; for random, bayesian and hyperband
+in their own resume tests); the others are ``slow``: ``python3 -m pytest -m slow
+tests/test_resume_matrix.py`` runs them.
 """
 
 from __future__ import annotations
@@ -189,8 +191,13 @@ def check_population(ws: Path, records, at_kill: dict) -> None:
             assert lineage and lineage[-1]["parent"] == record.parent, (record.rec_id, lineage)
 
 
+# The default run kills each algorithm once, mid-experiment: random, bayesian and hyperband
+# there through their own resume tests (test_resume.py, test_algo_hyperband_resume.py), so the
+# matrix's mid cases for them are slow, like every early and late case.
+IN_DEFAULT_ELSEWHERE = ("random", "bayesian", "hyperband")
 CASES = [pytest.param(algo, point, id=f"{algo}-{point}",
-                      marks=() if point == "mid" else pytest.mark.slow)
+                      marks=() if point == "mid" and algo not in IN_DEFAULT_ELSEWHERE
+                      else pytest.mark.slow)
          for algo in ALGOS for point in POINTS]
 
 
@@ -209,3 +216,54 @@ def test_sigkill_and_resume(fake_skill, tmp_path, algo, point):
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     check_resumed(ws, algo, before, at_kill)
     print(f"{algo}-{point}: {time.monotonic() - started:.1f}s")
+
+
+class _Trial:
+    """What Ray's PBT reads of a trial (hashable by identity, like Tune's Trial)."""
+
+    def __init__(self, index: int) -> None:
+        self.trial_id, self.experiment_tag = f"t{index}", str(index)
+        self.config, self.checkpoint = {"hp.x": 0.1 * index, "hp.c": "a"}, f"checkpoint-{index}"
+
+
+@pytest.mark.parametrize("algo", POPULATION)
+def test_population_scheduler_state_travels_with_the_searcher(algo):
+    """Tune saves the searcher, not the scheduler (``Tuner.restore`` rebuilds the scheduler as
+    it was at the start): what PBT/PB2 learned - each member's score, perturbation and train
+    time, the exploit count, PB2's GP data - comes back from the saved searcher state, by id."""
+    import pickle
+
+    import pandas as pd
+    from ray.tune.schedulers.pbt import _PBTTrialState
+
+    from automl.algorithms import AlgoContext, Budget, build_plan
+    from automl.space import Param, SearchSpace
+
+    space = SearchSpace(params=(Param("hp.x", "float", 0.0, 1.0, default=0.5),
+                                Param("hp.c", "categorical", choices=("a", "b"), default="a")))
+    ctx = AlgoContext(space=space, metric="val_miou", mode="max", seed=3, budget=Budget(4, 1, 3),
+                      max_recommendations=3, max_concurrent=2, population_size=3,
+                      fixed_budget=False)
+    first = build_plan(algo, ctx)
+    for index in range(3):
+        trial = _Trial(index)
+        state = first.scheduler._trial_state[trial] = _PBTTrialState(trial)
+        state.last_score, state.last_perturbation_time, state.last_train_time = index / 10, 2, 3
+    first.scheduler._num_perturbations = 2
+    if algo == "pb2":
+        first.scheduler.data = pd.DataFrame({"Trial": ["t0"], "Time": [2], "hp.x": [0.1],
+                                             "Reward": [0.01]})
+    saved = pickle.loads(pickle.dumps(first.search_alg.get_state()))  # as Tune writes it
+
+    fresh = build_plan(algo, ctx)  # what Tuner.restore starts from
+    fresh.search_alg.set_state(saved)
+    for index in range(3):
+        trial = _Trial(index)  # Tune's restored trial: a new object, the same id
+        fresh.scheduler._trial_state[trial] = _PBTTrialState(trial)  # as on_trial_add makes it
+        fresh.scheduler._apply_restored(trial)
+        state = fresh.scheduler._trial_state[trial]
+        assert (state.last_score, state.last_perturbation_time, state.last_train_time,
+                state.last_checkpoint) == (index / 10, 2, 3, f"checkpoint-{index}")
+    assert fresh.scheduler._num_perturbations == 2
+    if algo == "pb2":
+        assert fresh.scheduler.data.equals(first.scheduler.data)

@@ -80,8 +80,19 @@ def record_trainer(folder: Path, pid: int, argv: list[str] | tuple[str, ...]) ->
         "time": time.time()})
 
 
-def leftover_processes(folder: Path) -> list[int]:
-    """Pids of the processes of the trainer recorded in ``folder`` that are still alive."""
+def _sessions() -> dict[int, list[tuple[int, int]]]:
+    """Every live process on this machine by session id: {sid: [(pid, start ticks)]}."""
+    out: dict[int, list[tuple[int, int]]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            out.setdefault(stat[0], []).append((int(entry.name), stat[1]))
+    return out
+
+
+def leftover_processes(folder: Path, sessions: dict[int, list[tuple[int, int]]] | None = None
+                       ) -> list[int]:
+    """Pids of the processes of the trainer recorded in ``folder`` that are still alive
+    (``sessions``: :func:`_sessions`, read once for many folders)."""
     try:
         info = json.loads((folder / TRAINER_FILE).read_text())
         leader, started = int(info["pid"]), int(info["start_ticks"])
@@ -97,14 +108,8 @@ def leftover_processes(folder: Path) -> list[int]:
     args = list(info.get("argv", []))[1:]  # argv[0] may show as an interpreter + script path
     if stat is not None and args and _cmdline(leader)[-len(args):] != args:
         return []  # same start time but another command line: not ours after all
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        member = _stat(int(entry.name))
-        if member is not None and member[0] == leader and member[1] >= started:
-            found.append(int(entry.name))
-    return sorted(found)
+    members = (sessions if sessions is not None else _sessions()).get(leader, [])
+    return sorted(pid for pid, start in members if start >= started)
 
 
 def _stop_local(pids: list[int], grace_s: float) -> None:
@@ -124,8 +129,10 @@ def stop_leftover_trainers(workspace: Path, launcher: Any = None, grace_s: float
     there were none). Call it only while holding the workspace lock."""
     stopped_pids = 0
     trials = 0
-    for folder in sorted((workspace / "trials").glob("*")) if (workspace / "trials").is_dir() else []:
-        pids = leftover_processes(folder)
+    records = sorted((workspace / "trials").glob(f"*/{TRAINER_FILE}"))
+    sessions = _sessions() if records and Path("/proc").is_dir() else {}
+    for folder in (path.parent for path in records):
+        pids = leftover_processes(folder, sessions)
         if pids:
             _stop_local(pids, grace_s)
             stopped_pids += len(pids)

@@ -176,8 +176,8 @@ def plan(ctx: AlgoContext) -> Plan:
         metric=ctx.metric, mode=ctx.mode, perturbation_interval=interval,
         quantile_fraction=QUANTILE, log_config=False, synch=False,
     )
-    return Plan(population_search(ctx), scheduler, ctx.population_size, checkpoints=True,
-                interval=interval,
+    return Plan(population_search(ctx, scheduler), scheduler, ctx.population_size,
+                checkpoints=True, interval=interval,
                 description=f"PB2: population {ctx.population_size}, {ctx.budget.max_epochs} "
                             f"epochs each, exploit every {interval} epochs, GP-UCB explore "
                             f"(time-varying kernel) of {len(ModelSpace(ctx.space).names)} "

@@ -214,6 +214,41 @@ class EngineSchedulerMixin:
                                        self._trial_state[t].last_score is None))
         return candidates[0] if candidates else None
 
+    # -- state for `automl resume` ----------------------------------------------------------
+    # Tune does not save a scheduler with its experiment state (Tuner.restore rebuilds it as it
+    # was at the start), so what PBT/PB2 learned - each member's last score, perturbation and
+    # train time, the exploit count, PB2's GP data and the samplers' positions - travels with
+    # the population generator's state (:func:`population_search`), keyed by trial id.
+    _TRIAL_FIELDS = ("last_score", "last_perturbation_time", "last_train_time", "last_result")
+    _SCHEDULER_FIELDS = ("_num_checkpoints", "_num_perturbations", "_next_perturbation_sync",
+                         "_hyperparam_mutations", "data", "last_exploration_time", "current",
+                         "rng", "multiplex")
+
+    def export_state(self) -> dict[str, Any]:
+        return {"trials": {trial.trial_id: {f: getattr(state, f, None) for f in self._TRIAL_FIELDS}
+                           for trial, state in self._trial_state.items()},
+                "scheduler": {f: getattr(self, f) for f in self._SCHEDULER_FIELDS
+                              if hasattr(self, f)}}
+
+    def import_state(self, state: dict[str, Any]) -> None:
+        """Called before Tune adds the restored trials (their states are applied then)."""
+        self.__dict__.update(state.get("scheduler", {}))
+        self._restored_trials = dict(state.get("trials", {}))
+
+    def on_trial_add(self, tune_controller, trial) -> None:
+        super().on_trial_add(tune_controller, trial)
+        self._apply_restored(trial)
+
+    def _apply_restored(self, trial) -> None:
+        saved = getattr(self, "_restored_trials", {}).pop(trial.trial_id, None)
+        if saved is None or trial not in self._trial_state:
+            return
+        state = self._trial_state[trial]
+        for name, value in saved.items():
+            setattr(state, name, value)
+        if state.last_score is not None:  # ranked: its restored checkpoint is what a child copies
+            state.last_checkpoint = trial.checkpoint
+
     def _get_new_config(self, trial, trial_to_clone):
         new_config, operations = super()._get_new_config(trial, trial_to_clone)
         new_config = dict(new_config)
@@ -272,10 +307,13 @@ class EnginePBT(EngineSchedulerMixin, PopulationBasedTraining):
         self.max_epochs, self.population, self.multiplex = max_epochs, population, multiplex
 
 
-def population_search(ctx: AlgoContext):
-    """Tune's variant generator fed the seeded initial population (PBT refuses Searchers)."""
+def population_search(ctx: AlgoContext, scheduler: Any = None):
+    """Tune's variant generator fed the seeded initial population (PBT refuses Searchers); it
+    carries ``scheduler``'s state in its own (see :meth:`EngineSchedulerMixin.export_state`)."""
     points = initial_population(ctx.space, ctx.population_size, ctx.seed)
-    return _PopulationGenerator(points)
+    generator = _PopulationGenerator(points)
+    generator.scheduler = scheduler
+    return generator
 
 
 def _population_generator_class():
@@ -303,6 +341,21 @@ def _population_generator_class():
                     config.setdefault(key, {})
             super().add_configurations(experiments)
 
+        def get_state(self):
+            state = super().get_state()
+            if isinstance(state, dict):
+                scheduler = state.pop("scheduler", None)
+                if scheduler is not None:
+                    state["automl_scheduler"] = scheduler.export_state()
+            return state
+
+        def set_state(self, state) -> None:
+            state = dict(state)
+            saved = state.pop("automl_scheduler", None)
+            super().set_state(state)
+            if saved is not None and getattr(self, "scheduler", None) is not None:
+                self.scheduler.import_state(saved)
+
     return PopulationGenerator
 
 
@@ -323,8 +376,8 @@ def plan(ctx: AlgoContext) -> Plan:
         quantile_fraction=QUANTILE, resample_probability=RESAMPLE_PROBABILITY,
         custom_explore_fn=ClipToSpace(ctx.space), log_config=False, synch=False,
     )
-    return Plan(population_search(ctx), scheduler, ctx.population_size, checkpoints=True,
-                interval=interval,
+    return Plan(population_search(ctx, scheduler), scheduler, ctx.population_size,
+                checkpoints=True, interval=interval,
                 description=f"PBT: population {ctx.population_size}, {ctx.budget.max_epochs} "
                             f"epochs each, exploit/explore every {interval} epochs "
                             f"(bottom {QUANTILE:.0%} copies top {QUANTILE:.0%})")
