@@ -20,9 +20,9 @@ trials (so the count and the brackets' textbook allocation must hold), a reset P
 lineage (so every member's recorded parent must match its ``lineage.json`` and the lineage
 written before the kill must be kept).
 
-The default run has one kill point per algorithm (``mid``; for random, bayesian and hyperband
-in their own resume tests); the others are ``slow``: ``python3 -m pytest -m slow
-tests/test_resume_matrix.py`` runs them.
+The default run has the ``mid`` kill point of one algorithm per way of saving state (see
+``DEFAULT``); the others are ``slow``: ``python3 -m pytest -m slow tests/test_resume_matrix.py``
+runs them.
 """
 
 from __future__ import annotations
@@ -191,13 +191,14 @@ def check_population(ws: Path, records, at_kill: dict) -> None:
             assert lineage and lineage[-1]["parent"] == record.parent, (record.rec_id, lineage)
 
 
-# The default run kills each algorithm once, mid-experiment: random, bayesian and hyperband
-# there through their own resume tests (test_resume.py, test_algo_hyperband_resume.py), so the
-# matrix's mid cases for them are slow, like every early and late case.
-IN_DEFAULT_ELSEWHERE = ("random", "bayesian", "hyperband")
+# The default run (CI: 2 cores, a 3-minute allowance for these tests) kills mid-experiment once
+# per way the state is saved: random, bayesian and hyperband in their own resume tests
+# (test_resume.py, test_algo_hyperband_resume.py); bfbo (its own searcher), asha (promotion
+# scheduler), bohb (Hyperband scheduler + TPE proposer, saved as dehb's and hyperband_es's) and
+# pbt (population state in the generator, as pb2's) here. Every other case is slow.
+DEFAULT = ("bfbo", "asha", "bohb", "pbt")
 CASES = [pytest.param(algo, point, id=f"{algo}-{point}",
-                      marks=() if point == "mid" and algo not in IN_DEFAULT_ELSEWHERE
-                      else pytest.mark.slow)
+                      marks=() if point == "mid" and algo in DEFAULT else pytest.mark.slow)
          for algo in ALGOS for point in POINTS]
 
 
