@@ -42,7 +42,6 @@ What this module adds to Ray's ``PopulationBasedTraining``:
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 import random
@@ -53,6 +52,7 @@ import optuna
 from ray.tune.schedulers import PopulationBasedTraining, TrialScheduler
 
 from automl.algorithms.base import AlgoContext, Plan
+from automl.records import atomic_write_json
 from automl.space import Param, SearchSpace, _exponents
 from automl.trial import INHERITED, PARENT_KEY, POINTER, copy_file, read_pointer
 
@@ -292,8 +292,9 @@ class EngineSchedulerMixin:
         copy_file(source, target)
         holder = folder / INHERITED / f".pointer-{pointer['rec_id']}-{pointer.get('epoch')}"
         holder.mkdir(parents=True, exist_ok=True)
-        (holder / POINTER).write_text(json.dumps({**pointer, "path": str(target),
-                                                  "source": str(source)}))
+        # Atomic: Tune saves this folder as the child's checkpoint, which a resume reads.
+        atomic_write_json(holder / POINTER, {**pointer, "path": str(target),
+                                             "source": str(source)})
         manager._latest_checkpoint_result = _TrainingResult(
             checkpoint=Checkpoint.from_directory(str(holder)), metrics=latest.metrics)
 
