@@ -6,8 +6,9 @@ and exit code 2, never a half-run experiment. :func:`execute` then runs the tria
 and writes ``history.json`` and ``best_rec.json``.
 
 Per-trial overhead is part of the product: Tune's automatic result loggers (CSV/JSON/TensorBoard
-per trial) are disabled (we keep our own history), actors are reused between trials, and trials
-do not change their working directory.
+per trial) are disabled (we keep our own history), actors are reused between trials, trials
+do not change their working directory, and Tune saves its experiment state only when a resume
+would see a change (:mod:`automl.tune_state`).
 """
 
 from __future__ import annotations
