@@ -3,12 +3,13 @@
 Ray Tune (pinned version, see pyproject) writes its experiment state (``experiment_state-*.json``,
 the searcher's ``searcher-state-*.pkl``, ``search_gen_state-*.json``) into a staging folder and
 then copies the folder into ``<workspace>/ray/tune`` with pyarrow, in a background thread, after
-every controller step. pyarrow truncates each destination file and then fills it: a controller
+every save. pyarrow truncates each destination file and then fills it: a controller
 killed during that copy leaves empty or torn files, and ``Tuner.restore`` then starts the
 experiment over (seen: 0-byte files after a SIGKILL; the resumed run re-proposed the first
-configurations). :func:`install` makes the copy to a local destination write each file under a
-temporary name in the same folder and ``os.replace`` it over the target, so the workspace always
-holds a complete state file. Other destinations (cloud storage) keep Ray's copy.
+configurations). :func:`install` makes the copy to a local destination synchronous, and writes
+each file under a temporary name in the same folder that ``os.replace`` then moves over the
+target, so the workspace always holds the complete, latest saved state. Other destinations
+(cloud storage) keep Ray's copy.
 """
 
 from __future__ import annotations
@@ -51,21 +52,27 @@ def atomic_upload(local_path: str, fs, fs_path: str, exclude: list[str] | None =
 
 
 def install() -> None:
-    """Route Tune's driver-side sync to a local folder through :func:`atomic_upload`
-    (idempotent; private API of the pinned Ray version)."""
+    """Make Tune's driver-side sync to a local folder :func:`atomic_upload`, done at once in the
+    controller's thread (idempotent; private API of the pinned Ray version).
+
+    At once, not in Ray's background thread: Ray skips a sync while the previous one still
+    runs, so under load the workspace lagged behind the state Tune had saved (seen: a trial
+    that had started and finished was missing from the restored state, and resume created
+    another configuration in its place). Copying these few small files costs milliseconds.
+    """
     global _installed
     if _installed:
         return
     import pyarrow.fs
     from ray.train._internal import storage
 
-    original = storage._FilesystemSyncer._sync_up_command
+    original = storage._FilesystemSyncer.sync_up
 
-    def _sync_up_command(self, local_path, uri, exclude=None):
+    def sync_up(self, local_dir, remote_dir, exclude=None) -> bool:
         if isinstance(self.storage_filesystem, pyarrow.fs.LocalFileSystem):
-            return atomic_upload, {"local_path": local_path, "fs": self.storage_filesystem,
-                                   "fs_path": uri, "exclude": exclude}
-        return original(self, local_path, uri, exclude)
+            atomic_upload(local_dir, self.storage_filesystem, remote_dir, exclude)
+            return True
+        return original(self, local_dir, remote_dir, exclude)
 
-    storage._FilesystemSyncer._sync_up_command = _sync_up_command
+    storage._FilesystemSyncer.sync_up = sync_up
     _installed = True

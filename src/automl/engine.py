@@ -160,7 +160,8 @@ def _check_resumable(workspace: Workspace) -> None:
     try:
         records = read_history(workspace.history)[1] if workspace.history.exists() else []
     except (TypeError, AttributeError, KeyError) as exc:
-        raise UserError(f"{workspace.history}: unreadable ({exc}); {recover}, then resume") from None
+        raise UserError(f"{workspace.history}: unreadable ({exc}); {recover}, then resume") \
+            from None
     tune = workspace.path / "ray" / "tune"
     newest = max(tune.glob("experiment_state-*.json"), default=None)
     try:

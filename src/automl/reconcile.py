@@ -98,7 +98,8 @@ def leftover_processes(folder: Path, sessions: dict[int, list[tuple[int, int]]] 
         leader, started = int(info["pid"]), int(info["start_ticks"])
     except (OSError, ValueError, KeyError, TypeError):
         return []
-    if info.get("kind") != "local" or info.get("boot_id") != _boot_id() or not Path("/proc").is_dir():
+    if info.get("kind") != "local" or info.get("boot_id") != _boot_id() \
+            or not Path("/proc").is_dir():
         return []  # another machine or an earlier boot: nothing of it can run here
     stat = _stat(leader)
     if stat is not None and stat[1] != started:
