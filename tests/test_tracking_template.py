@@ -67,3 +67,19 @@ def test_only_the_workspace_store_uses_the_template(tmp_path: Path):
     tracker.close()
     assert other.is_file()
     assert not cache.exists()
+
+
+def test_caches_only_beside_workspaces_in_the_workspace_root(fake_skill: Path, tmp_path: Path,
+                                                           ray_session):
+    """--workspace somewhere else writes nothing beside it; the workspace root keeps the cache."""
+    from automl.cli import main
+
+    elsewhere = tmp_path / "elsewhere"
+    assert main(["run", "--skill-dir", str(fake_skill), "--workspace", str(elsewhere / "ws"),
+                 "--progress", "none", "--max-recommendations", "1", "--max-epochs", "1"]) == 0
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["ws"]
+    root = tmp_path / "root"
+    assert main(["run", "--skill-dir", str(fake_skill), "--workspace-root", str(root),
+                 "--name", "x", "--progress", "none", "--max-recommendations", "1",
+                 "--max-epochs", "1"]) == 0
+    assert (root / "_cache").is_dir() and any((root / "_cache").glob("mlflow-*-empty.db"))

@@ -132,8 +132,9 @@ def _execute(prepared, restore: bool) -> int:
     tracking_uri = resolve_tracking_uri(prepared.workspace.path, settings.tracking_uri)
     # A new workspace store starts as a copy of an empty one kept beside the workspaces (MLflow's
     # schema migrations take ~7 s per new store): see automl.tracking.
+    shared = prepared.workspace.shared_dir(settings.workspace_root)
     tracker = MlflowTracker(tracking_uri, f"automl-{prepared.skill.name}", prepared.workspace.path,
-                            template_dir=prepared.workspace.path.parent / "_cache")
+                            template_dir=shared / "_cache" if shared else None)
     try:
         doc = engine.execute(prepared, observers=[progress, tracker], restore=restore)
     finally:

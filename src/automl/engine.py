@@ -220,7 +220,8 @@ def prepare(settings: Settings) -> Prepared:
     workspace = Workspace.create(settings.workspace, settings.workspace_root.resolve(),
                                  settings.name or f"{skill.name}-{settings.algo}")
     if root is None and bundled:  # the embedded default: generate a dataset (cached beside the workspaces)
-        root = dataset.synthesize_default(workspace.path.parent / "_data", num_classes)
+        shared = workspace.shared_dir(settings.workspace_root) or workspace.path
+        root = dataset.synthesize_default(shared / "_data", num_classes)
     max_concurrent = settings.max_concurrent or _default_concurrency(settings)
     # Recorded paths are absolute, so resume/handoff work from any working directory.
     settings = settings.model_copy(update={

@@ -87,6 +87,16 @@ class Workspace:
                             f"choose another --workspace or --workspace-root") from None
         return cls(path)
 
+    def shared_dir(self, root: Path) -> Path | None:
+        """The workspace root, when this workspace lives directly in it; else None.
+
+        Caches that outlive one experiment (the generated dataset, the empty MLflow store) are
+        kept there for the next experiment. A workspace given with ``--workspace`` somewhere
+        else gets no neighbours: nothing is written beside it.
+        """
+        root = Path(root).resolve()
+        return root if self.path.parent == root else None
+
     @classmethod
     def open(cls, path: Path) -> Workspace:
         path = Path(path).resolve()
