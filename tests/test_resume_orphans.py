@@ -81,3 +81,27 @@ def test_a_reused_pid_is_never_signalled(tmp_path: Path):
     finally:
         other.kill()
         other.wait()
+
+
+def test_trials_tune_never_saved_are_set_aside(tmp_path: Path):
+    """A trial started in the controller step that was cut short is unknown to the restored
+    Tune: its folder goes to abandoned/ and its record is dropped (the search proposes again);
+    trials Tune saved, and finished ones, stay."""
+    from automl.reconcile import set_aside_unsaved_trials
+    from automl.records import TrialRecord
+
+    tune_dir = tmp_path / "ray" / "tune"
+    tune_dir.mkdir(parents=True)
+    state = {"trial_data": [[json.dumps({"trial_id": t}), "{}"] for t in ("a", "b")],
+             "runner_data": {}, "stats": {}}
+    (tune_dir / "experiment_state-2026-01-01_00-00-00.json").write_text(json.dumps(state))
+    for name in ("a", "b", "c", "d"):
+        (tmp_path / "trials" / name).mkdir(parents=True)
+    records = {"a": TrialRecord("a", {}, status="completed"), "c": TrialRecord("c", {}),
+               "d": TrialRecord("d", {}, status="completed")}
+    note = set_aside_unsaved_trials(tmp_path, records)
+    assert "1 trial" in note and "(c)" in note
+    assert sorted(records) == ["a", "d"]
+    assert sorted(p.name for p in (tmp_path / "trials").iterdir()) == ["a", "b", "d"]
+    assert (tmp_path / "abandoned" / "c").is_dir()
+    assert set_aside_unsaved_trials(tmp_path, records) == ""  # idempotent

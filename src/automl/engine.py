@@ -330,7 +330,11 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     )
     records = None
     if restore:  # before anything is launched (see automl.reconcile)
-        from automl.reconcile import refresh_records, stop_leftover_trainers
+        from automl.reconcile import (
+            refresh_records,
+            set_aside_unsaved_trials,
+            stop_leftover_trainers,
+        )
         from automl.records import read_history
 
         note = stop_leftover_trainers(workspace.path, prepared.launcher)
@@ -338,6 +342,9 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
             print(note, flush=True)
         records = {r.rec_id: r for r in read_history(workspace.history)[1]} \
             if workspace.history.exists() else {}
+        note = set_aside_unsaved_trials(workspace.path, records)
+        if note:
+            print(note, flush=True)
         refresh_records(workspace.path, records, settings.metric,
                         [*prepared.space.names(), *prepared.space.pinned], prepared.budget)
     recorder = Recorder(workspace.path, {**prepared.experiment, "plan": plan.description},

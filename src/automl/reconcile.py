@@ -24,6 +24,14 @@ trial folders are the durable truth (status lines are appended by the trainer it
 :func:`refresh_records` merges every validation result found there into the records of trials
 that had not ended, and adds records for trial folders the history never saw, before Tune
 restores its trials.
+
+**Trials Tune never saved.** A trial is started within the controller step that created it, and
+Tune saves its experiment state at the end of that step. A controller killed in between leaves a
+trial folder (and perhaps a record) that the restored Tune and its searcher know nothing about:
+the searcher, restored from before that suggestion, proposes the configuration again under a new
+trial id. :func:`set_aside_unsaved_trials` moves such folders to ``abandoned/`` and drops their
+records, so the experiment keeps its number of recommendations and no record waits forever as
+``pending``. Nothing reported by such a trial ever reached the searcher or the scheduler.
 """
 
 from __future__ import annotations
@@ -160,6 +168,43 @@ def _tune_index(workspace: Path, rec_id: str) -> int | None:
         if tail.isdigit():
             return int(tail)
     return None
+
+
+def tune_trial_ids(workspace: Path) -> set[str] | None:
+    """The trial ids in Tune's latest saved experiment state; None when there is none to read."""
+    states = sorted((workspace / "ray" / "tune").glob("experiment_state-*.json"))
+    if not states:
+        return None
+    try:
+        data = json.loads(states[-1].read_text(encoding="utf-8"))
+        return {json.loads(entry[0])["trial_id"] for entry in data["trial_data"]}
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None  # the torn-state check (engine) refuses such a workspace before this
+
+
+def set_aside_unsaved_trials(workspace: Path, records: dict[str, TrialRecord]) -> str:
+    """Move unfinished trial folders Tune's saved state does not know to ``abandoned/``; drop
+    their records. Returns a one-line note ("" when there were none)."""
+    known = tune_trial_ids(workspace)
+    trials = workspace / "trials"
+    if known is None or not trials.is_dir():
+        return ""
+    moved = []
+    for folder in sorted(trials.iterdir()):
+        record = records.get(folder.name)
+        if (not folder.is_dir() or folder.name in known
+                or (record is not None and record.status in FINISHED)):
+            continue
+        target = workspace / "abandoned" / folder.name
+        target.parent.mkdir(exist_ok=True)
+        os.replace(folder, target)
+        records.pop(folder.name, None)
+        moved.append(folder.name)
+    if not moved:
+        return ""
+    return (f"{len(moved)} trial{'s' if len(moved) != 1 else ''} started just before the "
+            f"interruption never reached Tune's saved state ({', '.join(moved)}): the search "
+            f"proposes again; folders kept in {workspace / 'abandoned'}")
 
 
 def refresh_records(workspace: Path, records: dict[str, TrialRecord], metric: str,
