@@ -596,11 +596,18 @@ def run_all(args: argparse.Namespace) -> None:
 # Rendering
 # ---------------------------------------------------------------------------------------------
 def quantiles(values: list[float]) -> tuple[float, float, float]:
+    """Median, Q1, Q3 (linear interpolation; inf = censored, and a quantile that touches it is inf)."""
     values = sorted(values)
-    if len(values) == 1:
-        return values[0], values[0], values[0]
-    q = statistics.quantiles(values, n=4, method="inclusive")
-    return q[1], q[0], q[2]
+
+    def q(p: float) -> float:
+        pos = p * (len(values) - 1)
+        lo, frac = int(pos), pos - int(pos)
+        if frac == 0:
+            return values[lo]
+        a, b = values[lo], values[lo + 1]
+        return math.inf if math.isinf(b) else a + frac * (b - a)
+
+    return q(0.5), q(0.25), q(0.75)
 
 
 def random_regrets(problem: str, optimum: float, server: Evaluator, n: int = 2 ** 18) -> list[float]:
