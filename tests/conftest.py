@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,9 @@ FAKE_TRAINER = Path(__file__).parent / "fixtures" / "fake_trainer.py"
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+# Commands a TAO skill names (`segformer`) resolve to the ones this installation provides first,
+# as in an activated venv, not to another interpreter's script earlier on PATH (a pyenv shim).
+os.environ["PATH"] = os.pathsep.join([sysconfig.get_path("scripts"), os.environ.get("PATH", "")])
 
 
 def shared_tao() -> Path:

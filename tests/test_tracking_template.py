@@ -31,7 +31,10 @@ def _run(root: Path, name: str, template_dir: Path | None) -> tuple[Path, float]
 
 def _content(db: Path) -> dict:
     with sqlite3.connect(db) as conn:
-        schema = sorted(conn.execute("SELECT type, name, sql FROM sqlite_master"))
+        # Column and constraint lines compared as a set: MLflow's batch migrations emit a
+        # table's constraints in hash order, so two stores MLflow made itself differ there.
+        schema = sorted((kind, name, sorted((sql or "").replace(",", "").splitlines()))
+                        for kind, name, sql in conn.execute("SELECT type, name, sql FROM sqlite_master"))
         revision = conn.execute("SELECT version_num FROM alembic_version").fetchall()
         experiments = conn.execute("SELECT experiment_id, name, lifecycle_stage FROM experiments "
                                    "ORDER BY experiment_id").fetchall()

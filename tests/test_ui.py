@@ -130,8 +130,9 @@ def test_ui_serves_the_workspace_runs_and_stops_on_ctrl_c(tmp_path: Path):
         assert runs[0]["data"]["params"] == [{"key": "train.optim.lr", "value": "0.0001"}]
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C
-        try:
-            rc = proc.wait(timeout=30)
+        try:  # keep draining its output: a full pipe would block the stopping server's logs
+            proc.communicate(timeout=60)
+            rc = proc.returncode
         except subprocess.TimeoutExpired:
             proc.kill()
             if server_pid:
