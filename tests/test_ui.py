@@ -92,8 +92,11 @@ def test_ui_serves_the_workspace_runs_and_stops_on_ctrl_c(tmp_path: Path):
     code = ("import sys, argparse; from pathlib import Path; from automl.ui import main_ui; "
             f"sys.exit(main_ui(argparse.Namespace(workspace=None, port={port}, "
             "host='127.0.0.1')))")
+    # Started with SIGINT ignored, as from a parent that ignores it (this pytest process can,
+    # after Ray/MLflow ran in it): Ctrl-C must still stop the UI.
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     server_pid = None
     try:
         lines = []

@@ -18,6 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 from pathlib import Path
 
 from automl.errors import UserError
@@ -161,10 +162,14 @@ def main_ui(args: argparse.Namespace) -> int:
     port = getattr(args, "port", None)
     proc = serve(getattr(args, "workspace", None), 5000 if port is None else int(port),
                  getattr(args, "host", None) or "127.0.0.1")
-    previous = None
+    previous: dict[int, Any] = {}
     try:
         if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the server too
+            # Ctrl-C stops it even when started with SIGINT ignored (a non-interactive shell's
+            # background job, or a parent that ignores it: Python then installs no handler);
+            # `kill` (SIGTERM) stops the server too.
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, _interrupt)
         print(f"MLflow UI for {proc.workspace}: starting (server pid {proc.pid})",  # type: ignore[attr-defined]
               flush=True)
         if not wait_ready(proc, timeout=120):
@@ -182,5 +187,5 @@ def main_ui(args: argparse.Namespace) -> int:
         return 0
     finally:
         stop(proc)
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
