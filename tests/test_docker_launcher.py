@@ -321,12 +321,16 @@ def test_stop_kills_a_trainer_that_ignores_sigterm(engine, test_image, tmp_path)
     spec = _spec(tmp_path, trial, **{"fake.mode": "ignore_term"})
     job = _job(tmp_path, argv=("segformer", "train", "-e", str(spec)))
     handle = DockerLauncher(test_image, pull="never").start(job)
-    assert _wait_for(lambda: "ignoring SIGTERM" in job.log_path.read_text(), 30)
-    assert handle.poll() is None
-    started = time.monotonic()
-    assert handle.stop(grace_s=1) == 137  # SIGKILL after the grace period
-    assert time.monotonic() - started < 15
-    assert _removed(engine, handle.id)
+    try:  # the log file appears once the container's output is being copied (later under load)
+        assert _wait_for(lambda: job.log_path.is_file()
+                         and "ignoring SIGTERM" in job.log_path.read_text(), 60)
+        assert handle.poll() is None
+        started = time.monotonic()
+        assert handle.stop(grace_s=1) == 137  # SIGKILL after the grace period
+        assert time.monotonic() - started < 15
+        assert _removed(engine, handle.id)
+    finally:  # never leave it running for the next test (they count labelled containers)
+        handle.stop(grace_s=0)
 
 
 def test_a_container_that_cannot_start_is_a_launch_error(engine, test_image, tmp_path):
