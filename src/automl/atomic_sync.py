@@ -28,6 +28,11 @@ def atomic_upload(local_path: str, fs, fs_path: str, exclude: list[str] | None =
     source = Path(local_path)
     target = Path(fs_path)
     files = [source] if source.is_file() else [p for p in source.rglob("*") if p.is_file()]
+    # Tune's trial list last: a kill between two files then leaves the searcher knowing a trial
+    # that Tune's restored state does not (resume sets that trial aside, see automl.reconcile),
+    # never the reverse, a restored trial whose result the searcher cannot place (KeyError in
+    # OptunaSearch.on_trial_result, seen once under load).
+    files.sort(key=lambda p: p.name.startswith("experiment_state"))
     for folder in [] if source.is_file() else [p for p in source.rglob("*") if p.is_dir()]:
         rel = folder.relative_to(source).as_posix()
         if not (exclude and any(fnmatch.fnmatch(rel, pattern) for pattern in exclude)):
