@@ -100,19 +100,10 @@ ZERO_TEMPLATE = {
 
 def make_zero_skill(folder: Path) -> Path:
     """A TAO skill folder whose train command is ``python zero_trainer.py train -e SPEC``."""
-    import yaml
+    from skill_folder import write_skill  # same folder
 
-    (folder / "schemas").mkdir(parents=True, exist_ok=True)
-    (folder / "references").mkdir(parents=True, exist_ok=True)
-    (folder / "schemas" / "train.schema.json").write_text(json.dumps(ZERO_SCHEMA, indent=1))
-    (folder / "references" / "spec_template_train.yaml").write_text(yaml.safe_dump(ZERO_TEMPLATE))
-    info = {
-        "name": "zero-skill", "network_arch": "zero", "automl_enabled": True,
-        "actions": {"train": {"command": f"{sys.executable} {ZERO_TRAINER} train -e {{config_path}}"}},
-        "spec_templates": {"train": "../references/spec_template_train.yaml"},
-    }
-    (folder / "references" / "skill_info.yaml").write_text(yaml.safe_dump(info))
-    return folder
+    return write_skill(folder, "zero-skill", ZERO_SCHEMA, ZERO_TEMPLATE,
+                       f"{sys.executable} {ZERO_TRAINER} train -e {{config_path}}")
 
 
 # ---------------------------------------------------------------------------------------------
