@@ -36,8 +36,8 @@ Methods (same R = 27, eta = 3, 4 trials in flight, budget ``B`` epochs per exper
 Budget accounting: every epoch a method computes is one unit: a status line with an epoch
 (automl: promotions resume, so resumed epochs are not re-counted; a retried or restarted trial's
 epochs are), one ``tune.report`` (Ray), one objective step (Optuna/random). The events of an
-experiment are ordered by the wall time at which each epoch's result was produced (status line
-``written_at``, report time); trials sleep ``--epoch-s`` per epoch so that concurrent trials'
+experiment are ordered by the wall time at which each epoch's result was produced (the epoch
+line's ``written_at`` in the trainer's ``timing.jsonl`` sidecar, report time); trials sleep ``--epoch-s`` per epoch so that concurrent trials'
 epochs interleave roughly in proportion to their length. After the k-th event the **incumbent**
 is the configuration with the best reported ``f(x, s)`` at the largest fidelity reached so far
 (what automl's best_rec.json picks: largest budget observed, then best score); its regret is
@@ -279,7 +279,7 @@ class BudgetStop:
     def computed(self) -> int:
         total = 0
         for status in self.workspace.glob("trials/*/results/train/status.json"):
-            total += status.read_bytes().count(b'"status": "RUNNING"')
+            total += status.read_bytes().count(b'"message": "Training loop in progress"')
         return total
 
     def trial_result(self, record: Any, result: dict[str, Any]) -> None:
@@ -322,21 +322,37 @@ def run_automl(algo: str, problem: str, seed: int, budget: int, skill: Path, wor
         code = cli.main(argv)
     if code != 0 and not (code == 130 and stop.fired):
         raise RuntimeError(f"automl run {algo} exited {code}: {log.getvalue()[-2000:]}")
+    from automl.tao.lines import read_status
+    from automl.tao.progress import runs
+    from tao_status import timed_results
+
     events, segments, trials = [], 0, 0
     for status in sorted(workspace.glob("trials/*/results/train/status.json")):
         trials += 1
-        for line in status.read_text().splitlines():
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            if obj.get("status") == "STARTED":
-                segments += 1
-            if obj.get("status") == "RUNNING" and "epoch" in obj and "kpi" in obj:
-                events.append((obj["written_at"], status.parent.parent.parent.name,
-                               int(obj["epoch"]), obj["kpi"][METRIC], obj["kpi"]["f_full"]))
+        segments += len(runs(read_status(status)))  # trainer processes (promotions resume)
+        events += trial_events(status.parent, status.parent.parent.parent.name, timed_results)
     return {"events": events, "trials": trials, "segments": segments, "settings": extra,
             "stopped_at_budget": stop.fired, "results_reported": stop.seen}
+
+
+def trial_events(train_dir: Path, key: str, timed_results) -> list[tuple]:
+    """One event per epoch the trainer computed, read as the engine reads status.json
+    (``automl.tao``: epochs completed) and timed by the trainer's sidecar (``tao_status``): a
+    validated epoch gives ``(written_at, key, epochs, f(x, s), f(x, 1))``; an epoch that did not
+    validate (``train.validation_interval`` > 1) still costs one unit but reports nothing, as
+    ``(written_at, key, -1, inf, inf)``, which never becomes the incumbent."""
+    out, scored = [], None
+    for written_at, result in timed_results(train_dir):
+        if result.validation and result.metric(METRIC) is not None:
+            scored = (written_at, key, result.epochs, result.metric(METRIC),
+                      result.metric("f_full"))
+        elif not result.validation:  # "Train metrics generated.": one per completed epoch
+            if scored is not None and scored[2] == result.epochs:
+                out.append(scored)
+            else:
+                out.append((written_at, key, -1, math.inf, math.inf))
+            scored = None
+    return out + ([scored] if scored is not None else [])
 
 
 def _ray_trainable(evaluator: Evaluator, bounds: list[tuple[float, float]], epoch_s: float,

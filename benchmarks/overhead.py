@@ -28,7 +28,9 @@ the timings) and all ratios come from the same invocation. Per run it measures:
   process start ``t_exec`` → its last status line; plain Tune: function entry → last report) and
   from the scheduler (Tune's on_trial_start → on_trial_complete). The slot is the Ray worker
   (actors are reused; without reuse, slots are assigned FIFO: a trial takes the earliest freed slot);
-* latency: status line ``written_at`` → the driver's callback seeing that result;
+* latency: status line ``written_at`` (the epoch line that closes a result, from the trainer's
+  ``timing.jsonl`` sidecar: status lines carry TAO's keys only) → the driver's callback seeing
+  that result;
 * idle-slot fraction: 1 - Σ trial busy time / (slots × wall), trainer and scheduler view;
 * for ``automl``: a per-trial timeline from file timestamps and the driver time spent in Tune's
   experiment-state saves, history.json writes, retention, the searcher and MLflow.
@@ -58,6 +60,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # tao_status, skill_folder: this folder, also when imported
+from tao_status import read_timing, timed_results  # noqa: E402 - the zero trainer's sidecar
+
 ZERO_TRAINER = HERE / "zero_trainer.py"
 RESULTS = HERE / "results"
 MODES = ("automl", "automl_before", "automl_nomlflow", "tune_default", "tune_ours", "tune_proc")
@@ -286,7 +291,7 @@ class Probe:
     def __init__(self) -> None:
         self.starts: dict[str, float] = {}
         self.ends: dict[str, float] = {}
-        self.latency: list[float] = []
+        self.seen: list[tuple[str, int, float]] = []  # (rec_id, epochs completed, seen at)
         self.result_times: list[float] = []
 
     def experiment_started(self, payload: dict[str, Any]) -> None:
@@ -301,9 +306,22 @@ class Probe:
     def trial_result(self, record: Any, result: dict[str, Any]) -> None:
         now = time.time()
         self.result_times.append(now)
-        written = result.get("written_at")
-        if isinstance(written, (int, float)):
-            self.latency.append(now - float(written))
+        self.seen.append((record.rec_id, int(result["epoch"]), now))
+
+    def latency(self, workspace: Path) -> list[float]:
+        """Status line -> driver, per result seen: the trainer's timing sidecar (read after the
+        run, not in the driver's callback) gives when the line that made the result (the epoch
+        line closing that epoch) was written."""
+        written: dict[str, dict[int, float]] = {}
+        out = []
+        for rec_id, epochs, now in self.seen:
+            if rec_id not in written:
+                written[rec_id] = {
+                    r.epochs: t for t, r in timed_results(workspace / "trials" / rec_id / "results"
+                                                          / "train") if t is not None}
+            if epochs in written[rec_id]:
+                out.append(now - written[rec_id][epochs])
+        return out
 
     def trial_ended(self, record: Any) -> None:
         self.ends[record.rec_id] = time.time()
@@ -319,25 +337,12 @@ class NullTracker:
         return lambda *a, **k: None
 
 
-def read_lines(path: Path) -> list[dict[str, Any]]:
-    out = []
-    try:
-        for text in path.read_text().splitlines():
-            try:
-                out.append(json.loads(text))
-            except ValueError:
-                pass
-    except OSError:
-        pass
-    return out
-
-
 def trial_timeline(workspace: Path, probe: Probe) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Per trial: driver start → spec written → trainer exec → first/last line → outcome → end."""
     rows = []
     for folder in sorted((workspace / "trials").iterdir()):
         rec_id = folder.name
-        lines = read_lines(folder / "results" / "train" / "status.json")
+        lines = read_timing(folder / "results" / "train")  # one entry per status line
         if not lines:
             continue
         spec = folder / "spec_segment_0.yaml"
@@ -579,7 +584,7 @@ def child_automl(args: argparse.Namespace) -> dict[str, Any]:
         "wall_s": wall["end"] - wall["start"], "cli_total_s": wall["cli_total_s"],
         "driver_cpu_s": wall["driver_cpu_s"], "mlflow_thread_cpu_s": wall["mlflow_thread_cpu_s"],
         "results_seen": len(probe.result_times), "trials_seen": len(rows), "statuses": statuses,
-        **analyse(intervals, probe.latency, args.slots, (wall["start"], wall["end"])),
+        **analyse(intervals, probe.latency(workspace), args.slots, (wall["start"], wall["end"])),
         "timeline": breakdown, "driver_timers": timers.as_dict(),
         "options": options,
         "driver_peak_rss_mb": peak_rss_mb(),
@@ -613,6 +618,10 @@ def child_tune(args: argparse.Namespace) -> dict[str, Any]:
     def process(config: dict[str, Any]) -> None:
         import yaml
 
+        if str(HERE) not in sys.path:  # a Ray worker
+            sys.path.insert(0, str(HERE))
+        from tao_status import read_timing, timed_results
+
         trial_id = tune.get_context().get_trial_id()
         folder = work / "trials" / trial_id
         folder.mkdir(parents=True, exist_ok=True)
@@ -622,12 +631,13 @@ def child_tune(args: argparse.Namespace) -> dict[str, Any]:
         (folder / "spec.yaml").write_text(yaml.safe_dump(spec))
         subprocess.run([sys.executable, str(ZERO_TRAINER), "train", "-e", str(folder / "spec.yaml")],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        lines = read_lines(folder / "results" / "train" / "status.json")
-        for line in lines:
-            if "kpi" in line:
-                tune.report({"val_miou": line["kpi"]["val_miou"], "epoch": line["epoch"],
-                             "written_at": line["written_at"], "t_start": lines[0]["t_exec"],
-                             "pid": line["ppid"], "t_last": lines[-1]["written_at"]})
+        train_dir = folder / "results" / "train"
+        timing = read_timing(train_dir)  # the trainer's sidecar: one entry per status line
+        for written_at, result in timed_results(train_dir):  # automl.tao's reading
+            if result.validation and result.metric("val_miou") is not None:
+                tune.report({"val_miou": result.metric("val_miou"), "epoch": result.epochs,
+                             "written_at": written_at, "t_start": timing[0]["t_exec"],
+                             "pid": timing[0]["ppid"], "t_last": timing[-1]["written_at"]})
 
     class TuneProbe(tune.Callback):
         def __init__(self) -> None:
@@ -641,7 +651,7 @@ def child_tune(args: argparse.Namespace) -> dict[str, Any]:
 
         def on_trial_result(self, iteration, trials, trial, result, **info):
             now = time.time()
-            if "written_at" in result:
+            if isinstance(result.get("written_at"), (int, float)):
                 self.latency.append(now - result["written_at"])
                 self.trainer[trial.trial_id] = {
                     "start": result["t_start"], "end": result.get("t_last", result["written_at"]),

@@ -21,15 +21,16 @@ from typing import Any
 
 import pytest
 
-from automl.status import read_status
+from automl.tao.lines import read_status
+from automl.tao.progress import read_results
 
 ENV = {**os.environ, "RAY_AUTH_MODE": "disabled"}
 
 
-def cli(*args: str, **kw: Any) -> subprocess.CompletedProcess:
-    """``python -m automl.cli ARGS`` to completion, output captured."""
+def cli(*args: str, env: dict[str, str] | None = None, **kw: Any) -> subprocess.CompletedProcess:
+    """``python -m automl.cli ARGS`` to completion, output captured (``env``: default ENV)."""
     return subprocess.run([sys.executable, "-m", "automl.cli", *args], capture_output=True,
-                          text=True, env=ENV, **kw)
+                          text=True, env=env or ENV, **kw)
 
 
 def start_run(skill: Path, ws: Path, *args: str) -> subprocess.Popen:
@@ -79,9 +80,10 @@ def ended_segments(ws: Path) -> int:
 
 
 def status_epochs(folder: Path, metric: str = "val_miou") -> list[int]:
-    """Epochs of the validation lines the trainer wrote into the trial's status.json, in order."""
+    """Epochs completed at each validation the trainer wrote into the trial's status.json
+    (across all its runs, in order), read the way the engine reads TAO's dialect."""
     lines = read_status(Path(folder) / "results" / "train" / "status.json")
-    return [line.epoch for line in lines if line.epoch is not None and metric in line.kpi]
+    return [r.epochs for r in read_results(lines) if metric in r.kpi]
 
 
 def kill_when(ws: Path, proc: subprocess.Popen, finished: int) -> None:

@@ -14,7 +14,7 @@ import pytest
 from automl.cli import main
 from automl.records import read_history
 from automl.report import read_best_rec
-from automl.status import read_status
+from tests.helpers import status_epochs
 
 pytestmark = pytest.mark.usefixtures("ray_session")
 
@@ -27,8 +27,7 @@ def run(fake_skill: Path, workspace: Path, *extra: str) -> Path:
 
 
 def validation_epochs(folder: str) -> list[int]:
-    lines = read_status(Path(folder) / "results" / "train" / "status.json")
-    return [line.epoch for line in lines if line.epoch is not None and "val_loss" in line.kpi]
+    return status_epochs(Path(folder), "val_loss")
 
 
 @pytest.mark.parametrize("algo", ["asha", "hyperband_es", "bohb", "dehb"])

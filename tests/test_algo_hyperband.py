@@ -16,7 +16,9 @@ import yaml
 from automl.cli import main
 from automl.records import read_history
 from automl.report import read_best_rec
-from automl.status import read_status
+from automl.tao.lines import read_status
+from automl.tao.progress import runs
+from tests.helpers import status_epochs
 
 pytestmark = pytest.mark.usefixtures("ray_session")
 
@@ -27,12 +29,6 @@ def run(fake_skill: Path, workspace: Path, *extra: str) -> Path:
                  "--reduction-factor", "3", "--keep-checkpoints", "all", *extra])
     assert code == 0
     return workspace
-
-
-def epochs_in_status(folder: Path) -> list[int]:
-    """Validation epochs the trainer itself wrote, in order, across all its runs."""
-    lines = read_status(Path(folder) / "results" / "train" / "status.json")
-    return [line.epoch for line in lines if line.epoch is not None and "val_miou" in line.kpi]
 
 
 def test_hyperband_textbook_allocation_and_promotion_by_resume(fake_skill, tmp_path):
@@ -47,29 +43,30 @@ def test_hyperband_textbook_allocation_and_promotion_by_resume(fake_skill, tmp_p
     reached = Counter((r.bracket, e) for r in records for e in rungs[r.bracket]
                       if any(x["epoch"] == e for x in r.results))
     assert reached == Counter({(0, 1): 9, (0, 3): 3, (0, 9): 1, (1, 3): 5, (1, 9): 1, (2, 9): 3})
-    from_status = Counter((r.bracket, e) for r in records for e in set(epochs_in_status(r.folder))
+    from_status = Counter((r.bracket, e) for r in records for e in set(status_epochs(r.folder))
                           if e in rungs[r.bracket])
     assert from_status == reached
     assert Counter(r.budget for r in records) == Counter({1: 6, 3: 6, 9: 5})
     assert {r.rung for r in records} == {0, 1, 2}
 
     # Every epoch is trained once: promotion continues from the rung checkpoint
-    spent = sum(len(epochs_in_status(r.folder)) for r in records)
+    spent = sum(len(status_epochs(r.folder)) for r in records)
     assert spent == sum(r.observed_budget for r in records) == 69  # vs 17 * 9 = 153
     for record in records:
-        assert epochs_in_status(record.folder) == list(range(1, record.observed_budget + 1))
+        assert status_epochs(record.folder) == list(range(1, record.observed_budget + 1))
 
     top = next(r for r in records if r.bracket == 0 and r.observed_budget == 9)
     folder = Path(top.folder)
     lines = read_status(folder / "results" / "train" / "status.json")
-    assert [line.status for line in lines].count("STARTED") == 3  # 1 | 2, 3 | 4..9
+    assert len(runs(lines)) == 3  # three trainer processes: 1 | 2, 3 | 4..9
     segments = [yaml.safe_load((folder / f"spec_segment_{i}.yaml").read_text())["train"]
                 for i in range(3)]
     assert [s["num_epochs"] for s in segments] == [1, 3, 9]
     assert segments[0]["resume_training_checkpoint_path"] in ("", None)
     for segment, epoch in ((segments[1], 1), (segments[2], 3)):
         resume = Path(segment["resume_training_checkpoint_path"])
-        assert resume.name == f"model_epoch_{epoch:03d}_step_{epoch * 10:05d}.pth"
+        # TAO's name: the 0-based epoch of the last epoch trained (rung 1 -> epoch 000)
+        assert resume.name == f"model_epoch_{epoch - 1:03d}_step_{epoch * 10:05d}.pth"
         assert resume.parent == folder / "results" / "train" and resume.exists()
 
     # The survivors are the best of their rung

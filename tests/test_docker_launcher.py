@@ -94,7 +94,7 @@ def test_config_gpus_are_requested_by_host_id_and_renumbered_inside(tmp_path):
 
 def test_config_user_and_write_path_precedence(tmp_path):
     trial = tmp_path / "ws" / "trials" / "t1"
-    inherited = trial / "inherited" / "model_epoch_001_step_00010.pth"
+    inherited = trial / "inherited" / "model_epoch_000_step_00010.pth"
     job = _job(tmp_path, read_paths=(trial, inherited, tmp_path / "data", tmp_path / "data"))
     launcher = DockerLauncher("img:1", user="", extra_read_paths=(tmp_path / "weights.pth",))
     config = launcher.container_config(job)
@@ -270,9 +270,10 @@ def test_trial_runs_as_user_with_exact_mounts_and_logs(engine, test_image, tmp_p
     # launcher says so in the log and runs without: a sandboxed or rootless engine).
     assert "memlock=unlimited" in log or "does not allow raising the memlock/stack" in log
     assert "epoch 3/3 val_miou=" in log
-    checkpoint = trial / "results" / "train" / "model_epoch_003_step_00030.pth"
+    checkpoint = trial / "results" / "train" / "model_epoch_002_step_00030.pth"  # 0-based epoch
     assert checkpoint.stat().st_uid == 4321  # files belong to the container user
-    assert [line["status"] for line in _status(trial)][-1] == "SUCCESS"
+    last = _status(trial)[-1]  # TAO's train run ends with RUNNING, not SUCCESS (exit 0 tells)
+    assert (last["status"], last["message"]) == ("RUNNING", "Train finished successfully.")
     assert _removed(engine, handle.id)
 
 
@@ -291,7 +292,7 @@ def test_stop_removes_the_container_and_a_resume_continues(engine, test_image, t
     launcher = DockerLauncher(test_image, pull="never")
     job = _job(tmp_path, argv=("segformer", "train", "-e", str(spec)))
     handle = launcher.start(job)
-    first = trial / "results" / "train" / "model_epoch_001_step_00010.pth"
+    first = trial / "results" / "train" / "model_epoch_000_step_00010.pth"
     assert _wait_for(first.exists, 30)
     started = time.monotonic()
     code = handle.stop(grace_s=5)
@@ -299,17 +300,21 @@ def test_stop_removes_the_container_and_a_resume_continues(engine, test_image, t
     assert code == 143, job.log_path.read_text()
     assert _removed(engine, handle.id)
     assert "SIGTERM at epoch" in job.log_path.read_text()
-    done = max(line.get("epoch") or 0 for line in _status(trial))
-    assert done < 4
+    done = max(line["epoch"] for line in _status(trial) if "epoch" in line)  # 0-based
+    assert done < 3
 
     resume = sorted((trial / "results" / "train").glob("model_epoch_*.pth"))[-1]
     spec = _spec(tmp_path, trial, **{"train.num_epochs": 4,
                                      "train.resume_training_checkpoint_path": str(resume)})
     handle = launcher.start(_job(tmp_path, argv=("segformer", "train", "-e", str(spec))))
     assert handle.wait(60) == 0
-    epochs = [line["epoch"] for line in _status(trial) if "val_miou" in line.get("kpi", {})]
+    lines = _status(trial)
+    second = max(i for i, line in enumerate(lines) if line["message"] == "Starting SegFormer train.")
+    resumed = lines[second:]  # the resumed process's lines (it appends to the same file)
+    assert resumed[1]["message"] == f"Resuming training from checkpoint: {resume}"
+    epochs = [line["epoch"] for line in resumed if "epoch" in line]  # TAO's 0-based epochs
     resumed_at = int(resume.name.split("_")[2])
-    assert epochs[-(4 - resumed_at):] == list(range(resumed_at + 1, 5))
+    assert epochs == list(range(resumed_at + 1, 4))
     assert f"resuming from {resume}" in job.log_path.read_text()
     assert not _containers(engine, **{"automl.experiment": "ws"})
 
@@ -519,3 +524,38 @@ def test_engine_pbt_pauses_and_resumes_containers(engine, tmp_path):
         log = (spec.parent / "train.log").read_text()
         assert "resuming from" in log
     assert not _containers(engine, **{"automl.experiment": ws.name})
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_handoff_run_of_a_docker_experiment_runs_in_its_image(engine, tmp_path, capsys):
+    """`automl handoff --run` runs the action where the trials ran: in the experiment's image,
+    through the Docker launcher (dataset read-only, the hand-off folder writable), not locally."""
+    from automl.cli import main
+
+    code, ws = _run(tmp_path, "--algo", "random", "--max-recommendations", "1",
+                    "--max-epochs", "1")
+    assert code == 0
+    skill = tmp_path / "docker-skill"  # give the skill an evaluate action run by the image
+    info_path = skill / "references" / "skill_info.yaml"
+    info = yaml.safe_load(info_path.read_text())
+    info["actions"]["evaluate"] = {"command": "segformer evaluate -e {config_path}",
+                                   "inputs": {"dataset.segment.root_dir": {"type": "folder"},
+                                              "evaluate.checkpoint": {"type": "file"}}}
+    info["spec_templates"]["evaluate"] = "../references/spec_template_evaluate.yaml"
+    info_path.write_text(yaml.safe_dump(info))
+    template = yaml.safe_load((skill / "references" / "spec_template_train.yaml").read_text())
+    template.update(dataset={"segment": {"root_dir": ""}},
+                    evaluate={"checkpoint": "", "results_dir": ""})
+    (skill / "references" / "spec_template_evaluate.yaml").write_text(yaml.safe_dump(template))
+    capsys.readouterr()
+    code = main(["handoff", "evaluate", str(ws), "--run"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "evaluate exited 0 (docker)" in out
+    log = (ws / "handoff" / "evaluate" / "evaluate.log").read_text()
+    assert f"segformer(sh): uid={os.getuid()} gid={os.getgid()}" in log  # the image's trainer
+    assert f"dataset: read-only {tmp_path / 'data'}" in log
+    status = (ws / "handoff" / "evaluate" / "results" / "evaluate" / "status.json").read_text()
+    assert '"val_miou"' in status and "val_miou = " in out  # its KPIs, from its status.json
+    assert not _containers(engine, **{"automl.experiment": ws.name})
+

@@ -32,7 +32,7 @@ def test_random_search_finds_checkpoint_and_best(fake_skill, tmp_path):
     doc = read_best_rec(ws / "best_rec.json")
     best = doc["best"]
     assert best["observed_budget"] == 3
-    assert Path(best["checkpoint_uri"]).name == f"model_epoch_003_step_{best['checkpoint_step']:05d}.pth"
+    assert Path(best["checkpoint_uri"]).name == f"model_epoch_002_step_{best['checkpoint_step']:05d}.pth"
     assert Path(best["checkpoint_uri"]).exists()
     records = trials(ws)
     assert len(records) == 4 and all(r.status == "completed" for r in records)
@@ -69,12 +69,20 @@ def test_all_failing_experiment_stops_early(fake_skill, tmp_path, capsys):
 
 
 def test_metric_never_reported_is_a_user_error(fake_skill, tmp_path, capsys):
-    code, _ = run(fake_skill, tmp_path, "--algo", "random", "--max-recommendations", "5",
-                  "--max-concurrent", "1", "--max-epochs", "1", "--set", "fake.mode=no_metric")
+    """A metric the trainer never writes stops the experiment after the first validation line:
+    one trial, stopped at its first eval line (not trained to its 9 epochs), one line naming
+    the KPIs it does write."""
+    code, ws = run(fake_skill, tmp_path, "--algo", "random", "--max-recommendations", "5",
+                   "--max-concurrent", "1", "--max-epochs", "9", "--set", "fake.mode=no_metric",
+                   "--set", "fake.epoch_s=0.3")
     err = capsys.readouterr().err
     assert code == 2
     assert "--metric val_miou" in err and "val_accuracy_typo" in err
     assert len(err.strip().splitlines()) == 1
+    (record,) = trials(ws)
+    status = (Path(record.folder) / "results" / "train" / "status.json").read_text()
+    assert status.count("Eval metrics generated.") == 1
+    assert record.failure_class == "metric"
 
 
 def test_minimize_direction(fake_skill, tmp_path):

@@ -46,10 +46,10 @@ if section.get("fail"):
     status.write(json.dumps({"status": "FAILURE", "message": "data: split 'val' not found"}) + "\n")
     sys.exit(1)
 ckpt = json.loads(Path(section["checkpoint"]).read_text())
-x, epoch = ckpt["x"], ckpt["epoch"]
+x, completed = ckpt["x"], ckpt["epoch"] + 1  # TAO names a checkpoint by its 0-based epoch
 y, c = int(spec["hp"]["y"]), spec["hp"]["c"]
 score = 1.0 - (x - 0.7) ** 2 - 0.02 * abs(y - 3) + (0.05 if c == "b" else 0.0)
-score *= 1.0 - 0.5 / (1 + epoch)
+score *= 1.0 - 0.5 / (1 + completed)
 status.write(json.dumps({"status": "SUCCESS", "message": "done",
                          "kpi": {"val_miou": score, "val_loss": 1.0 - score}}) + "\n")
 '''
@@ -127,7 +127,9 @@ def experiment(ray_session, tmp_path_factory):
 
 
 def copy_ws(ws: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(ws, tmp_path / "ws-copy"))
+    """A copy as ``cp -a`` makes it: links stay links (TAO's ``*_model_latest.pth`` is one, and
+    points nowhere once retention removed its target)."""
+    return Path(shutil.copytree(ws, tmp_path / "ws-copy", symlinks=True))
 
 
 def args(workspace: Path, action: str = "evaluate", **extra) -> argparse.Namespace:
@@ -149,7 +151,8 @@ def test_evaluate_spec_has_exact_checkpoint_and_trained_values(experiment):
     trained = yaml.safe_load((ws / "trials" / best["rec_id"] / "spec.yaml").read_text())
 
     assert spec["evaluate"]["checkpoint"] == best["checkpoint_uri"]
-    assert Path(best["checkpoint_uri"]).name == f"model_epoch_002_step_{best['checkpoint_step']:05d}.pth"
+    # TAO names checkpoints by the 0-based epoch: the 2-epoch best is model_epoch_001.
+    assert Path(best["checkpoint_uri"]).name == f"model_epoch_001_step_{best['checkpoint_step']:05d}.pth"
     seg = spec["dataset"]["segment"]
     assert seg["num_classes"] == 3 and seg["img_size"] == 48  # the trained values, not the template's
     assert seg["root_dir"] == str(data.resolve()) == trained["dataset"]["segment"]["root_dir"]
@@ -221,17 +224,42 @@ def test_run_failure_is_reported(experiment, capsys):
     assert result.exit_code == 1 and result.failure_class == "data" and not result.ok
 
 
+def test_run_goes_through_the_experiments_launcher(experiment, tmp_path, monkeypatch, capsys):
+    """A Docker experiment's hand-off runs through the Docker launcher (here: an unreachable
+    engine, so it stops at its preflight), never as a local process; with no recorded settings
+    (an older workspace) it runs locally. The real container run: tests/test_docker_launcher.py."""
+    pytest.importorskip("docker", reason="the Docker SDK for Python is not installed")
+    ws = copy_ws(experiment[0], tmp_path)
+    shutil.rmtree(ws / "handoff", ignore_errors=True)  # what other tests handed off
+    doc = yaml.safe_load((ws / "experiment.yaml").read_text())
+    doc["settings"].update(launcher="docker", image="automl-test/absent:1")
+    (ws / "experiment.yaml").write_text(yaml.safe_dump(doc))
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    with pytest.raises(UserError, match="cannot reach the Docker engine at unix://.*no-docker.sock"):
+        handoff(ws, "evaluate", None, run=True)
+    assert not (ws / "handoff" / "evaluate" / "evaluate.log").exists()  # nothing ran locally
+    assert main_handoff(args(ws)) == 0
+    assert "run it (in the experiment's docker image): " in capsys.readouterr().out
+    del doc["settings"]
+    (ws / "experiment.yaml").write_text(yaml.safe_dump(doc))
+    result = handoff(ws, "evaluate", None, run=True)
+    assert result.launcher == "local" and result.exit_code == 0
+
+
 def test_checkpoint_latest_only_when_asked(experiment, tmp_path):
     ws = copy_ws(experiment[0], tmp_path)
-    rec_id = read_best_rec(ws / "best_rec.json")["best"]["rec_id"]
+    best = read_best_rec(ws / "best_rec.json")["best"]
+    latest = ws / "trials" / best["rec_id"] / "results" / "train" / "fake_model_latest.pth"
+    # TAO's latest is a symlink to the last epoch file; retention kept that (scored) file.
+    assert latest.is_symlink() and latest.resolve().name == Path(best["checkpoint_uri"]).name
+    latest.unlink()
     with pytest.raises(UserError, match="no \\*_model_latest.pth"):
         handoff(ws, "evaluate", None, run=False, checkpoint="latest")
-    latest = ws / "trials" / rec_id / "results" / "train" / "fake_model_latest.pth"
     latest.write_text("{}")
     assert handoff(ws, "evaluate", None, run=False, checkpoint="latest").checkpoint == latest.resolve()
     # The default is still the scored epoch's file, even though a latest file exists.
     best_path = handoff(ws, "evaluate", None, run=False).checkpoint
-    assert best_path.name.startswith("model_epoch_002_") and best_path.parent == latest.parent
+    assert best_path.name.startswith("model_epoch_001_") and best_path.parent == latest.parent
 
 
 def test_handoff_after_retention(experiment, tmp_path):
@@ -328,7 +356,7 @@ def tao_workspace(tmp_path):
     skill = SkillDir.load(skill_dir)
     ws = tmp_path / "tao-ws"
     data = tmp_path / "cityscapes-ish"
-    data.mkdir()
+    (data / "images" / "train").mkdir(parents=True)  # quantize calibrates on these by default
     rec_id = "a1b2c3d4"
     trial = ws / "trials" / rec_id
     train_dir = trial / "results" / "train"
@@ -346,10 +374,11 @@ def tao_workspace(tmp_path):
     spec["results_dir"] = str(trial / "results")
     spec["train"]["num_epochs"] = 2
     spec["train"]["optim"]["lr"] = 1e-4
-    spec["train"]["resume_training_checkpoint_path"] = str(train_dir / "model_epoch_001_step_00010.pth")
+    spec["train"]["resume_training_checkpoint_path"] = str(train_dir / "model_epoch_000_step_00010.pth")
     (trial / "spec.yaml").write_text(yaml.safe_dump(spec))
-    (train_dir / "model_epoch_001_step_00010.pth").write_bytes(b"0" * 16)
-    (train_dir / "model_epoch_002_step_00020.pth").write_bytes(b"0" * 16)
+    # TAO's names: the 0-based epoch, so the 2nd (last) epoch's checkpoint is model_epoch_001.
+    (train_dir / "model_epoch_000_step_00010.pth").write_bytes(b"0" * 16)
+    (train_dir / "model_epoch_001_step_00020.pth").write_bytes(b"0" * 16)
     (ws / "experiment.yaml").write_text(yaml.safe_dump({
         "experiment_id": "tao-ws", "metric": "val_miou", "direction": "max", "budget": 2,
         "skill_dir": str(skill_dir), "dataset_root": str(data)}))
@@ -358,7 +387,7 @@ def tao_workspace(tmp_path):
                          results=[{"epoch": 1, "val_miou": 0.4}, {"epoch": 2, "val_miou": 0.5}])
     best = choose_best([record], "val_miou", "max")
     write_best_rec(ws / "best_rec.json", best_rec("tao-ws", [record], "val_miou", "max", best))
-    return ws, data, train_dir / "model_epoch_002_step_00020.pth"
+    return ws, data, train_dir / "model_epoch_001_step_00020.pth"
 
 
 MODEL_KEYS = {"evaluate": "evaluate.checkpoint", "export": "export.checkpoint",
@@ -395,6 +424,47 @@ def test_tao_segformer_templates(tao_workspace, action):
         assert spec["export"]["onnx_file"] == str(handoff_dir / "model.onnx")
         assert spec["export"]["opset_version"] == 17  # the action's own section: from its template
     assert result.command == ["segformer", action, "-e", str(result.spec_path)]
+    calibration = get_dotted(spec, "dataset.segment.quant_calibration_dataset.images_dir")
+    if action == "quantize":  # mandatory for quantize (skill_info inputs); '' in TAO's template
+        assert calibration == str(data / "images" / "train")
+        assert result.defaults == {"dataset.segment.quant_calibration_dataset.images_dir":
+                                   str(data / "images" / "train")}
+    else:
+        assert calibration == "" and result.defaults == {}
+
+
+def test_tao_quantize_calibration_images(tao_workspace, tmp_path, capsys):
+    ws, data, _ = tao_workspace
+    key = "dataset.segment.quant_calibration_dataset.images_dir"
+    mine = tmp_path / "calib"
+    mine.mkdir()
+    # --set (the skill's shorthand) wins over the default
+    result = handoff(ws, "quantize", None, run=False, overrides={"calibration_images": str(mine)})
+    assert get_dotted(yaml.safe_load(result.spec_path.read_text()), key) == str(mine)
+    assert result.defaults == {}
+    # another split named in the trained spec (dataset.segment.train_split) is followed
+    trial_spec = next(ws.glob("trials/*/spec.yaml"))
+    trained = yaml.safe_load(trial_spec.read_text())
+    trained["dataset"]["segment"]["train_split"] = "fit"
+    trial_spec.write_text(yaml.safe_dump(trained))
+    with pytest.raises(UserError) as err:
+        handoff(ws, "quantize", None, run=False)
+    assert str(err.value) == (f"quantize: no calibration images at {data / 'images' / 'fit'} (the "
+                              f"training split's images, the default of {key}); pass --set "
+                              f"calibration_images=DIR or --root-dir")
+    (data / "images" / "fit").mkdir()
+    assert handoff(ws, "quantize", None, run=False).defaults == {key: str(data / "images" / "fit")}
+    # a folder the trained spec already names is kept
+    trained["dataset"]["segment"]["quant_calibration_dataset"]["images_dir"] = str(mine)
+    trial_spec.write_text(yaml.safe_dump(trained))
+    result = handoff(ws, "quantize", None, run=False)
+    assert get_dotted(yaml.safe_load(result.spec_path.read_text()), key) == str(mine)
+    # the CLI names the default it chose
+    trained["dataset"]["segment"]["quant_calibration_dataset"]["images_dir"] = ""
+    trial_spec.write_text(yaml.safe_dump(trained))
+    assert main_handoff(args(ws, "quantize")) == 0
+    assert f"{key} = {data / 'images' / 'fit'} (default: the training split's images)" in \
+        capsys.readouterr().out
 
 
 def test_tao_errors(tao_workspace, capsys):
@@ -435,11 +505,10 @@ def _bundled_skill() -> Path:
     root = Path(__file__).resolve().parents[1] / "src" / "segformer_trainer" / "skill"
     if not (root / "references" / "skill_info.yaml").is_file():
         pytest.skip(f"bundled SegFormer skill folder not generated yet ({root}): the real "
-                    f"hand-off test needs `segformer evaluate`")
-    from launchers.local import resolve_command
-
-    if resolve_command("segformer") is None:
-        pytest.skip("`segformer` (the bundled trainer) is not installed: pip install -e '.[trainer]'")
+                    f"hand-off test needs the bundled trainer's evaluate action")
+    # The bundled skill runs this interpreter's `-m segformer_trainer.cli` (automl.skill), not a
+    # console script on PATH: what it needs is the trainer extra.
+    pytest.importorskip("torch", reason="the bundled trainer needs pip install -e '.[trainer]'")
     return root
 
 
@@ -459,3 +528,22 @@ def test_bundled_evaluate_reproduces_best_val_miou(ray_session, tmp_path, capsys
     for key in ("dataset.segment.num_classes", "dataset.segment.img_size", "dataset.segment.root_dir"):
         assert get_dotted(spec, key) == get_dotted(trained, key)
     assert json.loads((result.results_dir / "evaluate" / "results.json").read_text())["split"]
+
+
+def test_read_paths_are_the_dataset_inputs_and_checkpoint_folder(tmp_path):
+    """What a container of the hand-off mounts read-only: no duplicates, nothing nested twice,
+    nothing that does not exist (a bind mount of a missing path fails the container)."""
+    from automl.handoff import _read_paths
+
+    root = tmp_path / "data"
+    (root / "images" / "train").mkdir(parents=True)
+    weights = tmp_path / "weights.pth"
+    weights.write_text("w")
+    ckpt = tmp_path / "ws" / "trials" / "t" / "results" / "train" / "model_epoch_000_step_00001.pth"
+    ckpt.parent.mkdir(parents=True)
+    spec = {"dataset": {"segment": {"root_dir": str(root), "quant_calibration_dataset": {
+        "images_dir": str(root / "images" / "train")}}},
+        "model": {"pretrained": str(weights), "missing": str(tmp_path / "absent.pth")}}
+    keys = ("dataset.segment.quant_calibration_dataset.images_dir", "model.pretrained",
+            "model.missing")
+    assert _read_paths(spec, keys, ckpt) == (root, weights, ckpt.parent)

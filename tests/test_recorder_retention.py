@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from automl.tao.checkpoints import checkpoint_name
 from automl.records import TrialRecord
 from automl.recorder import Recorder
 from automl.report import choose_best
@@ -25,7 +26,7 @@ def _write_checkpoints(ws: Path, rec_id: str, epochs: range) -> None:
     train = ws / "trials" / rec_id / "results" / "train"
     train.mkdir(parents=True, exist_ok=True)
     for epoch in epochs:
-        (train / f"model_epoch_{epoch:03d}_step_{epoch * 10:05d}.pth").write_text("w" * 10)
+        (train / checkpoint_name(epoch, epoch * 10)).write_text("w" * 10)  # after `epoch` epochs
     (train / "zero_model_latest.pth").write_text("w" * 10)
 
 
@@ -99,4 +100,4 @@ def test_a_resumed_driver_prunes_what_the_history_left(tmp_path: Path):
     _write_checkpoints(tmp_path, "new", range(1, 4))
     recorder.on_trial_result(0, [], trial, {METRIC: 0.1, "epoch": 3})
     recorder.on_trial_complete(0, [], trial)
-    assert _files(tmp_path) == {"trials/h1/results/train/model_epoch_003_step_00030.pth"}
+    assert _files(tmp_path) == {"trials/h1/results/train/model_epoch_002_step_00030.pth"}

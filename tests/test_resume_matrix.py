@@ -36,7 +36,7 @@ import pytest
 
 from automl.records import read_history
 from automl.schedulers import hyperband_brackets
-from automl.status import read_status
+from automl.tao.lines import read_status
 from tests.helpers import (cli, ended_segments, kill_controller, start_run, status_epochs,
                            trial_folders, wait_until)
 

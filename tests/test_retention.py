@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from automl.checkpoints import list_checkpoints
+from automl.tao.checkpoints import list_checkpoints
 from automl.cli import main
 from automl.errors import UserError
 from automl.records import read_history

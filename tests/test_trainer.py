@@ -33,7 +33,7 @@ STEPS_PER_EPOCH = 2
 
 
 def segformer_bin() -> list[str]:
-    exe = Path(sys.executable).with_name("segformer")
+    exe = Path(sys.executable).with_name("automl-segformer")
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "segformer_trainer.cli"]
 
 
@@ -68,7 +68,21 @@ def run(action: str, spec: Path, *overrides: str) -> int:
 
 
 def val_lines(lines):
-    return [ln for ln in lines if "val_miou" in ln.get("kpi", {})]
+    return [ln for ln in lines if ln.get("message") == "Eval metrics generated."]
+
+
+def loop_lines(lines):
+    return [ln for ln in lines if ln.get("message") == "Training loop in progress"]
+
+
+def load(path: Path) -> dict:
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def ckpt_names(out: Path) -> list[str]:
+    return sorted(p.name for p in out.glob("*.pth"))
 
 
 @pytest.fixture(scope="module")
@@ -80,75 +94,187 @@ def trained(tmp_path_factory, dataset):
     return spec, base / "results" / "train"
 
 
+@pytest.fixture(scope="module")
+def trained3(tmp_path_factory, dataset):
+    """One uninterrupted 3-epoch run."""
+    base = tmp_path_factory.mktemp("run3")
+    spec = write_spec(base / "spec.yaml", dataset, base / "results", train__num_epochs=3)
+    assert run("train", spec) == 0
+    return spec, base / "results" / "train"
+
+
 # --------------------------------------------------------------------------- status.json and checkpoints
-def test_status_contract(trained):
-    _, out = trained
-    lines = read_status(out / "status.json")
-    raw = (out / "status.json").read_text().splitlines()
-    assert len(raw) == len(lines)  # one JSON object per line
-    assert [ln["status"] for ln in lines][0] == "STARTED"
-    assert lines[0]["message"] == "Starting Segformer training"
-    assert lines[-1]["status"] == "SUCCESS" and lines[-1]["message"] == "Training finished successfully"
+def check_common_keys(lines):
     for ln in lines:
         assert {"date", "time", "status", "verbosity"} <= set(ln)
         assert re.fullmatch(r"[1-9]\d?/[1-9]\d?/\d{4}", ln["date"])
         assert re.fullmatch(r"(0|[1-9]\d?):(0|[1-9]\d?):(0|[1-9]\d?)", ln["time"])
         assert ln["verbosity"] == "INFO"
-        assert ln["status"] in {"STARTED", "RUNNING", "SUCCESS"}
-    train = [ln for ln in lines if "train_loss" in ln.get("kpi", {})]
-    val = val_lines(lines)
-    assert [ln["epoch"] for ln in train] == [1, 2]
-    assert [ln["epoch"] for ln in val] == [1, 2]
-    for ln in train + val:
-        assert ln["status"] == "RUNNING" and ln["max_epoch"] == 2
-        assert isinstance(ln["time_per_epoch"], str) and isinstance(ln["eta"], str)
-    for ln in val:
+
+
+GOLDEN = Path(__file__).parent / "fixtures" / "tao_golden"
+
+
+def shape(lines):
+    """What must match TAO line for line: status, message, key order, which lines carry kpi keys."""
+    return [(ln["status"], ln.get("message"), tuple(ln), tuple(ln.get("kpi", ())))
+            for ln in lines]
+
+
+def test_status_line_sequence(trained3):
+    """Line for line TAO 6.25's SegFormer 3-epoch train (tests/fixtures/tao_golden/train_3_epochs):
+    same statuses, messages, key order and kpi keys; only the values differ."""
+    _, out = trained3
+    lines = read_status(out / "status.json")
+    raw = (out / "status.json").read_text().splitlines()
+    assert len(raw) == len(lines)  # one JSON object per line
+    check_common_keys(lines)
+    assert shape(lines) == shape(read_status(GOLDEN / "train_3_epochs" / "status.json"))
+    assert "kpi" not in lines[0]
+    for ln in val_lines(lines):
+        assert set(ln) == {"date", "time", "status", "verbosity", "message", "kpi"}  # no epoch key
         assert set(ln["kpi"]) == VAL_KEYS
         assert all(isinstance(v, float) and math.isfinite(v) for v in ln["kpi"].values())
         assert 0.0 <= ln["kpi"]["val_miou"] <= 1.0
+    loops = loop_lines(lines)
+    assert [ln["epoch"] for ln in loops] == [0, 1, 2]
+    assert [ln["step"] for ln in loops] == [2, 4, 6]
+    for ln in loops:
+        assert list(ln)[:7] == ["epoch", "step", "max_epoch", "max_step", "time_per_epoch", "time_per_step", "eta"]
+        assert ln["max_epoch"] == 2 and ln["max_step"] == 6
+        for key in ("time_per_epoch", "time_per_step", "eta"):
+            assert re.fullmatch(r"\d+:\d\d:\d\d(\.\d{6})?", ln[key]), ln[key]
+    assert loops[-1]["eta"] == "0:00:00"
+    # The logger keeps its kpi: each line but the eval and train-metrics ones repeats the last one.
+    for prev, ln in zip(lines[2:], lines[3:]):
+        if ln["message"] not in ("Eval metrics generated.", "Train metrics generated."):
+            assert ln["kpi"] == prev["kpi"]
+    assert list(lines[-1]["kpi"]) == ["train_loss"]
 
 
-def test_checkpoint_names_and_content(trained):
-    import torch
-
-    _, out = trained
-    names = sorted(p.name for p in out.glob("*.pth"))
-    assert names == ["model_epoch_001_step_00002.pth", "model_epoch_002_step_00004.pth",
-                     "segformer_model_latest.pth"]
-    ckpt = torch.load(out / "model_epoch_002_step_00004.pth", map_location="cpu", weights_only=True)
+def test_checkpoint_names_and_content(trained3):
+    _, out = trained3
+    assert ckpt_names(out) == ["model_epoch_000_step_00002.pth", "model_epoch_001_step_00004.pth",
+                               "model_epoch_002_step_00006.pth", "segformer_model_latest.pth"]
+    assert not list(out.glob("*.tmp"))  # written as tmp + rename
+    ckpt = load(out / "model_epoch_002_step_00006.pth")
     assert {"model", "optimizer", "scheduler", "epoch", "global_step", "rng", "config"} <= set(ckpt)
-    assert (ckpt["epoch"], ckpt["global_step"]) == (2, 4)
-    latest = torch.load(out / "segformer_model_latest.pth", map_location="cpu", weights_only=True)
-    assert latest["global_step"] == 4
+    assert (ckpt["epoch"], ckpt["global_step"], ckpt["end_of_epoch"]) == (2, 6, True)
+    assert ckpt["scheduler"]["policy"] == "linear" and ckpt["scheduler"]["state"]["last_epoch"] == 6
+    assert load(out / "model_epoch_000_step_00002.pth")["epoch"] == 0
+    latest = load(out / "segformer_model_latest.pth")
+    assert (latest["epoch"], latest["global_step"]) == (2, 6)
+
+
+def test_validation_interval_follows_lightning(tmp_path, dataset):
+    """validation_interval=2 over 3 epochs: validate at epoch 1 only (the last epoch is not forced)."""
+    spec = write_spec(tmp_path / "spec.yaml", dataset, tmp_path / "results", train__num_epochs=3,
+                      train__validation_interval=2)
+    assert run("train", spec) == 0
+    out = tmp_path / "results" / "train"
+    lines = read_status(out / "status.json")
+    assert [(ln["status"], ln.get("message"), ln.get("epoch")) for ln in lines] == [
+        ("STARTED", "Starting SegFormer train.", None),
+        ("STARTED", "Starting Training Loop.", None),
+        ("RUNNING", "Training loop in progress", 0),
+        ("RUNNING", "Train metrics generated.", None),
+        ("RUNNING", "Eval metrics generated.", None),
+        ("RUNNING", "Training loop in progress", 1),
+        ("RUNNING", "Train metrics generated.", None),
+        ("RUNNING", "Training loop in progress", 2),
+        ("RUNNING", "Train metrics generated.", None),
+        ("RUNNING", "Training loop complete.", None),
+        ("RUNNING", "Train finished successfully.", None),
+    ]
+    assert "kpi" not in lines[2]  # nothing set yet: nothing to repeat (as TAO's golden fixture)
+    kpi = lines[4]["kpi"]
+    assert set(kpi) == VAL_KEYS and lines[5]["kpi"] == kpi
+    assert list(lines[7]["kpi"]) == ["train_loss"]  # the non-validating epoch repeats train_loss
+    # checkpoints do not depend on validation
+    assert ckpt_names(out) == ["model_epoch_000_step_00002.pth", "model_epoch_001_step_00004.pth",
+                               "model_epoch_002_step_00006.pth", "segformer_model_latest.pth"]
+
+
+def test_checkpoint_interval_follows_lightning(tmp_path, dataset):
+    """checkpoint_interval=2 over 3 epochs: only after epoch 1 ((e + 1) % 2 == 0; the last is not forced)."""
+    spec = write_spec(tmp_path / "spec.yaml", dataset, tmp_path / "results", train__num_epochs=3,
+                      train__checkpoint_interval=2)
+    assert run("train", spec) == 0
+    out = tmp_path / "results" / "train"
+    assert ckpt_names(out) == ["model_epoch_001_step_00004.pth", "segformer_model_latest.pth"]
+    assert load(out / "segformer_model_latest.pth")["global_step"] == 4
+    lines = read_status(out / "status.json")
+    assert len(val_lines(lines)) == 3 and [ln["epoch"] for ln in loop_lines(lines)] == [0, 1, 2]
+
+
+def test_status_logger_repeats_kpi_until_replaced(tmp_path):
+    from segformer_trainer.status import StatusLogger
+
+    s = StatusLogger(tmp_path)
+    s.write("STARTED", "go")
+    s.write("RUNNING", "Eval metrics generated.", kpi={"val_miou": 0.5})
+    s.write("RUNNING", "Training loop in progress", data={"epoch": 0})
+    s.write("FAILURE", "boom")
+    lines = read_status(tmp_path / "status.json")
+    assert "kpi" not in lines[0]
+    assert [ln.get("kpi") for ln in lines[1:]] == [{"val_miou": 0.5}] * 3
+    assert list(lines[2])[0] == "epoch"
 
 
 # --------------------------------------------------------------------------- resume
-def test_resume_continues_at_next_epoch_and_matches_uninterrupted_run(tmp_path, dataset, trained):
+def test_resume_continues_after_checkpoint_epoch_and_matches_uninterrupted_run(tmp_path, dataset, trained):
     _, out = trained
     spec = write_spec(tmp_path / "spec.yaml", dataset, tmp_path / "results")
-    ckpt = out / "model_epoch_001_step_00002.pth"
+    ckpt = out / "model_epoch_000_step_00002.pth"
     assert run("train", spec, f"train.resume_training_checkpoint_path={ckpt}") == 0
     res = tmp_path / "results" / "train"
-    assert sorted(p.name for p in res.glob("model_epoch_*.pth")) == ["model_epoch_002_step_00004.pth"]
+    assert ckpt_names(res) == ["model_epoch_001_step_00004.pth", "segformer_model_latest.pth"]
     lines = read_status(res / "status.json")
-    assert [ln["status"] for ln in lines][0] == "STARTED" and lines[-1]["status"] == "SUCCESS"
-    assert {ln["epoch"] for ln in lines if "epoch" in ln} == {2}
-    resumed = val_lines(lines)[-1]["kpi"]
-    straight = val_lines(read_status(out / "status.json"))[-1]["kpi"]
-    assert resumed["val_miou"] == pytest.approx(straight["val_miou"], abs=1e-6)
-    assert resumed["val_loss"] == pytest.approx(straight["val_loss"], abs=1e-6)
+    assert [(ln["status"], ln.get("message")) for ln in lines] == [
+        ("STARTED", "Starting SegFormer train."),
+        ("RUNNING", f"Resuming training from checkpoint: {os.path.realpath(ckpt)}"),
+        ("STARTED", "Starting Training Loop."), ("RUNNING", "Eval metrics generated."),
+        ("RUNNING", "Training loop in progress"), ("RUNNING", "Train metrics generated."),
+        ("RUNNING", "Training loop complete."), ("RUNNING", "Train finished successfully.")]
+    assert (lines[4]["epoch"], lines[4]["step"], lines[4]["max_epoch"]) == (1, 4, 1)
+    straight_lines = read_status(out / "status.json")
+    resumed, straight = val_lines(lines)[-1]["kpi"], val_lines(straight_lines)[-1]["kpi"]
+    assert resumed == pytest.approx(straight, abs=1e-6)
+    a, b = load(res / "model_epoch_001_step_00004.pth"), load(out / "model_epoch_001_step_00004.pth")
+    assert all(np.allclose(a["model"][k].numpy(), b["model"][k].numpy(), atol=1e-6) for k in b["model"])
 
 
-def test_resume_with_larger_budget_promotes(tmp_path, dataset, trained):
-    _, out = trained
-    spec = write_spec(tmp_path / "spec.yaml", dataset, tmp_path / "results")
-    ckpt = out / "model_epoch_002_step_00004.pth"
-    assert run("train", spec, f"train.resume_training_checkpoint_path={ckpt}", "train.num_epochs=3") == 0
+def test_resume_one_epoch_then_a_second_restores_optimizer_and_scheduler(tmp_path, dataset, trained):
+    """A 1-epoch run resumed with num_epochs=2 (an AutoML promotion) into the same results_dir."""
+    _, straight_out = trained
+    spec = write_spec(tmp_path / "spec.yaml", dataset, tmp_path / "results", train__num_epochs=1)
+    assert run("train", spec) == 0
     res = tmp_path / "results" / "train"
-    assert sorted(p.name for p in res.glob("model_epoch_*.pth")) == ["model_epoch_003_step_00006.pth"]
+    first = res / "model_epoch_000_step_00002.pth"
+    assert ckpt_names(res) == ["model_epoch_000_step_00002.pth", "segformer_model_latest.pth"]
+    assert run("train", spec, f"train.resume_training_checkpoint_path={first}", "train.num_epochs=2") == 0
+    assert ckpt_names(res) == ["model_epoch_000_step_00002.pth", "model_epoch_001_step_00004.pth",
+                               "segformer_model_latest.pth"]
     lines = read_status(res / "status.json")
-    assert [ln["epoch"] for ln in val_lines(lines)] == [3]
-    assert val_lines(lines)[0]["max_epoch"] == 3
+    assert [ln["status"] for ln in lines].count("STARTED") == 4  # two per process: appended
+    loops = loop_lines(lines)
+    assert [(ln["epoch"], ln["step"], ln["max_epoch"], ln["max_step"]) for ln in loops] == [(0, 2, 0, 2),
+                                                                                         (1, 4, 1, 4)]
+    resumed = load(res / "model_epoch_001_step_00004.pth")
+    straight = load(straight_out / "model_epoch_001_step_00004.pth")
+    assert (resumed["epoch"], resumed["global_step"]) == (1, 4)
+    # LR scheduler: restored step count (last_epoch), schedule of the new 2-epoch horizon: the LR
+    # after resuming equals the LR the uninterrupted 2-epoch run had at that step.
+    rs, ss = resumed["scheduler"]["state"], straight["scheduler"]["state"]
+    assert rs["last_epoch"] == ss["last_epoch"] == 4
+    assert rs["_last_lr"] == pytest.approx(ss["_last_lr"], rel=1e-9)
+    assert rs["base_lrs"] == pytest.approx(ss["base_lrs"])
+    assert [g["lr"] for g in resumed["optimizer"]["param_groups"]] == \
+        pytest.approx([g["lr"] for g in straight["optimizer"]["param_groups"]], rel=1e-9)
+    # Optimizer state restored: AdamW's step counts continue from the checkpoint (4, not 2).
+    steps = {float(v["step"]) for v in resumed["optimizer"]["state"].values()}
+    assert steps == {4.0}
+    assert load(first)["scheduler"]["state"]["last_epoch"] == 2
 
 
 # --------------------------------------------------------------------------- spec errors (exit 2)
@@ -213,16 +339,19 @@ def test_divergence_is_reported(tmp_path, dataset):
     assert code == 1
     last = read_status(tmp_path / "results" / "train" / "status.json")[-1]
     assert last["status"] == "FAILURE"
-    assert re.fullmatch(r"diverged: loss is (nan|inf) at epoch [12]", last["message"])
+    assert re.fullmatch(r"diverged: loss is (nan|inf) at epoch [01]", last["message"])
 
 
 # --------------------------------------------------------------------------- other actions
 def test_evaluate_reproduces_training_metric(tmp_path, trained, capsys):
     spec, out = trained
-    ckpt = out / "model_epoch_002_step_00004.pth"
+    ckpt = out / "model_epoch_001_step_00004.pth"
     assert run("evaluate", spec, f"evaluate.checkpoint={ckpt}", f"results_dir={tmp_path}") == 0
     lines = read_status(tmp_path / "evaluate" / "status.json")
-    assert lines[-1]["status"] == "SUCCESS"
+    assert [(ln["status"], ln["message"]) for ln in lines] == [
+        ("STARTED", "Starting SegFormer evaluate."), ("RUNNING", "Evaluate finished successfully.")]
+    results = json.loads((tmp_path / "evaluate" / "results.json").read_text())
+    assert (results["epoch"], results["global_step"]) == (1, 4)
     kpi = lines[-1]["kpi"]
     assert set(kpi) == VAL_KEYS
     final = val_lines(read_status(out / "status.json"))[-1]["kpi"]
@@ -298,9 +427,9 @@ def test_skill_folder_is_up_to_date():
 
     expected = render()
     actual = {str(p.relative_to(SKILL_DIR)): p.read_text() for p in SKILL_DIR.rglob("*") if p.is_file()}
-    assert sorted(actual) == sorted(expected), "run: segformer skill --out src/segformer_trainer/skill"
+    assert sorted(actual) == sorted(expected), "run: automl-segformer skill --out src/segformer_trainer/skill"
     stale = [k for k in expected if expected[k] != actual[k]]
-    assert not stale, f"stale skill files {stale}: run segformer skill --out src/segformer_trainer/skill"
+    assert not stale, f"stale skill files {stale}: run automl-segformer skill --out src/segformer_trainer/skill"
 
 
 def test_skill_schema_matches_tao_format():
@@ -353,3 +482,13 @@ def test_label_transform_none_stays_a_string():
     data = default_spec("train")
     data["dataset"]["segment"]["label_transform"] = None
     assert build_config(data).dataset.segment.label_transform == "None"
+
+
+def test_console_script_does_not_shadow_taos_segformer():
+    import tomllib
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["automl-segformer"] == "segformer_trainer.cli:main"
+    assert "segformer" not in scripts
+    info = yaml.safe_load((SKILL_DIR / "references" / "skill_info.yaml").read_text())
+    assert all(a["command"].startswith("segformer ") for a in info["actions"].values())  # TAO's contract

@@ -17,7 +17,8 @@ import math
 import re
 from dataclasses import dataclass
 
-from automl.status import StatusLine
+from automl.tao.lines import StatusLine
+from automl.tao.progress import EpochResult, reported_kpis
 
 # Failure classes and what the user should do about each.
 HINTS: dict[str, str] = {
@@ -33,6 +34,8 @@ HINTS: dict[str, str] = {
     "or check that the trainer is not hanging",
     "infrastructure": "the launcher/container could not run the trial: check the command, "
     "image and resources (retried automatically)",
+    "checkpoint": "the trainer wrote no complete checkpoint at an epoch where the scheduler "
+    "pauses or exploits trials: check disk space and train.checkpoint_interval",
     "metric": "the trainer never reports this metric: choose one it writes with --metric "
     "(e.g. val_miou, val_loss)",
     "error": "the trainer failed: see the trial's log",
@@ -104,6 +107,7 @@ def is_finite(value: float | None) -> bool:
 def decide(
     exit_code: int | None,
     lines: list[StatusLine],
+    results: list[EpochResult],
     log_tail: str,
     metric: str,
     budget: int,
@@ -111,23 +115,24 @@ def decide(
 ) -> Outcome:
     """The outcome of one trial segment.
 
-    ``stopped``: the engine itself stopped the process (scheduler decision, pause, cancel);
-    such a process is never counted as failed.
+    ``results``: the trial's validation results (epochs completed, KPIs), in order; ``lines``:
+    its status lines (FAILURE messages, the KPIs it does write). ``stopped``: the engine itself
+    stopped the process (scheduler decision, pause, cancel); such a process is never counted as
+    failed.
     """
     if stopped:
         return Outcome("stopped")
-    values = [(line.epoch, line.metric(metric)) for line in lines if line.metric(metric) is not None]
-    last_epoch, last_value = values[-1] if values else (None, None)
+    values = [(r.epochs, r.metric(metric)) for r in results if r.metric(metric) is not None]
+    last_epochs, last_value = values[-1] if values else (None, None)
     if exit_code == 0:
         if values and not is_finite(last_value):
-            return Outcome("failed", "diverged", f"{metric} is {last_value} at epoch {last_epoch}")
+            return Outcome("failed", "diverged",
+                           f"{metric} is {last_value} after {last_epochs} epoch(s)")
         if not values:
-            return Outcome("failed", "metric",
-                           f"the trainer exited 0 but never reported '{metric}' in status.json "
-                           f"(reported: {_reported_keys(lines)})")
+            return Outcome("failed", "metric", missing_metric_message(metric, lines))
         return Outcome("completed")
     failure_class, message = classify(exit_code, lines, log_tail)
-    reached = last_epoch is not None and last_epoch >= budget and is_finite(last_value)
+    reached = last_epochs is not None and last_epochs >= budget and is_finite(last_value)
     if reached:
         return Outcome("recovered", failure_class, message)
     if values and not is_finite(last_value):
@@ -135,6 +140,8 @@ def decide(
     return Outcome("failed", failure_class, message)
 
 
-def _reported_keys(lines: list[StatusLine]) -> str:
-    keys = sorted({key for line in lines for key in line.kpi})
-    return ", ".join(keys) if keys else "none"
+def missing_metric_message(metric: str, lines: list[StatusLine]) -> str:
+    """One line: the metric is not in status.json, and which KPIs the trainer does write."""
+    keys = reported_kpis(lines)
+    return (f"the trainer never reported '{metric}' in status.json (it writes: "
+            f"{', '.join(keys) if keys else 'no KPIs'})")

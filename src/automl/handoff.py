@@ -15,9 +15,16 @@
 * ``--root-dir`` points the action at another dataset (e.g. an evaluation set); ``--set`` sets any
   other key the action's template or schema knows.
 
-With ``run=True`` the action's command (``skill_info.yaml`` ``actions.<action>.command``) runs as a
-local process; its log goes to ``<workspace>/handoff/<action>/<action>.log`` and its KPIs are read
-from ``results/<action>/status.json``. Secret values (``encryption_key``, tokens) are never printed,
+* ``quantize`` calibrates on ``dataset.segment.quant_calibration_dataset.images_dir``, which the
+  skill marks mandatory and TAO's template leaves empty: unless the trained spec or ``--set``
+  names a folder, it is the training split's images (``<root_dir>/images/<train_split>``).
+
+With ``run=True`` the action's command (``skill_info.yaml`` ``actions.<action>.command``) runs
+where the experiment's trials ran: through the launcher of its recorded settings (experiment.yaml),
+so a Docker experiment's action runs in its image, with the dataset, the action's declared inputs
+and the checkpoint's folder mounted read-only and the hand-off folder read-write. Its log goes to
+``<workspace>/handoff/<action>/<action>.log`` and its KPIs are read from
+``results/<action>/status.json``. Secret values (``encryption_key``, tokens) are never printed,
 not even when they appear in the trainer's log.
 """
 
@@ -35,7 +42,7 @@ from typing import Any
 
 import yaml
 
-from automl.checkpoints import CheckpointFile, latest_checkpoint
+from automl.tao.checkpoints import CheckpointFile, latest_checkpoint
 from automl.errors import UserError, did_you_mean
 from automl.secrets import is_secret_key
 from automl.spec import flatten, get_dotted, set_dotted, write_spec
@@ -52,6 +59,8 @@ DEFAULT_MODEL_KEYS = {
     "quantize": "quantize.model_path",
 }
 ROOT_KEY = "dataset.segment.root_dir"
+CALIBRATION_KEY = "dataset.segment.quant_calibration_dataset.images_dir"
+TRAIN_SPLIT_KEY = "dataset.segment.train_split"
 IMG_SIZE_KEY = "dataset.segment.img_size"
 ONNX_KEY = "export.onnx_file"
 # Train-only keys that make no sense in a downstream spec: left at the action template's value.
@@ -77,11 +86,15 @@ class HandoffResult:
     command: list[str]
     preserved: dict[str, Any] = field(default_factory=dict)  # keys copied from the trial's spec
     overrides: dict[str, Any] = field(default_factory=dict)  # --set / --root-dir, canonical keys
+    defaults: dict[str, Any] = field(default_factory=dict)  # keys hand-off filled in (calibration)
+    launcher: str = "local"  # where --run runs the action (the experiment's launcher)
     metric_name: str = ""
     score: float | None = None  # the best trial's score (best_rec.json)
     log_path: Path | None = None
     exit_code: int | None = None  # None: not run
-    status: str = ""  # the action's last status.json status (SUCCESS | FAILURE | ...)
+    # How the action ended per status.json (SUCCESS | FAILURE | ...): TAO's RUNNING
+    # "<Action> finished successfully." counts as SUCCESS.
+    status: str = ""
     kpis: dict[str, float] = field(default_factory=dict)
     message: str = ""
     failure_class: str | None = None
@@ -120,6 +133,7 @@ def handoff(
 
     ws = Workspace.open(Path(workspace))
     experiment = ws.read_experiment()
+    settings = _experiment_settings(ws, experiment)
     if checkpoint not in CHECKPOINT_CHOICES:
         raise UserError(f"--checkpoint {checkpoint!r}: expected one of {', '.join(CHECKPOINT_CHOICES)}")
     skill_dir = experiment.get("skill_dir")
@@ -163,18 +177,82 @@ def handoff(
     set_dotted(spec, model_key, str(model_path))
     if action == "export":
         _export_keys(spec, user, out_dir)
+    defaults = _calibration_images(spec, user) if action == "quantize" else {}
 
     spec_path = write_spec(spec, out_dir / "spec.yaml")
-    command = skill.command(action, str(spec_path))
+    local = settings is None or settings.launcher == "local"
+    command = skill.command(action, str(spec_path), local=local)
     result = HandoffResult(
         action=action, workspace=ws.path, rec_id=rec_id, spec_path=spec_path,
         checkpoint=model_path, checkpoint_kind=checkpoint, results_dir=results_dir,
-        command=command, preserved=preserved, overrides=user,
+        command=command, preserved=preserved, overrides=user, defaults=defaults,
+        launcher="local" if local else settings.launcher,
         metric_name=_read_metric_name(ws), score=best.get("score"),
     )
     if run:
-        _run_action(result, spec, out_dir, stream)
+        inputs = set((skill.info.get("actions", {}).get(action, {}) or {}).get("inputs") or {})
+        _run_action(result, spec, out_dir, stream, _launcher(settings, skill),
+                    tuple(sorted(inputs - {model_key})), _gpu_ids(settings))
     return result
+
+
+def _experiment_settings(ws: Workspace, experiment: Mapping[str, Any]):
+    """The experiment's resolved settings (experiment.yaml), or None for a workspace written
+    before they were recorded (its hand-off runs locally, as it always did)."""
+    from pydantic import ValidationError
+
+    from automl.study import Settings
+
+    recorded = experiment.get("settings")
+    if recorded is None:
+        return None
+    try:
+        return Settings(**recorded)
+    except (TypeError, ValidationError) as exc:
+        raise UserError(f"{ws.experiment_file}: unreadable settings ({str(exc).splitlines()[0]}); "
+                        f"the hand-off cannot tell where the trials ran") from None
+
+
+def _launcher(settings, skill):
+    """Where ``--run`` runs the action: the experiment's own launcher (a Docker experiment's
+    image, pull policy, shm size, network and extra mounts), else a local process."""
+    if settings is None:
+        from launchers.local import LocalLauncher
+
+        return LocalLauncher()
+    from automl.engine import make_launcher
+
+    return make_launcher(settings, skill)
+
+
+def _gpu_ids(settings) -> tuple[int, ...]:
+    """As many GPUs as one trial had (the first ones): the action loads the same model."""
+    import math
+
+    gpus = settings.gpus_per_trial if settings is not None else 0
+    return tuple(range(math.ceil(gpus))) if gpus > 0 else ()
+
+
+def _calibration_images(spec: dict[str, Any], user: Mapping[str, Any]) -> dict[str, Any]:
+    """Fill the quantize calibration folder the skill marks mandatory (TAO's template leaves it
+    empty, and INT8 calibration without images fails inside the container): the training
+    split's images of the action's dataset. A folder the trained spec or ``--set`` names wins."""
+    current = get_dotted(spec, CALIBRATION_KEY, None)
+    if CALIBRATION_KEY in user or current not in (None, "", "???"):
+        return {}
+    root = get_dotted(spec, ROOT_KEY, None)
+    split = get_dotted(spec, TRAIN_SPLIT_KEY, None) or "train"
+    if not isinstance(root, str) or root in ("", "???"):
+        raise UserError(f"quantize: {CALIBRATION_KEY} is required and the spec names no "
+                        f"dataset root to take calibration images from; pass --set "
+                        f"calibration_images=DIR")
+    folder = Path(root) / "images" / str(split)
+    if not folder.is_dir():
+        raise UserError(f"quantize: no calibration images at {folder} (the training split's "
+                        f"images, the default of {CALIBRATION_KEY}); pass --set "
+                        f"calibration_images=DIR or --root-dir")
+    set_dotted(spec, CALIBRATION_KEY, str(folder))
+    return {CALIBRATION_KEY: str(folder)}
 
 
 def model_key_for(info: Mapping[str, Any], action: str) -> str:
@@ -352,25 +430,40 @@ def redact_text(text: str, secrets: list[str]) -> str:
     return text
 
 
-def _run_action(result: HandoffResult, spec: Mapping[str, Any], out_dir: Path,
-                stream: Callable[[str], None] | None) -> None:
-    from automl.failures import HINTS, classify
-    from automl.status import read_status, status_path
-    from launchers.base import Job, LaunchError, log_tail
-    from launchers.local import LocalLauncher
+def _read_paths(spec: Mapping[str, Any], input_keys: tuple[str, ...],
+                checkpoint: Path) -> tuple[Path, ...]:
+    """Host paths the action reads (a container mounts exactly these, read-only): the dataset,
+    the action's declared inputs (calibration images, ...) and the checkpoint's folder."""
+    from launchers.docker import spec_input_paths
 
-    launcher = LocalLauncher()
+    root = get_dotted(spec, ROOT_KEY, None)
+    candidates = [Path(root)] if isinstance(root, str) and root.startswith("/") else []
+    candidates += [*spec_input_paths(dict(spec), input_keys), checkpoint.parent]
+    existing = [path for path in candidates if path.exists()]
+    # A path inside another one (calibration images under the dataset root) is already visible.
+    return tuple(dict.fromkeys(path for path in existing
+                               if not any(other != path and path.is_relative_to(other)
+                                          for other in existing)))
+
+
+def _run_action(result: HandoffResult, spec: Mapping[str, Any], out_dir: Path,
+                stream: Callable[[str], None] | None, launcher, input_keys: tuple[str, ...] = (),
+                gpu_ids: tuple[int, ...] = ()) -> None:
+    from automl.failures import HINTS, classify
+    from automl.tao.lines import read_status, status_path
+    from automl.tao.progress import final_status, runs
+    from launchers.base import Job, LaunchError, log_tail
+
     launcher.preflight(tuple(result.command))
     log_path = out_dir / f"{result.action}.log"
     log_path.unlink(missing_ok=True)  # this run's log only
     for stale in (result.results_dir / result.action / "status.json", result.results_dir / "status.json"):
         stale.unlink(missing_ok=True)  # trainers append: old lines would pass for this run's KPIs
-    root = get_dotted(spec, ROOT_KEY, None)
-    reads = (Path(root),) if isinstance(root, str) and root and Path(root).is_dir() else ()
     job = Job(argv=tuple(result.command), cwd=out_dir, log_path=log_path,
               name=f"{result.workspace.name}-handoff-{result.action}",
               labels={"automl.experiment": result.workspace.name, "automl.handoff": result.action},
-              read_paths=(*reads, result.checkpoint.parent), write_paths=(out_dir,))
+              gpu_ids=gpu_ids, read_paths=_read_paths(spec, input_keys, result.checkpoint),
+              write_paths=(out_dir,))
     try:
         handle = launcher.start(job)
     except LaunchError as exc:
@@ -391,7 +484,9 @@ def _run_action(result: HandoffResult, spec: Mapping[str, Any], out_dir: Path,
     for line in lines:
         result.kpis.update(line.kpi)
     statuses = [line.status for line in lines if line.status]
-    result.status = statuses[-1] if statuses else ""
+    # TAO ends a good action with RUNNING "<Action> finished successfully." (no SUCCESS line).
+    result.status = (final_status(runs(lines)[-1]) if lines else None) or \
+        (statuses[-1] if statuses else "")
     messages = [line.message for line in lines if line.message]
     result.message = redact_text(messages[-1], secrets) if messages else ""
     if code != 0 or result.status == "FAILURE":
@@ -468,11 +563,17 @@ def main_handoff(args) -> int:
     if result.overrides:
         print("overrides: " + ", ".join(f"{k}={'***' if is_secret_key(k) else _fmt(v)}"
                                         for k, v in result.overrides.items()))
+    for key, value in result.defaults.items():
+        print(f"{key} = {_fmt(value)} (default: the training split's images)")
     print(f"results: {result.results_dir}")
     if not result.ran:
-        print(f"run it: {shlex.join(result.command)}")
+        local = result.launcher == "local"
+        where = "" if local else f" (in the experiment's {result.launcher} image)"
+        print(f"run it{where}: {shlex.join(result.command)}")
         return 0
-    print(f"{result.action} exited {result.exit_code}; log: {result.log_path}")
+    print(f"{result.action} exited {result.exit_code}"
+          + ("" if result.launcher == "local" else f" ({result.launcher})")
+          + f"; log: {result.log_path}")
     for key, value in result.kpis.items():
         print(f"  {key} = {_fmt(value)}")
     if result.ok:

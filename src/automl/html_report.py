@@ -321,7 +321,7 @@ def _best_section(data: _Data) -> str:
         params, rec_id, score = record.params, record.rec_id, chosen.score
         observed = record.observed_budget
         checkpoint = str(chosen.checkpoint.path) if chosen.checkpoint else None
-        epoch = chosen.checkpoint.epoch if chosen.checkpoint else None
+        epoch = chosen.checkpoint.tao_epoch if chosen.checkpoint else None
         notes.append("the best trial below is computed from history.json with the same rule")
     rows = [
         ["trial", f"{rec_id}" + (f" (#{record.index}, {record.status})" if record else "")],

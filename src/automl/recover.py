@@ -8,11 +8,12 @@ documents from those files alone:
 
 * params: the trial's ``spec.yaml`` values of the searched (and pinned) parameter names of
   ``experiment.yaml``'s ``space``;
-* results: every validation line of status.json carrying the experiment's metric (finite values
-  only, as the engine reports them);
+* results: every validation of status.json carrying the experiment's metric, read in TAO's
+  dialect (:mod:`automl.tao.progress`: epochs completed = 0-based epoch + 1; finite values only,
+  as the engine reports them);
 * outcome: ``outcome.json``; without it (the trial was cut off), status.json decides through
-  :func:`automl.failures.decide`: a final SUCCESS line means exit 0, a FAILURE line a failed
-  process; no final line means the trial was cut off with the experiment: ``recovered`` when it
+  :func:`automl.failures.decide`: an end that TAO calls success ("Train finished successfully.",
+  or a SUCCESS line) means exit 0, a FAILURE line a failed process; no final line means the trial was cut off with the experiment: ``recovered`` when it
   had reached its epoch budget with a finite metric, else ``stopped`` (its results count like a
   scheduler-stopped trial's);
 * whatever a readable old ``history.json`` knows that the folders do not (creation order, PBT
@@ -132,7 +133,8 @@ def rebuild_record(folder: Path, metric: str, names: list[str], default_budget: 
     """One trial's record from its folder (``old``: what a previous history.json knew)."""
     from automl.failures import decide
     from automl.spec import get_dotted
-    from automl.status import read_status, status_path
+    from automl.tao.lines import read_status, status_path
+    from automl.tao.progress import final_status, read_results, runs
     from launchers.base import log_tail
 
     segments = _segment_specs(folder)
@@ -161,13 +163,14 @@ def rebuild_record(folder: Path, metric: str, names: list[str], default_budget: 
         record.parent = _parent(folder, _load_yaml(segments[0]) if segments else None, folder.parent)
 
     lines = read_status(status_path(folder / "results"))
-    for line in lines:
-        value = line.metric(metric)
-        if line.epoch is None or value is None or not math.isfinite(value):
+    results = read_results(lines)
+    for result in results:
+        value = result.metric(metric)
+        if value is None or not math.isfinite(value):
             continue
-        kpis = {k: v for k, v in line.kpi.items() if k.startswith(("val_", "train_"))}
+        kpis = {k: v for k, v in result.kpi.items() if k.startswith(("val_", "train_"))}
         kpis[metric] = value
-        record.add_result(line.epoch, kpis)
+        record.add_result(result.epochs, kpis)
 
     outcome = _load_json(folder / "outcome.json")
     if outcome and outcome.get("status"):
@@ -178,17 +181,17 @@ def rebuild_record(folder: Path, metric: str, names: list[str], default_budget: 
         if isinstance(outcome.get("time"), (int, float)):
             record.ended_at = float(outcome["time"])
     else:
-        final = [line.status for line in lines if line.status in ("SUCCESS", "FAILURE")]
-        if not final:
+        final = final_status(runs(lines)[-1]) if lines else None
+        if final is None:
             # Cut off with the experiment (driver crash, kill): the process never said how it ended.
             reached = record.observed_budget >= record.budget > 0 and record.score(metric) is not None
             record.status = "recovered" if reached else "stopped"
             record.failure_message = ("interrupted: no outcome.json and no final status line (the "
                                       "experiment ended before this trial did)")
         else:
-            code = 0 if final[-1] == "SUCCESS" else 1
-            decided = decide(code, lines, log_tail(folder / "train.log"), metric, record.budget,
-                             stopped=False)
+            code = 0 if final == "SUCCESS" else 1
+            decided = decide(code, lines, results, log_tail(folder / "train.log"), metric,
+                             record.budget, stopped=False)
             record.status = decided.status
             record.failure_class = decided.failure_class
             record.failure_message = decided.message

@@ -17,7 +17,7 @@ from typing import Any
 
 import jsonschema
 
-from automl.checkpoints import CheckpointFile, checkpoint_for_epoch
+from automl.tao.checkpoints import CheckpointFile, checkpoint_after
 from automl.records import TrialRecord, atomic_write_json
 from automl.spec import nest, redact
 
@@ -42,7 +42,7 @@ def choose_best(records: list[TrialRecord], metric: str, direction: str) -> Best
     pick = max if direction == "max" else min
     record, score = pick(at_top, key=lambda pair: pair[1])
     train_dir = Path(record.folder) / "results" / "train"
-    return Best(record, score, checkpoint_for_epoch(train_dir, record.observed_budget))
+    return Best(record, score, checkpoint_after(train_dir, record.observed_budget))
 
 
 def _schema() -> dict[str, Any]:
@@ -73,7 +73,7 @@ def best_rec(experiment_id: str, records: list[TrialRecord], metric: str, direct
             "specs": nest(redact(best.record.params)),
             "observed_budget": best.record.observed_budget,
             "checkpoint_uri": str(ckpt.path) if ckpt else None,
-            "checkpoint_epoch": ckpt.epoch if ckpt else None,
+            "checkpoint_epoch": ckpt.tao_epoch if ckpt else None,
             "checkpoint_step": ckpt.step if ckpt else None,
         }
     jsonschema.validate(doc, _schema())

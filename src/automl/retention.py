@@ -11,7 +11,8 @@ must survive:
   starting from its parent's checkpoint - ``needed_paths``).
 
 Only contract-named files are ever deleted - ``model_epoch_EEE_step_SSSSS.pth`` and
-``*_model_latest.pth`` in a trial's ``results/train/`` (or ``results/``) - and only inside the
+``*_model_latest.pth`` (a file, or TAO's symlink once its target is gone) in a trial's
+``results/train/`` (or ``results/``) - and only inside the
 workspace's ``trials/`` folder; logs, status files, specs and hand-off outputs are never touched.
 
 :func:`prune` runs during an experiment (the engine decides what is still needed);
@@ -24,7 +25,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from automl.checkpoints import CheckpointFile, checkpoint_for_epoch
+from automl.tao.checkpoints import CheckpointFile, checkpoint_after
 from automl.errors import UserError
 from automl.records import TrialRecord
 
@@ -46,6 +47,21 @@ def checkpoint_files(trial_folder: Path) -> list[Path]:
             if CheckpointFile.parse(path) is not None or path.name.endswith("model_latest.pth"):
                 out.append(path)
     return sorted(out)
+
+
+def _drop_dangling_latest(trial_folder: Path) -> None:
+    """Remove ``*_model_latest.pth`` symlinks whose target was deleted.
+
+    TAO's ModelCheckpoint (``save_last='link'``) makes "latest" a symlink to the last epoch file;
+    once retention deleted that file the link points nowhere: it can serve neither a resume nor
+    a hand-off, and it breaks copies of the workspace.
+    """
+    results = trial_folder / "results"
+    for folder in (results / "train", results):
+        if folder.is_dir():
+            for path in folder.glob("*model_latest.pth"):
+                if path.is_symlink() and not path.exists():
+                    path.unlink(missing_ok=True)
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -95,11 +111,12 @@ def prune(workspace: Path, records: Iterable[TrialRecord], best_rec_id: str | No
             continue
         keep = set(protected)
         if record.rec_id == best_rec_id:
-            chosen = checkpoint_for_epoch(folder / "results" / "train", record.observed_budget)
+            chosen = checkpoint_after(folder / "results" / "train", record.observed_budget)
             if chosen is None:
                 continue  # cannot tell which file was scored: keep them all
             keep.add(chosen.path.resolve())
         reclaimed += _delete(checkpoint_files(folder), keep, trials_root)
+        _drop_dangling_latest(folder)
     return reclaimed
 
 
@@ -138,6 +155,7 @@ def finalize_retention(workspace: Path, mode: str) -> int:
     reclaimed = 0
     for folder in sorted(p for p in trials_root.iterdir() if p.is_dir()):
         reclaimed += _delete(checkpoint_files(folder), keep, trials_root)
+        _drop_dangling_latest(folder)
     return reclaimed
 
 

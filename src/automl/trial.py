@@ -27,12 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from automl.checkpoints import checkpoint_for_epoch
-from automl.failures import RETRYABLE, Outcome, decide, is_finite
+from automl.failures import RETRYABLE, Outcome, decide, is_finite, missing_metric_message
 from automl.reconcile import record_trainer
 from automl.records import atomic_write_json
 from automl.spec import SpecBuilder, get_dotted, write_spec
-from automl.status import StatusLine, StatusTail, status_path
+from automl.tao.checkpoints import checkpoint_pattern, wait_for_checkpoint
+from automl.tao.lines import StatusLine, StatusTail, read_status, status_path
+from automl.tao.progress import (EpochResult, ResultReader, final_status, read_results,
+                                 reported_kpis, runs)
 from launchers.base import Job, Launcher, LaunchError, log_tail
 from launchers.docker import spec_input_paths
 from launchers.gpus import assigned_gpu_ids, gpu_spec_overrides
@@ -69,6 +71,9 @@ class TrialContext:
     trial_timeout: float | None = None
     max_retries: int = 1
     poll_s: float = 0.1
+    # How long a result waits for its checkpoint file to appear complete (a large model's
+    # checkpoint takes seconds to write, and Lightning may write it after the validation line).
+    checkpoint_wait_s: float = 30.0
     env: dict[str, str] = field(default_factory=dict)
     # Dotted spec keys of the skill's declared inputs (skill_info actions.train.inputs): the
     # host paths they name are mounted read-only into containers.
@@ -174,8 +179,13 @@ class _Segment:
         self.rec_id = rec_id
         self.resume = resume
         self.epochs = int(config.get(EPOCHS_KEY) or ctx.budget)
+        self.start = int(resume["epoch"]) if resume else 0  # epochs completed before this run
         self.results_dir = folder / "results"
         self.lines: list[StatusLine] = []
+        self.results: list[EpochResult] = []
+        # Set when the trial must end now, whatever the trainer does next (see _result).
+        self.fatal: Outcome | None = None
+        self._alive = lambda: False
         resume_path = Path(resume["path"]) if resume else None
         extra = {"dataset.segment.root_dir": str(ctx.dataset_root)} if ctx.dataset_root else {}
         # The GPUs Ray gave this trial; the trainer sees them as 0..n-1 (launchers.gpus).
@@ -184,8 +194,7 @@ class _Segment:
         spec = ctx.builder.build(hyperparameters(config), self.results_dir, self.epochs,
                                  resume_checkpoint=resume_path, interval=ctx.interval, extra=extra)
         self.spec = spec
-        self.replay = ended_run(folder, spec, int(resume["epoch"]) if resume else 0, self.epochs,
-                                ctx.metric)
+        self.replay = ended_run(folder, spec, self.start, self.epochs, ctx.metric)
         if self.replay is None:
             self.spec_path = write_spec(spec, folder / "spec.yaml")
             index = len(list(folder.glob("spec_segment_*.yaml")))
@@ -202,6 +211,8 @@ class _Segment:
         self._status = self._tail()
         if self._status:
             self.lines.extend(self._status.read_new())
+            self.results.extend(read_results(self.lines))
+        self._reader = ResultReader(self.start)
 
     def job(self) -> Job:
         argv = tuple(a.replace("{config_path}", str(self.spec_path)) for a in self.ctx.command)
@@ -218,14 +229,10 @@ class _Segment:
     def run(self, report) -> Outcome:
         """Start the process, stream results to ``report``, return how it ended."""
         if self.replay is not None:  # this very run already ended well: report, do not retrain
-            start_epoch = int(self.resume["epoch"]) if self.resume else 0
-            for line in self.replay:
-                value = line.metric(self.ctx.metric)
-                if line.epoch is not None and line.epoch > start_epoch and value is not None \
-                        and is_finite(value):
-                    report(line.epoch, line.kpi, self._checkpoint_record(line.epoch))
-            return decide(0, self.lines, log_tail(self.log_path), self.ctx.metric, self.epochs,
-                          False)
+            for result in read_results(self.replay, self.start):
+                self._result(result, report, writer_alive=lambda: False)
+            return decide(0, self.lines, self.results, log_tail(self.log_path), self.ctx.metric,
+                          self.epochs, False)
         job = self.job()
         try:
             handle = self.ctx.launcher.start(job)
@@ -237,13 +244,14 @@ class _Segment:
         started = time.monotonic()
         stopped = timed_out = False
         code: int | None = None
+        self._alive = lambda: handle.poll() is None
         try:
             while True:
                 tail = tail or self._tail()
                 if tail:
                     self._consume(tail.read_new(), report)
                 code = handle.poll()
-                if code is not None:
+                if code is not None or self.fatal is not None:
                     break
                 if _stop_requested():
                     stopped = True
@@ -258,41 +266,74 @@ class _Segment:
         tail = tail or self._tail()
         if tail:
             self._consume(tail.read_new(final=True), report)
+        for result in self._reader.finish():
+            self._result(result, report, writer_alive=lambda: False)
+        if self.fatal is not None:
+            return self.fatal
         if timed_out:
             return Outcome("failed", "timeout",
                            f"no end after --trial-timeout {self.ctx.trial_timeout:g}s; stopped")
-        return decide(code, self.lines, log_tail(self.log_path), self.ctx.metric, self.epochs,
-                      stopped)
+        return decide(code, self.lines, self.results, log_tail(self.log_path), self.ctx.metric,
+                      self.epochs, stopped)
 
     def _tail(self) -> StatusTail | None:
         path = status_path(self.results_dir)
         return StatusTail(path) if path.exists() else None
 
     def _consume(self, lines: list[StatusLine], report) -> None:
-        start_epoch = int(self.resume["epoch"]) if self.resume else 0
         for line in lines:
             self.lines.append(line)
-            value = line.metric(self.ctx.metric)
-            if line.epoch is None or value is None or line.epoch <= start_epoch:
-                continue
-            if not is_finite(value):
-                continue  # a NaN never reaches the scheduler; the outcome marks it diverged
-            report(line.epoch, line.kpi, self._checkpoint_record(line.epoch))
+            for result in self._reader.feed(line):
+                self._result(result, report, self._alive)
 
-    def _checkpoint_record(self, epoch: int) -> dict[str, Any] | None:
+    def _result(self, result: EpochResult, report, writer_alive) -> None:
+        """Record one result; report it to Tune when it is this run's and carries the metric."""
+        self.results.append(result)
+        value = result.metric(self.ctx.metric)
+        if self.fatal is not None:
+            return
+        if value is None:
+            # A validation without the metric: the trainer does not write it at all (a typo in
+            # --metric, another network's KPI names). Stop now rather than train every trial.
+            if result.validation and self.ctx.metric not in reported_kpis(self.lines):
+                self.fatal = Outcome("failed", "metric",
+                                     missing_metric_message(self.ctx.metric, self.lines))
+            return
+        if result.epochs <= self.start or not is_finite(value):
+            return  # a NaN never reaches the scheduler; the outcome marks it diverged
+        pointer = self._checkpoint_record(result.epochs, writer_alive)
+        if pointer is None and self._pause_point(result.epochs):
+            # Paused or exploited here, the trial would later be resumed from an older file or
+            # from scratch, silently retraining: end it visibly instead.
+            self.fatal = Outcome(
+                "failed", "checkpoint",
+                f"no complete checkpoint after {result.epochs} epoch(s) "
+                f"({checkpoint_pattern(result.epochs)}) within "
+                f"{self.ctx.checkpoint_wait_s:g}s: it cannot be paused, promoted or inherited "
+                f"without retraining")
+            return
+        report(result.epochs, result.kpi, pointer)
+
+    def _pause_point(self, epochs: int) -> bool:
+        """Whether a scheduler may pause (promote later) or exploit the trial after ``epochs``:
+        an epoch with a checkpoint due, short of the experiment's budget R."""
+        return self.ctx.report_checkpoints and epochs < self.ctx.budget and not (
+            self.checkpoint_interval and epochs % self.checkpoint_interval and epochs < self.epochs)
+
+    def _checkpoint_record(self, epochs: int, writer_alive) -> dict[str, Any] | None:
+        """The resume pointer of the checkpoint written after ``epochs`` epochs, once complete.
+
+        Reported with the result so a scheduler that pauses the trial here (which kills the
+        trainer) resumes it from exactly this file; a result between two checkpoints (TAO's
+        ``checkpoint_interval``) has none.
+        """
         if not self.ctx.report_checkpoints:
             return None
-        if self.checkpoint_interval and epoch % self.checkpoint_interval and epoch < self.epochs:
+        if self.checkpoint_interval and epochs % self.checkpoint_interval and epochs < self.epochs:
             return None  # validated between two checkpoints: no file to wait for
-        # The checkpoint file may appear just after the validation line: wait briefly for it.
-        train_dir = self.results_dir / "train"
-        deadline = time.monotonic() + 5.0
-        while (found := checkpoint_for_epoch(train_dir, epoch)) is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if found is None:
-            return None
-        return {"path": str(found.path), "epoch": found.epoch, "step": found.step,
-                "rec_id": self.rec_id}
+        found = wait_for_checkpoint(self.results_dir / "train", epochs,
+                                    self.ctx.checkpoint_wait_s, writer_alive)
+        return found.pointer(self.rec_id) if found else None
 
 
 def ended_run(folder: Path, spec: dict[str, Any], start_epoch: int, epochs: int,
@@ -304,8 +345,8 @@ def ended_run(folder: Path, spec: dict[str, Any], start_epoch: int, epochs: int,
     state between steps) restarts the trial on ``automl resume`` with the same config and
     checkpoint; running the trainer again would retrain the same epochs (and write them twice
     into status.json). It is the same run when ``spec.yaml`` is this very spec and status.json's
-    last run (from its last STARTED line; the trainer starts after its spec is written)
-    validated every epoch up to ``epochs`` and ended with SUCCESS, and no ``outcome.json``
+    last run (the trainer starts after its spec is written) validated every epoch up to
+    ``epochs`` and ended well (TAO's "Train finished successfully."), and no ``outcome.json``
     written after the spec says otherwise (the kill may have come before the trial wrote it);
     the trial then reports those results to Tune instead of training.
     """
@@ -323,14 +364,9 @@ def ended_run(folder: Path, spec: dict[str, Any], start_epoch: int, epochs: int,
             return None
     except (OSError, ValueError, TypeError, AttributeError, yaml.YAMLError):
         return None
-    from automl.status import read_status
-
-    lines = read_status(status_path(folder / "results"))
-    starts = [i for i, line in enumerate(lines) if line.status == "STARTED"]
-    run = lines[starts[-1]:] if starts else lines
-    validated = [line.epoch for line in run if line.epoch is not None
-                 and line.metric(metric) is not None]
-    if not run or run[-1].status != "SUCCESS" or not validated or max(validated) != epochs \
+    run = (runs(read_status(status_path(folder / "results"))) or [[]])[-1]
+    validated = [r.epochs for r in read_results(run, start_epoch) if r.metric(metric) is not None]
+    if final_status(run) != "SUCCESS" or not validated or max(validated) != epochs \
             or min(validated) <= start_epoch:
         return None
     return run

@@ -1,9 +1,11 @@
-"""``segformer evaluate | inference | export``.
+"""``automl-segformer evaluate | inference | export`` (TAO: ``segformer <action>``).
 
 - evaluate: loads ``evaluate.checkpoint``, computes the metrics on ``dataset.segment.test_split``
   (TAO's default: ``val``) exactly as training validates, prints them and writes
-  ``<results_dir>/evaluate/status.json`` (STARTED, then SUCCESS with ``kpi: {val_loss, val_acc,
-  val_miou, val_mf1, val_mprecision, val_mrecall}``) and ``results.json``.
+  ``<results_dir>/evaluate/status.json`` (STARTED "Starting SegFormer evaluate.", then RUNNING
+  "Evaluate finished successfully." (TAO writes no SUCCESS line) with ``kpi: {val_loss, val_acc, val_miou, val_mf1,
+  val_mprecision, val_mrecall}``) and ``results.json`` (with the checkpoint's 0-based ``epoch``
+  and ``global_step``).
 - inference: loads ``inference.checkpoint`` and writes, for each image of
   ``dataset.segment.predict_split``, ``<results_dir>/inference/mask_labels/<stem>.png`` (class id per
   pixel, at the image's original size) and ``vis_overlay/<stem>.png`` (palette colours blended
@@ -11,6 +13,9 @@
 - export: loads ``export.checkpoint`` and writes ONNX to ``export.onnx_file`` (input ``input``
   of shape N x input_channel x input_height x input_width, output ``output``: class logits at the
   input size; dynamic batch when ``export.batch_size`` is -1). Needs the ``onnx`` package.
+
+Each action reads only the ``model`` entry (and ``arch``) of a checkpoint, so checkpoints of any
+format this trainer wrote are accepted.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import numpy as np
 
 from .config import ExperimentConfig, action_results_dir, require
 from .errors import DependencyError, SpecError
-from .status import StatusLogger
+from .status import SUCCESS_STATUS, StatusLogger, started_message, success_message
 
 
 def _model_from_checkpoint(cfg: ExperimentConfig, ckpt_path: str, key: str, num_gpus: int, gpu_ids: list[int]):
@@ -47,7 +52,7 @@ def run_evaluate(cfg: ExperimentConfig, status: StatusLogger, log=print) -> dict
     root = require(seg.root_dir, "dataset.segment.root_dir")
     ckpt_path = require(cfg.evaluate.checkpoint, "evaluate.checkpoint")
     out_dir = action_results_dir(cfg, "evaluate")
-    status.write("STARTED", "Starting Segformer evaluation")
+    status.write("STARTED", started_message("evaluate"))
     t0 = time.time()
 
     from .data import SegDataset
@@ -63,7 +68,8 @@ def run_evaluate(cfg: ExperimentConfig, status: StatusLogger, log=print) -> dict
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     for k, v in metrics.items():
         log(f"{k}: {v:.6f}")
-    status.write("SUCCESS", "Evaluation finished successfully", kpi=metrics, time_per_epoch=time.time() - t0)
+    status.write(SUCCESS_STATUS, success_message("evaluate"), kpi=metrics)
+    log(f"Evaluation took {time.time() - t0:.1f} s")
     return metrics
 
 
@@ -84,7 +90,7 @@ def run_inference(cfg: ExperimentConfig, status: StatusLogger, log=print) -> Pat
     root = require(seg.root_dir, "dataset.segment.root_dir")
     ckpt_path = require(cfg.inference.checkpoint, "inference.checkpoint")
     out_dir = action_results_dir(cfg, "inference")
-    status.write("STARTED", "Starting Segformer inference")
+    status.write("STARTED", started_message("inference"))
 
     import torch
     import torch.nn.functional as F
@@ -120,7 +126,7 @@ def run_inference(cfg: ExperimentConfig, status: StatusLogger, log=print) -> Pat
                 Image.fromarray(blend).save(vis_dir / f"{stem}.png")
                 n += 1
     log(f"Wrote {n} predicted masks to {label_dir}")
-    status.write("SUCCESS", "Inference finished successfully")
+    status.write(SUCCESS_STATUS, success_message("inference"))
     return label_dir
 
 
@@ -135,7 +141,7 @@ def run_export(cfg: ExperimentConfig, status: StatusLogger | None, log=print) ->
     except ImportError:
         raise DependencyError("onnx is not installed: pip install onnx") from None
     if status is not None:
-        status.write("STARTED", "Starting Segformer export")
+        status.write("STARTED", started_message("export"))
 
     import torch
     import torch.nn.functional as F
@@ -167,5 +173,5 @@ def run_export(cfg: ExperimentConfig, status: StatusLogger | None, log=print) ->
                           verbose=bool(e.verbose), **kwargs)
     log(f"Exported ONNX model to {onnx_file}")
     if status is not None:
-        status.write("SUCCESS", "Export finished successfully")
+        status.write(SUCCESS_STATUS, success_message("export"))
     return onnx_file

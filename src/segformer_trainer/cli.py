@@ -1,14 +1,18 @@
-"""``segformer``: the bundled trainer's command line, compatible with TAO's SegFormer container.
+"""``automl-segformer``: the bundled trainer's command line, compatible with TAO's SegFormer container.
 
-::
+The console script is ``automl-segformer`` (so that TAO's own ``segformer`` entry point in a TAO
+container is never shadowed); ``python -m segformer_trainer.cli`` is the same program. Its
+arguments are TAO's ``segformer <action> -e spec.yaml`` arguments (the skill folder's
+``skill_info.yaml`` keeps TAO's ``segformer <action> -e {config_path}`` commands; the AutoML
+engine runs this module for the bundled skill)::
 
-    segformer train     -e spec.yaml [key=value ...]
-    segformer evaluate  -e spec.yaml [key=value ...]
-    segformer inference -e spec.yaml [key=value ...]
-    segformer export    -e spec.yaml [key=value ...]
-    segformer dataset synth --out DIR [--num-train N --num-val N --num-test N --num-classes K
-                                       --img-size S --seed N]
-    segformer skill --out DIR
+    automl-segformer train     -e spec.yaml [key=value ...]
+    automl-segformer evaluate  -e spec.yaml [key=value ...]
+    automl-segformer inference -e spec.yaml [key=value ...]
+    automl-segformer export    -e spec.yaml [key=value ...]
+    automl-segformer dataset synth --out DIR [--num-train N --num-val N --num-test N --num-classes K
+                                              --img-size S --seed N]
+    automl-segformer skill --out DIR
 
 Overrides are dotted keys whose values are parsed as YAML scalars (``train.optim.lr=1e-3``).
 Exit codes: 0 success; 1 a failed run (data error, divergence, out of memory, crash: a FAILURE
@@ -100,7 +104,9 @@ def run_action(action: str, spec: str, overrides: list[str]) -> int:
         _fail(status or _fallback_status(spec, overrides, action), exc.line)
         return exc.exit_code
     except KeyboardInterrupt:
-        _fail(status, "interrupted")
+        from .status import interrupted_message
+
+        _fail(status, interrupted_message(action))
         return 130
     except Exception as exc:  # noqa: BLE001 - report every crash as a FAILURE line
         if _is_oom(exc):
@@ -124,7 +130,7 @@ def _fail(status, line: str) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="segformer",
+        prog="automl-segformer",
         description="Bundled SegFormer trainer with TAO's CLI/spec/status.json contract.",
     )
     sub = p.add_subparsers(dest="action", metavar="ACTION")

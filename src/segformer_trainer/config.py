@@ -328,8 +328,9 @@ class OptimConfig(Strict):
     lr: float = F(1e-3, "Optimizer learning rate", minimum=0.0, maximum=INF, automl=True)
     policy: Literal["linear", "step"] = F(
         "linear",
-        "Optimizer policy: linear decays the lr to ~0 over train.num_epochs (as set for the current "
-        "run); step multiplies it by 0.1 at 1/2 and again at 3/4 of train.num_epochs",
+        "Optimizer policy (as TAO's): linear warms up over 1% of the steps, then decays the lr linearly "
+        "per step to ~0 at train.num_epochs; step multiplies it by 0.1 every train.num_epochs // 3 "
+        "epochs. A resumed run restores the scheduler state from the checkpoint",
     )
     momentum: float = F(0.9, "The momentum (beta1) for the AdamW optimizer.", title="momentum - AdamW (beta1)",
                         minimum=0.0, maximum=1.0, automl=True)

@@ -18,7 +18,7 @@ from .errors import SpecError
 from .metrics import scores, update_confusion
 from .model import arch_summary, forward_logits
 
-CHECKPOINT_FORMAT = "segformer_trainer/1"
+CHECKPOINT_FORMAT = "segformer_trainer/2"  # /2: 0-based "epoch" (current_epoch), scheduler state_dict
 
 
 def setup_threads() -> int:
@@ -128,6 +128,7 @@ def evaluate_dataset(model, ds: SegDataset, cfg: ExperimentConfig, device: torch
 
 # --------------------------------------------------------------------------- checkpoints
 def checkpoint_name(epoch: int, step: int) -> str:
+    """TAO's name: Lightning's 0-based ``current_epoch`` and the global step."""
     return f"model_epoch_{epoch:03d}_step_{step:05d}.pth"
 
 
@@ -162,15 +163,31 @@ def set_rng_state(state: dict[str, Any]) -> None:
             pass
 
 
+def _fsync(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:  # pragma: no cover - a filesystem without fsync
+        pass
+
+
 def save_checkpoint(path: Path, payload: dict[str, Any], latest: Path | None = None) -> None:
-    """Atomic write (tmp + rename); ``latest`` gets a copy."""
+    """Atomic write: ``<name>.tmp`` (no ``.pth`` suffix, so globs never see it), fsync, rename.
+
+    ``latest`` gets a copy, written the same way, so a reader never sees a partial file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
+    _fsync(tmp)
     os.replace(tmp, path)
     if latest is not None:
         tmp_latest = latest.with_name(latest.name + ".tmp")
         shutil.copyfile(path, tmp_latest)
+        _fsync(tmp_latest)
         os.replace(tmp_latest, latest)
 
 

@@ -1,4 +1,7 @@
-"""Write this trainer's skill folder in TAO's layout (``segformer skill --out DIR``).
+"""Write this trainer's skill folder in TAO's layout (``automl-segformer skill --out DIR``).
+
+``skill_info.yaml`` keeps TAO's commands (``segformer <action> -e {config_path}``): that is TAO's
+contract; the AutoML engine runs ``python -m segformer_trainer.cli`` for the bundled skill.
 
 ::
 

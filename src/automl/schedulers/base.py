@@ -15,8 +15,10 @@ How a trial moves through the rungs
     Tune checkpoint it reported with that result is the pointer to the rung's model file.
     Promoting it sets ``__epochs__`` to the next rung and unpauses it: the trainable restarts
     the trainer with ``train.resume_training_checkpoint_path`` = that file, so training
-    continues from the rung epoch (the bundled trainer stretches its LR schedule to the new
-    horizon, like TAO's own AutoML). With ``--fixed-budget`` every segment keeps
+    continues after the rung epoch with the optimizer and LR-scheduler state of the checkpoint
+    (TAO's Lightning ``fit(ckpt_path=...)``; the schedule's horizon is the new
+    ``num_epochs``). A rung result whose checkpoint never appears complete fails the trial
+    visibly (``checkpoint``) instead of letting a promotion retrain it. With ``--fixed-budget`` every segment keeps
     ``__epochs__ = R`` (same LR schedule for all) and the pause kills the trainer at the rung.
     ``__rung__`` (ladder index of the rung the segment trains to) and ``__bracket__`` are in
     the config too; the trainable reports them as ``rung``/``bracket`` with each result.

@@ -1,4 +1,4 @@
-"""Reading a trainer's ``status.json``.
+"""Parsing a trainer's ``status.json`` into lines (what each line *means* is :mod:`automl.tao.progress`).
 
 TAO trainers append one JSON object per line to ``results_dir/train/status.json`` while they run;
 the engine reads that file *while it is written*. Observed variants that a reader must survive:
@@ -6,17 +6,19 @@ JSON Lines (the normal case), one pretty-printed JSON array, trailing commas, a 
 (the writer is mid-line) and stray non-JSON lines. Nothing in here ever raises on file content:
 what cannot be parsed is skipped.
 
-Two readers share one line parser:
+Two readers share one scanner (:func:`parse_stream`):
 
 * :func:`read_status` parses a whole file (post-mortem: recovery, ``automl recover``).
-* :class:`StatusTail` reads incrementally from a byte offset and only consumes complete lines,
-  so a torn line is picked up on the next poll once the writer has finished it.
+* :class:`StatusTail` reads incrementally from a byte offset and only consumes complete entries,
+  so a torn line (or an array's object still being written) is picked up on the next poll.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,10 +31,11 @@ class StatusLine:
     """One parsed status entry."""
 
     status: str  # STARTED | RUNNING | SUCCESS | FAILURE | SKIPPED | "" when absent
-    epoch: int | None
+    epoch: int | None  # as written: TAO's 0-based ``current_epoch`` (see automl.tao.progress)
     max_epoch: int | None
     kpi: dict[str, float]
     message: str
+    step: int | None
     raw: dict[str, Any] = field(repr=False, compare=False)
 
     def metric(self, name: str) -> float | None:
@@ -85,65 +88,58 @@ def parse_object(obj: Any) -> StatusLine | None:
         status=str(obj.get("status", "")).upper(),
         epoch=_as_int(obj.get("epoch")),
         max_epoch=_as_int(obj.get("max_epoch")),
+        step=_as_int(obj.get("step")),
         kpi=_kpi(obj),
         message=message if isinstance(message, str) else "",
         raw=obj,
     )
 
 
-def parse_line(text: str) -> StatusLine | None:
-    """Parse one line; tolerate trailing commas and array brackets around it."""
-    text = text.strip().rstrip(",").strip()
-    if text.startswith("["):
-        text = text[1:].strip()
-    if text.endswith("]"):
-        text = text[:-1].strip().rstrip(",")
-    if not text.startswith("{"):
-        return None
-    try:
-        return parse_object(json.loads(text))
-    except ValueError:
-        return None
+_SEPARATORS = " \t\r\n,[]"  # between entries: whitespace, and a JSON array's punctuation
+_DECODER = json.JSONDecoder()
+_NEXT_OBJECT = re.compile(r"(?<=\n)[ \t,\[]*\{")  # a line that starts another object
+
+
+def parse_stream(text: str, final: bool = False) -> tuple[list[StatusLine], int]:
+    """The entries at the start of ``text``, and how many characters they used up.
+
+    One scanner for every form a status file takes: JSON Lines, a pretty-printed array (objects
+    over several lines, commas, brackets), stray non-JSON lines and a torn object. An object that
+    fails to decode only because the text ends inside it is *incomplete*: scanning stops before
+    it (the writer is mid-write; the next read continues there) unless ``final``. One that fails
+    although another object starts on a later line is broken (a torn JSON line the writer
+    abandoned): scanning resumes at that line.
+    """
+    out: list[StatusLine] = []
+    pos, size = 0, len(text)
+    while True:
+        while pos < size and text[pos] in _SEPARATORS:
+            pos += 1
+        if pos >= size:
+            return out, pos
+        if text[pos] == "{":
+            try:
+                obj, end = _DECODER.raw_decode(text, pos)
+            except ValueError:
+                later = _NEXT_OBJECT.search(text, pos + 1)
+                if later is None:
+                    return out, (size if final else pos)  # incomplete: wait for the rest
+                pos = later.start()
+                continue
+            line = parse_object(obj)
+            if line is not None:
+                out.append(line)
+            pos = end
+            continue
+        newline = text.find("\n", pos)  # a stray non-JSON line: skip it once it is complete
+        if newline == -1:
+            return out, (size if final else pos)
+        pos = newline + 1
 
 
 def parse_text(text: str) -> list[StatusLine]:
-    """Parse a whole document: a JSON array/object first, then line by line."""
-    stripped = text.strip()
-    if not stripped:
-        return []
-    if stripped[0] in "[{":
-        try:
-            doc = json.loads(stripped)
-        except ValueError:
-            doc = None
-        if isinstance(doc, list):
-            return [line for line in map(parse_object, doc) if line is not None]
-        if isinstance(doc, dict):
-            line = parse_object(doc)
-            return [line] if line else []
-    lines = [parse_line(part) for part in text.splitlines()]
-    parsed = [line for line in lines if line is not None]
-    if parsed or "{" not in text:
-        return parsed
-    return _parse_pretty_objects(text)
-
-
-def _parse_pretty_objects(text: str) -> list[StatusLine]:
-    """Objects spread over several lines (a pretty-printed array that is still being written)."""
-    decoder = json.JSONDecoder()
-    out: list[StatusLine] = []
-    index = text.find("{")
-    while index != -1:
-        try:
-            obj, end = decoder.raw_decode(text, index)
-        except ValueError:
-            index = text.find("{", index + 1)
-            continue
-        line = parse_object(obj)
-        if line is not None:
-            out.append(line)
-        index = text.find("{", end)
-    return out
+    """Every parseable entry of a whole document."""
+    return parse_stream(text, final=True)[0]
 
 
 def read_status(path: Path) -> list[StatusLine]:
@@ -157,36 +153,39 @@ def read_status(path: Path) -> list[StatusLine]:
 class StatusTail:
     """Incremental reader: returns entries appended since the last call.
 
-    Only complete lines (ending in a newline) are consumed; a torn last line stays for the next
-    call. :meth:`read_new` with ``final=True`` also parses the unterminated remainder (the writer
-    has exited). If the file shrinks (the trainer was restarted and truncated it), reading starts
-    over from the beginning.
+    Entries are returned as soon as they are complete, in whichever form the file takes (a
+    JSON line, or an object of a pretty-printed array spread over several lines); a torn one
+    stays for the next call. :meth:`read_new` with ``final=True`` also skips an unterminated
+    remainder (the writer has exited). If the file shrinks (the trainer was restarted and
+    truncated it), reading starts over from the beginning.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._offset = 0
-        self._pending = b""
+        self._reset()
+
+    def _reset(self) -> None:
+        self._offset = 0
+        self._pending = ""
+        # Incremental: a multi-byte character split between two reads is decoded whole.
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def read_new(self, final: bool = False) -> list[StatusLine]:
         try:
             with self.path.open("rb") as handle:
                 size = handle.seek(0, 2)
                 if size < self._offset:
-                    self._offset, self._pending = 0, b""
+                    self._reset()
                 handle.seek(self._offset)
                 chunk = handle.read()
         except FileNotFoundError:
             return []
         self._offset += len(chunk)
-        data = self._pending + chunk
-        complete, _, rest = data.rpartition(b"\n")
-        self._pending = rest
-        text = complete.decode("utf-8", errors="replace")
-        if final and rest:
-            text = f"{text}\n{rest.decode('utf-8', errors='replace')}"
-            self._pending = b""
-        return [line for line in map(parse_line, text.splitlines()) if line is not None]
+        text = self._pending + self._decoder.decode(chunk, final=final)
+        lines, used = parse_stream(text, final=final)
+        self._pending = text[used:]
+        return lines
 
 
 def status_path(results_dir: Path, action: str = "train") -> Path:
@@ -198,12 +197,3 @@ def status_path(results_dir: Path, action: str = "train") -> Path:
     if nested.exists() or not (results_dir / "status.json").exists():
         return nested
     return results_dir / "status.json"
-
-
-def validation_results(lines: list[StatusLine], metric: str) -> list[tuple[int, dict[str, float]]]:
-    """(epoch, kpis) for every entry that carries ``metric`` and an epoch, in file order."""
-    out = []
-    for line in lines:
-        if line.epoch is not None and line.metric(metric) is not None:
-            out.append((line.epoch, dict(line.kpi)))
-    return out

@@ -1,7 +1,7 @@
 import json
 from pathlib import Path
 
-from automl.status import StatusTail, parse_text, read_status, status_path, validation_results
+from automl.tao.lines import StatusTail, parse_text, read_status, status_path
 
 
 def _lines(*objs):
@@ -15,7 +15,7 @@ def test_json_lines_and_metrics(tmp_path: Path):
                            {"status": "SUCCESS"}))
     lines = read_status(path)
     assert [l.status for l in lines] == ["STARTED", "RUNNING", "SUCCESS"]
-    assert validation_results(lines, "val_miou") == [(1, {"val_miou": 0.5})]
+    assert lines[1].epoch == 1 and lines[1].metric("val_miou") == 0.5
 
 
 def test_pretty_array_trailing_commas_garbage_and_nan_strings():
