@@ -17,9 +17,28 @@ FAKE_TRAINER = Path(__file__).parent / "fixtures" / "fake_trainer.py"
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-# Commands a TAO skill names (`segformer`) resolve to the ones this installation provides first,
-# as in an activated venv, not to another interpreter's script earlier on PATH (a pyenv shim).
+# Commands this installation provides (`automl`, `automl-segformer`) resolve to its own scripts
+# first, as in an activated venv, not to another interpreter's script earlier on PATH (a pyenv
+# shim). A real TAO skill's `segformer` is provided per test by segformer_shim().
 os.environ["PATH"] = os.pathsep.join([sysconfig.get_path("scripts"), os.environ.get("PATH", "")])
+
+
+def segformer_shim(folder: Path) -> Path:
+    """A folder to put first on PATH, holding an executable ``segformer`` that runs the bundled
+    trainer (``python -m segformer_trainer.cli``).
+
+    A real TAO skill's command is ``segformer train -e {config_path}``; the bundled trainer's own
+    console script is ``automl-segformer`` (a ``segformer`` installed into a TAO container would
+    shadow TAO's entry point), so tests that run a real skill locally provide the name this way.
+    """
+    import shlex
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shim = folder / "segformer"
+    python = shlex.quote(sys.executable)
+    shim.write_text(f'#!/bin/sh\nexec {python} -m segformer_trainer.cli "$@"\n')
+    shim.chmod(0o755)
+    return folder
 
 
 def shared_tao() -> Path:

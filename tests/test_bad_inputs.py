@@ -156,6 +156,19 @@ def _corrupt_mask(ctx: Ctx) -> list[str]:
     return ctx.run("--root-dir", str(root), skill=segformer_skill(ctx.tmp))
 
 
+def _class_ids_read_with_norm(ctx: Ctx) -> list[str]:
+    root = tiny_dataset(ctx.tmp)  # class-id masks (0..3); TAO's norm would read them as 0
+    return ctx.run("--root-dir", str(root), "--set", "dataset.segment.num_classes=4",
+                   "--set", "dataset.segment.label_transform=norm", skill=segformer_skill(ctx.tmp))
+
+
+def _without(ctx: Ctx, relative: str, *extra: str) -> list[str]:
+    """The fake skill without one of its files."""
+    skill = ctx.fake("partial-skill")
+    (skill / relative).unlink()
+    return ctx.run(*extra, skill=skill)
+
+
 def _docker_without_image(ctx: Ctx) -> list[str]:
     pytest.importorskip("launchers.docker", reason="the Docker launcher is not in this checkout")
     return ctx.run("--launcher", "docker")  # the fake skill names no container_image
@@ -217,6 +230,17 @@ CASES = [
     Case("automl-disabled",
          lambda c: c.run(skill=c.fake("s6", lambda i: i.update(automl_enabled=False))),
          ("AutoML is not enabled", "automl_enabled: false", "skill_info.yaml")),
+    Case("automl-disabled-policy-off",
+         lambda c: c.run("--policy", "off", skill=c.fake("s6b", lambda i: i.update(
+             automl_enabled=False))),
+         ("fake-skill: AutoML is not enabled for this model", "automl_enabled: false")),
+    Case("train-schema-missing", lambda c: _without(c, "schemas/train.schema.json"),
+         ("fake-skill: AutoML is enabled but not runnable for this model",
+          "schemas/train.schema.json is missing")),
+    Case("train-template-missing",
+         lambda c: _without(c, "references/spec_template_train.yaml", "--policy", "off"),
+         ("fake-skill: AutoML is enabled but not runnable for this model",
+          "references/spec_template_train.yaml is missing")),
     Case("trainer-not-on-path",
          lambda c: c.run(skill=c.fake("s7", lambda i: i["actions"]["train"].update(
              command="no-such-trainer train -e {config_path}"))),
@@ -283,6 +307,15 @@ CASES = [
     Case("space-file-not-utf8", lambda c: _space(c, b"parameters:\n  hp.x: {valid_min: \xff}\n"),
          ("space.yaml", "not UTF-8", "save the file as UTF-8")),
     # -- settings (flags and study files)
+    Case("metric-empty", lambda c: c.run("--metric", ""),
+         ("--metric ''", "the metric name is empty", "--metric val_miou")),
+    Case("metric-blank", lambda c: c.run("--metric", "  "), ("--metric '", "metric name is empty")),
+    Case("study-metric-empty", lambda c: _study(c, 'metric: ""\n'),
+         ("study.yaml", "'metric' = ''", "the metric name is empty", "--metric val_miou")),
+    Case("policy-unknown", lambda c: c.run("--policy", "auto"),
+         ("--policy 'auto'", "'on' or 'off'")),
+    Case("study-policy-unknown", lambda c: _study(c, "automl_policy: maybe\n"),
+         ("study.yaml", "'automl_policy' = 'maybe'", "'on' or 'off'")),
     Case("unknown-algorithm", lambda c: c.run("--algo", "nope"),
          ("--algo 'nope'", "'random'", "'bayesian'")),
     Case("max-epochs-zero", lambda c: c.run("--max-epochs", "0"),
@@ -330,6 +363,9 @@ CASES = [
          ("split 'val'", "dataset.segment.validation_split", "masks/val/", "create it or set")),
     Case("masks-more-classes-than-num-classes", _too_many_classes,
          ("masks/train/", "class id 3", "num_classes=2", "--set dataset.segment.num_classes=4")),
+    Case("class-id-masks-read-with-norm", _class_ids_read_with_norm,
+         ("masks/train/", "mask has value", "label_transform is norm", "value // 255",
+          "--set dataset.segment.label_transform=None")),
     Case("mask-not-a-png", _corrupt_mask,
          ("masks/train/00000.png", "not a readable PNG mask", "replace or remove")),
     # -- the workspace
@@ -401,7 +437,8 @@ def test_cases_cover_enough_mistakes() -> None:
     (["--set", "hp.xx=1"], ("did you mean 'hp.x'?",)),
     (["--space-file", "."], ("cannot read the overrides file",)),  # was an IsADirectoryError
     (["--max-epochs", "0"], ("--max-epochs 0: Input should be greater than or equal to 1",)),
-], ids=["unknown-key", "space-file-folder", "max-epochs-zero"])
+    (["--metric", ""], ("--metric '': the metric name is empty",)),  # was: trained, then exit 1
+], ids=["unknown-key", "space-file-folder", "max-epochs-zero", "metric-empty"])
 def test_subprocess_one_line(extra, needles, tmp_path: Path) -> None:
     skill = make_fake_skill(tmp_path / "skill")
     cwd = tmp_path / "cwd"

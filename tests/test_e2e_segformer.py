@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from automl.cli import main
 from automl.records import read_history
@@ -52,15 +54,25 @@ def test_automl_run_on_the_bundled_trainer(tiny_dataset, tmp_path):
 
 
 def test_tao_skill_folder_runs_with_the_bundled_trainer(tiny_dataset, tmp_path):
-    from tests.conftest import shared_tao
+    """The real TAO skill folder, whose command is TAO's `segformer train -e {config_path}`,
+    run as a user would with the bundled trainer: our console script is `automl-segformer`
+    (never shadowing TAO's `segformer`), so a shim on PATH provides the name. A separate process:
+    the session's Ray workers keep the PATH they started with."""
+    from tests.conftest import segformer_shim, shared_tao
+    from tests.helpers import ENV, cli
 
     skill = shared_tao() / "tao-train-segformer"
     ws = tmp_path / "tao"
-    code = main(["run", "--skill-dir", str(skill), "--root-dir", str(tiny_dataset),
-                 "--workspace", str(ws), "--algo", "random", "--max-recommendations", "2",
-                 "--max-epochs", "1", "--progress", "none", "--seed", "3",
-                 "--set", "model.backbone.type=mit_nano", "--set", "dataset.segment.img_size=32",
-                 "--set", "dataset.segment.num_classes=4", "--set", "dataset.segment.workers=0",
-                 "--set", "dataset.segment.label_transform=None"])
-    assert code == 0
+    env = {**ENV, "PATH": os.pathsep.join([str(segformer_shim(tmp_path / "bin")), ENV["PATH"]])}
+    res = cli("run", "--skill-dir", str(skill), "--root-dir", str(tiny_dataset),
+              "--workspace", str(ws), "--algo", "random", "--max-recommendations", "2",
+              "--max-epochs", "1", "--progress", "none", "--seed", "3",
+              "--set", "model.backbone.type=mit_nano", "--set", "dataset.segment.img_size=32",
+              "--set", "dataset.segment.num_classes=4", "--set", "dataset.segment.workers=0",
+              "--set", "dataset.segment.label_transform=None", env=env, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
     assert read_best_rec(ws / "best_rec.json")["best"]["observed_budget"] == 1
+    # TAO's template turns Weights & Biases on: off in every trial, said once.
+    assert res.stdout.count("Weights & Biases logging is off") == 1
+    for spec in ws.glob("trials/*/spec.yaml"):
+        assert yaml.safe_load(spec.read_text())["wandb"]["enable"] is False

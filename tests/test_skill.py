@@ -128,9 +128,26 @@ def test_invalid_schema_json_reports_line(segformer_copy: Path) -> None:
         SkillDir.load(segformer_copy)
 
 
-def test_missing_schema(segformer_copy: Path) -> None:
-    (segformer_copy / "schemas" / "train.schema.json").unlink()
-    with pytest.raises(UserError, match=r"train\.schema\.json: not found"):
+@pytest.mark.parametrize("missing", ["schemas/train.schema.json",
+                                     "references/spec_template_train.yaml"])
+def test_enabled_but_not_runnable(segformer_copy: Path, missing: str) -> None:
+    """The skill bank's rule: AutoML needs both the train schema and the train template; a
+    model whose metadata says enabled but lacks one is 'enabled but not runnable', naming it."""
+    (segformer_copy / missing).unlink()
+    with pytest.raises(UserError) as err:
+        SkillDir.load(segformer_copy)
+    assert str(err.value) == (
+        f"tao-train-segformer: AutoML is enabled but not runnable for this model: {missing} is "
+        f"missing (the train schema and spec template must be generated and packaged in "
+        f"{segformer_copy})")
+
+
+def test_template_missing_where_skill_info_points(segformer_copy: Path) -> None:
+    info = segformer_copy / "references" / "skill_info.yaml"
+    info.write_text(info.read_text().replace("train: ../references/spec_template_train.yaml",
+                                             "train: ../references/elsewhere.yaml"))
+    with pytest.raises(UserError, match=r"enabled but not runnable for this model: "
+                                        r"references/elsewhere\.yaml is missing"):
         SkillDir.load(segformer_copy)
 
 
@@ -156,8 +173,9 @@ def test_automl_disabled_skill(segformer_copy: Path) -> None:
     info.write_text(info.read_text().replace("automl_enabled: true", "automl_enabled: false"))
     with pytest.raises(UserError) as err:
         SkillDir.load(segformer_copy)
-    assert str(err.value) == ("tao-train-segformer: AutoML is not enabled for this skill "
-                              "(automl_enabled: false in references/skill_info.yaml)")
+    assert str(err.value) == ("tao-train-segformer: AutoML is not enabled for this model "
+                              "(automl_enabled: false in references/skill_info.yaml); train it "
+                              "with its own command, outside automl")
 
 
 def test_skill_without_train_action(segformer_copy: Path) -> None:

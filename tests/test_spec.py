@@ -61,3 +61,45 @@ def test_parse_assignments():
 
 def test_flatten():
     assert flatten({"a": {"b": 1, "c": [1]}, "d": {}}) == {"a.b": 1, "a.c": [1], "d": {}}
+
+
+# -- Weights & Biases: TAO's templates turn it on; trials get it off unless the user sets it
+
+
+WANDB_TEMPLATE = {**TEMPLATE, "wandb": {"enable": True, "project": "TAO Toolkit"}}
+
+
+def test_wandb_is_off_unless_the_user_sets_it(tmp_path: Path):
+    b = SpecBuilder(WANDB_TEMPLATE, [], {}, {})
+    spec = b.build({}, tmp_path, epochs=1)
+    assert spec["wandb"] == {"enable": False, "project": "TAO Toolkit"}
+    assert WANDB_TEMPLATE["wandb"]["enable"] is True  # template untouched
+    (note,) = b.notes()
+    assert "wandb.enable=true" in note and "Weights & Biases" in note
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_wandb_explicit_set_wins(tmp_path: Path, value: bool):
+    b = SpecBuilder(WANDB_TEMPLATE, [], {}, {"wandb.enable": value})
+    assert b.build({}, tmp_path, epochs=1)["wandb"]["enable"] is value
+    assert b.notes() == []  # the user decided: nothing to say
+
+
+def test_no_wandb_section_no_change(tmp_path: Path):
+    b = builder()
+    assert "wandb" not in b.build({}, tmp_path, epochs=1) and b.notes() == []
+
+
+def test_wandb_in_tao_segformer_template(tmp_path: Path):
+    from automl.schema import iter_leaves
+    from automl.skill import SkillDir
+    from conftest import shared_tao
+
+    skill = SkillDir.load(shared_tao() / "tao-train-segformer")
+    template = skill.template("train")
+    assert template["wandb"]["enable"] is True  # what TAO ships
+    known = [leaf.name for leaf in iter_leaves(skill.schema)]
+    off = SpecBuilder(template, known, skill.shorthand(), {}).build({}, tmp_path, epochs=1)
+    assert off["wandb"]["enable"] is False
+    on = SpecBuilder(template, known, skill.shorthand(), parse_assignments(["wandb.enable=true"]))
+    assert on.build({}, tmp_path, epochs=1)["wandb"]["enable"] is True

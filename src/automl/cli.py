@@ -35,6 +35,9 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     a("--workspace", type=Path, help="experiment folder (default: <workspace-root>/<name>-<time>)")
     a("--workspace-root", type=Path, help="where new workspaces go (default: ./automl-workspaces)")
     a("--name", help="experiment name")
+    a("--policy", dest="automl_policy", metavar="on|off",
+      help="the skill's automl_policy for this run: on (default) searches; off runs one plain "
+           "training with the template and --set overrides (still writes best_rec.json)")
     a("--algo", help="random | bayesian | bfbo | asha | hyperband | hyperband_es | bohb | dehb | pbt | pb2")
     a("--metric", help="metric to optimize, as written in status.json kpi (default val_miou)")
     a("--direction", help="max or min (default max)")
@@ -69,7 +72,8 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     a("--address", help="Ray cluster: HOST:PORT of a cluster node, or auto")
 
 
-_FLAG_FIELDS = ("skill_dir", "root_dir", "workspace", "workspace_root", "name", "algo", "metric",
+_FLAG_FIELDS = ("skill_dir", "root_dir", "workspace", "workspace_root", "name", "automl_policy",
+                "algo", "metric",
                 "direction", "max_recommendations", "max_epochs", "min_epochs", "reduction_factor",
                 "max_concurrent", "population_size", "seed", "fixed_budget", "space_file",
                 "ranges", "options", "pins", "launcher", "image", "pull", "shm_size",
@@ -122,11 +126,19 @@ def _execute(prepared, restore: bool) -> int:
 
     settings = prepared.settings
     print(f"workspace: {prepared.workspace.path}" + (" (resuming)" if restore else ""))
-    print(f"algorithm: {settings.algo} | metric: {settings.metric} ({settings.direction}) | "
+    plain = settings.automl_policy == "off"
+    algorithm = "none (automl_policy: off)" if plain else settings.algo
+    print(f"algorithm: {algorithm} | metric: {settings.metric} ({settings.direction}) | "
           f"trials: {_trial_count(settings)} | budget: {prepared.budget} epochs | "
           f"concurrent: {prepared.max_concurrent} | seed: {prepared.seed}")
-    print(f"search space: {len(prepared.space.params)} parameters"
-          + (f", {len(prepared.space.pinned)} pinned" if prepared.space.pinned else ""))
+    if plain:
+        print("automl_policy: off: one plain training with the spec template and the --set "
+              "overrides, no search (best_rec.json and hand-off as usual)")
+    else:
+        print(f"search space: {len(prepared.space.params)} parameters"
+              + (f", {len(prepared.space.pinned)} pinned" if prepared.space.pinned else ""))
+    for note in prepared.builder.notes():
+        print(f"note: {note}")
     progress = make_progress(settings.progress, settings.metric, settings.direction,
                              _trial_count(settings))
     tracking_uri = resolve_tracking_uri(prepared.workspace.path, settings.tracking_uri)

@@ -66,13 +66,28 @@ class Prepared:
 
 
 def _resolve_budget(settings: Settings, builder: SpecBuilder) -> int:
+    """R: --max-epochs, else the spec's num_epochs capped at TAO's 27 for a search; a plain
+    training (automl_policy off) trains exactly the spec's num_epochs, as TAO itself would."""
     if settings.max_epochs is not None:
         return settings.max_epochs
     spec_epochs = builder.overrides.get("train.num_epochs",
                                         get_dotted(builder.template, "train.num_epochs", None))
     if isinstance(spec_epochs, int) and not isinstance(spec_epochs, bool) and spec_epochs >= 1:
-        return min(DEFAULT_MAX_EPOCHS, spec_epochs)
+        plain = settings.automl_policy == "off"
+        return spec_epochs if plain else min(DEFAULT_MAX_EPOCHS, spec_epochs)
     return DEFAULT_MAX_EPOCHS
+
+
+def _plain_training(settings: Settings, space: SearchSpace) -> tuple[Settings, SearchSpace]:
+    """``automl_policy: off``: one trial at the full budget, nothing searched.
+
+    It runs through the same engine as a search (algorithm ``random``, one recommendation, no
+    searched parameter: the trial's spec is the template ⊕ --set overrides ⊕ the user's pins),
+    so history.json, best_rec.json, MLflow, resume and hand-off work unchanged.
+    """
+    plain = settings.model_copy(update={"algo": "random", "max_recommendations": 1,
+                                        "fixed_budget": True, "max_concurrent": 1})
+    return plain, SearchSpace(params=(), pinned=dict(space.pinned))
 
 
 def _default_concurrency(settings: Settings) -> int:
@@ -80,7 +95,9 @@ def _default_concurrency(settings: Settings) -> int:
     return max(1, int(cpus // settings.cpus_per_trial))
 
 
-def _make_launcher(settings: Settings, skill: SkillDir):
+def make_launcher(settings: Settings, skill: SkillDir):
+    """The launcher an experiment's settings name (trials, and the hand-off of its best model,
+    run in the same place: a Docker experiment's actions run in its image)."""
     if settings.launcher == "docker":
         from launchers.docker import DockerLauncher
 
@@ -104,7 +121,7 @@ def _load_skill(settings: Settings) -> tuple[SkillDir, dict[str, Any], SpecBuild
 
 def _launch_parts(settings: Settings, skill: SkillDir) -> tuple[tuple[str, ...], Any]:
     command = tuple(skill.command("train", "{config_path}", local=settings.launcher == "local"))
-    launcher = _make_launcher(settings, skill)
+    launcher = make_launcher(settings, skill)
     launcher.preflight(command)
     return command, launcher
 
@@ -189,7 +206,9 @@ def prepare(settings: Settings) -> Prepared:
     bundled = settings.skill_dir is None
     skill, template, builder = _load_skill(settings)
     space = build_user_space(skill, settings, builder)
-    if not space.params:
+    if settings.automl_policy == "off":
+        settings, space = _plain_training(settings, space)
+    elif not space.params:
         raise UserError(f"{skill.name}: the search space is empty (nothing searchable in "
                         f"automl_default_parameters, or everything pinned): add parameters with "
                         f"--range/--options or a --space-file")
@@ -218,7 +237,8 @@ def prepare(settings: Settings) -> Prepared:
         _check_gpus(settings, ray)
     seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(2**31)
     workspace = Workspace.create(settings.workspace, settings.workspace_root.resolve(),
-                                 settings.name or f"{skill.name}-{settings.algo}")
+                                 settings.name or f"{skill.name}-"
+                                 f"{'plain' if settings.automl_policy == 'off' else settings.algo}")
     if root is None and bundled:  # the embedded default: generate a dataset (cached beside the workspaces)
         shared = workspace.shared_dir(settings.workspace_root) or workspace.path
         root = dataset.synthesize_default(shared / "_data", num_classes)
@@ -234,6 +254,7 @@ def prepare(settings: Settings) -> Prepared:
                         max_concurrent, command, launcher)
     prepared.experiment = {
         "experiment_id": workspace.path.name,
+        "automl_policy": settings.automl_policy,
         "algo": settings.algo,
         "metric": settings.metric,
         "direction": settings.direction,

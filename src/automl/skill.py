@@ -82,11 +82,16 @@ class SkillDir:
                 f"{', '.join(checked.actions) or 'none'}); add actions.{action}.command"
             )
         if not checked.automl_enabled:
-            raise UserError(f"{name}: AutoML is not enabled for this skill (automl_enabled: false in {INFO_FILE})")
+            raise UserError(f"{name}: AutoML is not enabled for this model (automl_enabled: false "
+                            f"in {INFO_FILE}); train it with its own command, outside automl")
         schema_path = root / "schemas" / f"{action}.schema.json"
         if not schema_path.is_file():
-            raise UserError(f"{schema_path}: not found; the '{action}' action has no parameter schema")
-        return cls(path=root, info=info, schema=load_schema(schema_path))
+            raise UserError(_not_runnable(name, schema_path, root))
+        skill = cls(path=root, info=info, schema=load_schema(schema_path))
+        template = skill.template_path(action)
+        if not template.is_file():
+            raise UserError(_not_runnable(name, template, root))
+        return skill
 
     @property
     def name(self) -> str:
@@ -120,16 +125,11 @@ class SkillDir:
         (``references/...``); both are tried. Without an entry the conventional
         ``references/spec_template_<action>.yaml`` is used.
         """
-        declared = (self.info.get("spec_templates") or {}).get(action)
-        if declared:
-            candidates = [self.path / "schemas" / declared, self.path / declared]
-        else:
-            candidates = [self.path / "references" / f"spec_template_{action}.yaml"]
-        found = next((p for p in candidates if p.is_file()), None)
-        if found is None:
+        found = self.template_path(action)
+        if not found.is_file():
             raise UserError(
                 f"{self.name}: no spec template for action '{action}' (looked for "
-                f"{candidates[0].resolve()}); actions: {', '.join(self.actions())}"
+                f"{found.resolve()}); actions: {', '.join(self.actions())}"
             )
         spec = read_yaml(found)
         if spec is None:
@@ -137,6 +137,16 @@ class SkillDir:
         if not isinstance(spec, dict):
             raise UserError(f"{found}: expected a mapping at the top level")
         return spec
+
+    def template_path(self, action: str = "train") -> Path:
+        """Where ``action``'s spec template is (the first candidate that exists, else the
+        first candidate, for messages): see :meth:`template` for the two path conventions."""
+        declared = (self.info.get("spec_templates") or {}).get(action)
+        if declared:
+            candidates = [self.path / "schemas" / declared, self.path / declared]
+        else:
+            candidates = [self.path / "references" / f"spec_template_{action}.yaml"]
+        return next((p for p in candidates if p.is_file()), candidates[0])
 
     def command(self, action: str, config_path: str, local: bool = True) -> list[str]:
         """The argv that runs ``action`` on the spec at ``config_path``.
@@ -179,6 +189,17 @@ class SkillDir:
             return self.path.resolve() == bundled_skill_dir().resolve()
         except UserError:
             return False
+
+
+def _not_runnable(name: str, missing: Path, root: Path) -> str:
+    """The skill bank's wording for a model whose AutoML metadata is on but whose generated
+    train schema/template was not packaged: it names the file, since regenerating it is the fix."""
+    try:
+        shown = missing.resolve().relative_to(root.resolve())
+    except ValueError:
+        shown = missing
+    return (f"{name}: AutoML is enabled but not runnable for this model: {shown} is missing "
+            f"(the train schema and spec template must be generated and packaged in {root})")
 
 
 BUNDLED_PROGRAM = "segformer"

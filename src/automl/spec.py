@@ -6,7 +6,9 @@ skill_info.yaml such as ``num_epochs``); anything else is rejected with a sugges
 typo silently ignored costs a whole experiment.
 
 Keys the engine owns (``results_dir``, ``train.num_epochs``, the resume checkpoint) cannot be
-overridden: they are what keeps every path an experiment writes inside its workspace.
+overridden: they are what keeps every path an experiment writes inside its workspace. A few
+template values are changed unless the user sets them (:data:`ENGINE_DEFAULTS`: Weights & Biases
+off), with a note printed once per run.
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ from automl.secrets import is_secret_key
 ENGINE_KEYS = frozenset(
     {"results_dir", "train.results_dir", "train.resume_training_checkpoint_path", "train.num_epochs"}
 )
+# Keys whose template value the engine changes unless the user sets them (--set wins), and why.
+# TAO's templates turn Weights & Biases on: every trial would try to log in to wandb.ai (and
+# fail, or upload, from a container without credentials); that is the user's choice to make.
+ENGINE_DEFAULTS: dict[str, tuple[Any, str]] = {
+    "wandb.enable": (False, "Weights & Biases logging is off in every trial (TAO's template turns "
+                            "it on); --set wandb.enable=true keeps it"),
+}
 _MISSING = object()
 
 
@@ -113,6 +122,17 @@ class SpecBuilder:
         self.known = set(known_keys) | set(flatten(self.template))
         self.overrides = self.resolve(overrides or {}, source="override")
 
+    def engine_defaults(self) -> dict[str, Any]:
+        """The :data:`ENGINE_DEFAULTS` that apply: the template has the key and the user did
+        not set it."""
+        return {key: value for key, (value, _) in ENGINE_DEFAULTS.items()
+                if key not in self.overrides
+                and get_dotted(self.template, key, None) not in (None, value)}
+
+    def notes(self) -> list[str]:
+        """One line per template value the engine changed (printed once per run)."""
+        return [ENGINE_DEFAULTS[key][1] for key in self.engine_defaults()]
+
     def canonical(self, key: str) -> str:
         return self.shorthand.get(key, key)
 
@@ -162,7 +182,8 @@ class SpecBuilder:
         ``checkpoint_interval <= num_epochs`` and ``validation_interval <= num_epochs``.
         """
         spec = copy.deepcopy(self.template)
-        for key, value in {**self.overrides, **dict(extra or {}), **dict(values)}.items():
+        changes = {**self.engine_defaults(), **self.overrides, **dict(extra or {}), **dict(values)}
+        for key, value in changes.items():
             set_dotted(spec, key, value)
         set_dotted(spec, "results_dir", str(results_dir))
         set_dotted(spec, "train.num_epochs", int(epochs))

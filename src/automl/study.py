@@ -29,8 +29,11 @@ class Settings(BaseModel):
     workspace: Path | None = Field(None, description="experiment folder; default: <workspace_root>/<name>-<timestamp>")
     workspace_root: Path = Path("automl-workspaces")
     name: str | None = None
+    automl_policy: Literal["on", "off"] = Field(
+        "on", description="the skill's per-run switch: on = search; off = one plain training "
+        "with the template and the overrides (flag: --policy)")
     algo: Literal[ALGORITHMS] = "bayesian"  # type: ignore[valid-type]
-    metric: str = "val_miou"
+    metric: str = Field("val_miou", description="a KPI the trainer writes to status.json")
     direction: Literal["max", "min"] = "max"
     max_recommendations: int = Field(20, ge=1)
     max_epochs: int | None = Field(None, ge=1, description="R: the largest epoch budget")
@@ -68,9 +71,40 @@ class Settings(BaseModel):
         aliases = {"maximize": "max", "minimize": "min"}
         return aliases.get(value, value)
 
+    @field_validator("automl_policy", mode="before")
+    @classmethod
+    def _policy(cls, value: Any) -> Any:
+        """YAML 1.1 reads a study file's ``automl_policy: off`` as the boolean false."""
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, value: str) -> str:
+        """An empty metric name matches no KPI: every trial would train in full and the
+        experiment would only fail at the end, so it is refused before anything runs."""
+        if not value.strip():
+            raise ValueError("the metric name is empty; name a KPI the trainer writes to "
+                             "status.json, e.g. --metric val_miou (the default)")
+        return value.strip()
+
 
 def _field_names() -> list[str]:
     return list(Settings.model_fields)
+
+
+# Settings whose command-line flag is not ``--<field name>``.
+_FLAG_NAMES = {"automl_policy": "--policy", "overrides": "--set", "pins": "--pin",
+              "ranges": "--range", "mounts": "--mount"}
+
+
+def _flag_name(field: str) -> str:
+    """The ``automl run`` flag that sets ``field`` (messages name what the user typed)."""
+    return _FLAG_NAMES.get(field, f"--{field.replace('_', '-')}")
+
+
+def _message(err: dict) -> str:
+    """Pydantic's message without its "Value error, " prefix (our validators say it all)."""
+    return str(err["msg"]).removeprefix("Value error, ")
 
 
 def _one_line(exc: ValidationError, source: str) -> UserError:
@@ -80,7 +114,7 @@ def _one_line(exc: ValidationError, source: str) -> UserError:
         return UserError(f"{source}: unknown key '{key}'{did_you_mean(key, _field_names())}; "
                          f"valid keys: see `automl run --help`")
     value = err.get("input")
-    return UserError(f"{source}: '{key}' = {value!r}: {err['msg']}")
+    return UserError(f"{source}: '{key}' = {value!r}: {_message(err)}")
 
 
 def load_study(path: Path) -> dict[str, Any]:
@@ -113,5 +147,5 @@ def make_settings(study: dict[str, Any], flags: dict[str, Any]) -> Settings:
         key = str(err["loc"][0]) if err["loc"] else ""
         if flags.get(key) is not None and key != "overrides" and len(err["loc"]) == 1:
             # Name the flag the user typed (--max-epochs 0), not the settings field.
-            raise UserError(f"--{key.replace('_', '-')} {err.get('input')!r}: {err['msg']}") from None
+            raise UserError(f"{_flag_name(key)} {err.get('input')!r}: {_message(err)}") from None
         raise _one_line(exc, "settings") from None
