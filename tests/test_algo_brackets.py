@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from automl.cli import main
 from automl.records import read_history
@@ -54,6 +55,30 @@ def test_runs_end_to_end_minimizing(fake_skill, tmp_path, algo):
     doc = read_best_rec(ws / "best_rec.json")
     assert doc["direction"] == "min" and doc["best"]["observed_budget"] == 3
     assert doc["best"]["score"] == min(r.score("val_loss") for r in full)
+    # TAO's names: the file after 3 epochs is model_epoch_002 (checkpoint_epoch = TAO's epoch)
+    best = Path(doc["best"]["checkpoint_uri"])
+    assert best.exists() and best.name == f"model_epoch_002_step_{doc['best']['checkpoint_step']:05d}.pth"
+    assert doc["best"]["checkpoint_epoch"] == 2
+    for record in records:  # a promoted trial resumed from its rung's file (after 1 epoch)
+        specs = sorted(Path(record.folder).glob("spec_segment_*.yaml"))
+        resumes = [yaml.safe_load(p.read_text())["train"]["resume_training_checkpoint_path"]
+                   for p in specs]
+        if record.observed_budget == 3 and record.bracket == 0:
+            assert Path(resumes[-1]).name.startswith("model_epoch_000_step_"), resumes
+
+
+def test_a_rung_without_its_checkpoint_fails_visibly(fake_skill, tmp_path):
+    """The trainer deletes its checkpoints: pausing at the first rung would make a promotion
+    retrain from scratch, so each trial fails there with class checkpoint, naming the file."""
+    code = main(["run", "--skill-dir", str(fake_skill), "--workspace", str(tmp_path / "ws"),
+                 "--progress", "none", "--max-epochs", "3", "--reduction-factor", "3",
+                 "--algo", "hyperband", "--max-recommendations", "3", "--max-concurrent", "1",
+                 "--set", "fake.mode=delete_ckpt"])
+    _, records = read_history(tmp_path / "ws" / "history.json")
+    at_rung = [r for r in records if r.budget == 1]
+    assert at_rung and all(r.status == "failed" and r.failure_class == "checkpoint"
+                           and "model_epoch_000_step_*.pth" in r.failure_message for r in at_rung)
+    assert code == 1  # every trial failed: no best
 
 
 def test_same_seed_same_configurations(fake_skill, tmp_path):

@@ -10,6 +10,9 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
+from automl.tao.checkpoints import checkpoint_name
+from automl.tao.lines import read_status
+from automl.tao.progress import read_results, runs
 from automl.algorithms import AlgoContext, Budget, build_plan
 from automl.algorithms.pb2 import ModelSpace, _engine_pb2_class
 from automl.algorithms.pbt import ClipToSpace, initial_population, mutations, resource_slots
@@ -193,7 +196,7 @@ def test_pb2_explore_is_gp_driven_and_in_schema():
 
 
 def test_inherit_copies_the_parent_file_and_records_lineage(tmp_path):
-    parent_file = tmp_path / "trials" / "p" / "results" / "train" / "model_epoch_004_step_00040.pth"
+    parent_file = tmp_path / "trials" / "p" / "results" / "train" / "model_epoch_003_step_00040.pth"
     parent_file.parent.mkdir(parents=True)
     parent_file.write_text("weights@4")
     child = tmp_path / "trials" / "c"
@@ -212,7 +215,7 @@ def test_inherit_copies_the_parent_file_and_records_lineage(tmp_path):
     assert inherit(child, "c", pointer, {"x": 0.5})["path"] == str(copy)
     assert copy.read_text() == "weights@4" and len(json.loads((child / LINEAGE).read_text())) == 1
     # a later exploit of another parent: new copy, earlier copy dropped, lineage appended
-    other = tmp_path / "trials" / "q" / "results" / "train" / "model_epoch_006_step_00060.pth"
+    other = tmp_path / "trials" / "q" / "results" / "train" / "model_epoch_005_step_00060.pth"
     other.parent.mkdir(parents=True)
     other.write_text("weights@6")
     inherit(child, "c", {"path": str(other), "epoch": 6, "step": 60, "rec_id": "q"}, {"x": 0.6})
@@ -236,15 +239,9 @@ def _run(fake_skill: Path, tmp_path: Path, *extra: str, epochs: int = R) -> Path
 
 
 def _status_segments(trial: Path) -> list[list[int]]:
-    """Validation epochs of each trainer start (one list per STARTED line)."""
-    segments: list[list[int]] = []
-    for line in (trial / "results" / "train" / "status.json").read_text().splitlines():
-        entry = json.loads(line)
-        if entry.get("status") == "STARTED":
-            segments.append([])
-        elif entry.get("epoch") is not None and "val_miou" in entry.get("kpi", {}):
-            segments[-1].append(entry["epoch"])
-    return segments
+    """Epochs completed at each validation of each trainer process (TAO's dialect)."""
+    lines = read_status(trial / "results" / "train" / "status.json")
+    return [[r.epochs for r in read_results(run) if "val_miou" in r.kpi] for run in runs(lines)]
 
 
 def _specs(trial: Path) -> list[Path]:
@@ -291,11 +288,12 @@ def _check_population_run(workspace: Path, epochs: int = R, min_exploits: int = 
         assert copy.parent == folder / "inherited" and copy.exists()
         parent_file = Path(latest["source"])
         assert parent_file.parent == Path(by_id[latest["parent"]].folder) / "results" / "train"
-        assert parent_file.name == copy.name == f"model_epoch_{latest['epoch']:03d}_step_{latest['step']:05d}.pth"
-        # The copy is the parent's model at that epoch (the fake trainer writes {epoch, step, x}),
-        # even where the parent's own file was since retrained or pruned by retention.
+        # The pointer speaks epochs completed; TAO's file name the 0-based epoch.
+        assert parent_file.name == copy.name == checkpoint_name(latest["epoch"], latest["step"])
+        # The copy is the parent's model at that epoch (the fake trainer writes {epoch (0-based),
+        # step, x}), even where the parent's own file was since retrained or pruned by retention.
         saved = json.loads(copy.read_text())
-        assert (saved["epoch"], saved["step"]) == (latest["epoch"], latest["step"])
+        assert (saved["epoch"] + 1, saved["step"]) == (latest["epoch"], latest["step"])
         parent_folder = Path(by_id[latest["parent"]].folder)
         assert saved["x"] in _xs_at_epoch(parent_folder, latest["epoch"])
         if parent_file.exists() and parent_file.stat().st_mtime <= latest["time"]:
@@ -320,7 +318,7 @@ def test_pbt_end_to_end(fake_skill, tmp_path):
     _, records = read_history(workspace / "history.json")
     assert doc["best"]["observed_budget"] == R
     assert doc["best"]["score"] == max(r.score("val_miou") for r in records)
-    assert Path(doc["best"]["checkpoint_uri"]).name.startswith(f"model_epoch_{R:03d}_")
+    assert Path(doc["best"]["checkpoint_uri"]).name.startswith(f"model_epoch_{R - 1:03d}_")
 
 
 @pytest.mark.usefixtures("ray_session")

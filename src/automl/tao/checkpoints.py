@@ -81,17 +81,20 @@ def latest_checkpoint(train_dir: Path) -> Path | None:
 
 
 def wait_for_checkpoint(train_dir: Path, epochs: int, timeout_s: float,
-                        writer_alive: Callable[[], bool], poll_s: float = 0.1,
-                        settled_s: float = 0.5) -> CheckpointFile | None:
+                        writer_alive: Callable[[], bool], poll_s: float = 0.05,
+                        settled_s: float = 0.2) -> CheckpointFile | None:
     """The checkpoint after ``epochs`` epochs once it is complete, or None after ``timeout_s``.
 
     The validation line reaches the engine before TAO writes the epoch's checkpoint (Lightning's
     ModelCheckpoint runs after the status callback), and pausing the trial kills the trainer: a
     file still being written would be resumed from torn. Lightning writes in place (no rename),
-    so "complete" means: not empty, and either the writer has exited or the file has not been
-    modified for ``settled_s``.
+    so "complete" means: not empty, and either the writer has exited, or the file has neither
+    grown over one poll nor been modified for ``settled_s`` (one large write() keeps its
+    mtime while the size still grows). The wait is short because a live trainer trains on
+    meanwhile, past the epoch a scheduler may pause it at.
     """
     deadline = time.monotonic() + timeout_s
+    last_size = -1
     while True:
         alive = writer_alive()
         found = checkpoint_after(train_dir, epochs)
@@ -100,9 +103,11 @@ def wait_for_checkpoint(train_dir: Path, epochs: int, timeout_s: float,
                 stat = found.path.stat()
             except OSError:
                 stat = None
-            if stat is not None and stat.st_size > 0 and \
-                    (not alive or time.time() - stat.st_mtime >= settled_s):
+            size = stat.st_size if stat is not None else -1
+            if size > 0 and (not alive or (size == last_size
+                                           and time.time() - stat.st_mtime >= settled_s)):
                 return found
+            last_size = size
         elif not alive:
             return None
         if time.monotonic() >= deadline:
