@@ -40,6 +40,7 @@ def _port() -> int:
 
 def _serve(root: Path, *args: str) -> tuple[subprocess.Popen, str, str]:
     port = _port()
+    root.mkdir(parents=True, exist_ok=True)
     log = root / "serve.log"
     proc = subprocess.Popen([sys.executable, "-m", "automl.cli", "serve", "--root", str(root),
                              "--port", str(port), *args], stdout=open(log, "w"),  # noqa: SIM115
@@ -82,24 +83,25 @@ def startup(args: argparse.Namespace) -> None:
             end = _first_status_line(f"{e['workspace']}/trials/*/results/train/status.json")
             if i:
                 warm.append(end - start)
+            httpx.post(f"{url}/api/v1/experiments/{e['id']}:cancel", headers=headers)
             while httpx.get(f"{url}/api/v1/experiments/{e['id']}", headers=headers
-                            ).json()["state"] not in ("SUCCEEDED", "FAILED"):
+                            ).json()["state"] not in ("CANCELED", "SUCCEEDED", "FAILED"):
                 time.sleep(0.5)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait()
     cold = []
-    for i in range(args.repeat + 1):
-        workspace = root / "cli" / f"w{i}"
+    for i in range(1, args.repeat + 1):  # the server's first experiment filled the same caches
+        workspace = root / "srv" / "workspaces" / f"cli-{i}"
         start = time.monotonic()
         run = subprocess.Popen([sys.executable, "-m", "automl.cli", "run", *skill, "--workspace",
-                                str(workspace), "--workspace-root", str(root / "cli"),
+                                str(workspace), "--workspace-root", str(root / "srv" / "workspaces"),
                                 "--progress", "none", "--algo", "random",
                                 "--max-recommendations", "1", "--max-epochs", "1"],
                                env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         end = _first_status_line(f"{workspace}/trials/*/results/train/status.json")
-        if i:
-            cold.append(end - start)
+        cold.append(end - start)
+        run.send_signal(signal.SIGTERM)  # Ctrl-C: the rest of the run is not measured
         run.wait()
     print(f"POST -> first status line, warm server: {statistics.median(warm):.1f} s "
           f"(median of {len(warm)})")
