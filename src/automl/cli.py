@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -109,8 +110,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from automl import engine
 
     prepared = engine.prepare_resume(args.workspace)
-    if args.progress:
-        prepared.settings = prepared.settings.model_copy(update={"progress": args.progress})
+    update = {k: getattr(args, k) for k in ("progress", "address") if getattr(args, k)}
+    if update:  # a server restarted with a new Ray instance resumes its runs on that one
+        prepared.settings = prepared.settings.model_copy(update=update)
     return _execute(prepared, restore=True)
 
 
@@ -288,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume = sub.add_parser("resume", help="continue an interrupted or cancelled experiment")
     resume.add_argument("workspace", type=Path)
     resume.add_argument("--progress", help="auto | rich | plain | none")
+    resume.add_argument("--address", help="Ray cluster to resume on (default: the one it ran on)")
     resume.set_defaults(func=cmd_resume)
 
     space = sub.add_parser("space", help="print the search space derived from a skill's schema")
@@ -340,7 +343,20 @@ def build_parser() -> argparse.ArgumentParser:
     from automl.cleanup import add_parser as add_cleanup_parser
 
     add_cleanup_parser(sub)
+    from automl.service.server import add_parser as add_serve_parser
+    from automl.service.tokens_cli import add_parser as add_token_parser
+
+    add_serve_parser(sub)
+    add_token_parser(sub)
+    for command in REMOTE_COMMANDS:
+        sub.choices[command].add_argument(
+            "--server", help="talk to `automl serve` at this URL (or AUTOML_SERVER; token from "
+                             "AUTOML_TOKEN); WORKSPACE is then an experiment id")
     return parser
+
+
+# Commands that talk to a server instead of running locally when --server/AUTOML_SERVER is set.
+REMOTE_COMMANDS = ("run", "status", "list", "best", "handoff")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -350,6 +366,10 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "command", None):
             parser.print_help()
             return 2
+        if args.command in REMOTE_COMMANDS and (args.server or os.environ.get("AUTOML_SERVER")):
+            from automl.remote import main_remote
+
+            return main_remote(args)
         return int(args.func(args) or 0)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,0 +1,371 @@
+"""The REST API (``/api/v1``), TAO's names where TAO has one.
+
+Every route but ``/api/v1/health`` needs ``Authorization: Bearer <token>`` (401 without a valid
+one). Users see and act on their own experiments (403 on another user's), admins on all. A body
+that fails validation is 422 with field errors; an action the state forbids is 409
+(:mod:`.states`). Routes are plain functions: FastAPI runs them in its thread pool, so a slow
+database or file read never blocks the event loop.
+"""
+
+
+import asyncio
+import math
+import re
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import func, select
+
+from automl.errors import UserError
+from automl.service import auth
+from automl.service.progress_doc import progress
+from automl.service.runner import Runner
+from automl.service.schemas import (
+    ExperimentCreate,
+    ExperimentList,
+    ExperimentOut,
+    SERVER_OWNED,
+    HandoffIn,
+    HandoffOut,
+    Me,
+    SkillOut,
+    TrialList,
+    TrialOut,
+)
+from automl.service.states import TERMINAL, Conflict, State, after_action
+from automl.service.store import Experiment, Store, Trial, User
+from automl.service.submit import BadInput, inside, resolve
+
+
+@dataclass
+class Config:
+    root: Path
+    allowed_roots: list[Path]
+    skills: dict[str, Path] = field(default_factory=dict)  # name -> folder
+    defaults: dict[str, Any] = field(default_factory=dict)  # when no skill is named
+
+
+SORTS = {"date-descending": Experiment.created.desc(), "date-ascending": Experiment.created.asc(),
+         "name-ascending": Experiment.name.asc(), "name-descending": Experiment.name.desc()}
+_bearer = HTTPBearer(auto_error=False, description="a token from `automl token create`")
+_ERRORS = {401: {"description": "missing, invalid or revoked token"},
+           403: {"description": "another user's experiment"},
+           404: {"description": "no such experiment or trial"}}
+
+
+def _out(row: Experiment, owner: str) -> ExperimentOut:
+    s = row.settings
+    return ExperimentOut(
+        id=row.id, name=row.name, owner=owner, state=row.state, algorithm=s.get("algo", ""),
+        metric=s.get("metric", ""), direction=s.get("direction", ""), created=row.created,
+        started=row.started, ended=row.ended, error=row.error, workspace=row.workspace,
+        progress=row.progress or {}, trials_version=row.version, settings=s)
+
+
+def _trial_out(row: Trial) -> TrialOut:
+    r = row.record
+    observed = max((int(x["epoch"]) for x in r.get("results") or []), default=0)
+    return TrialOut(**{k: r.get(k) for k in TrialOut.model_fields if k in r and k != "status"},
+                    status=row.status, score=row.score, observed_budget=observed,
+                    version=row.version)
+
+
+def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
+    app = FastAPI(title="automl", version="1",
+                  description="Hyperparameter optimization service for TAO-style training jobs.")
+    api = APIRouter(prefix="/api/v1")
+
+    def principal(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+                  ) -> auth.Principal:
+        who = auth.authenticate(store, creds.credentials) if creds else None
+        if who is None:
+            raise HTTPException(401, "missing, invalid or revoked bearer token",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return who
+
+    Who = Annotated[auth.Principal, Depends(principal)]
+
+    def owned(session, experiment_id: str, who: auth.Principal) -> Experiment:
+        row = session.get(Experiment, experiment_id)
+        if row is None:
+            raise HTTPException(404, f"no experiment {experiment_id}")
+        if row.owner_id != who.user_id and not who.is_admin:
+            raise HTTPException(403, "this experiment belongs to another user")
+        return row
+
+    def owner_name(session, row: Experiment) -> str:
+        return session.scalar(select(User.name).where(User.id == row.owner_id)) or "?"
+
+    @app.exception_handler(BadInput)
+    async def _bad_input(_request: Request, exc: BadInput) -> JSONResponse:
+        return JSONResponse({"detail": [{"loc": ["body", exc.loc], "msg": str(exc),
+                                         "type": "value_error"}]}, status_code=422)
+
+    @app.exception_handler(UserError)
+    async def _user_error(_request: Request, exc: UserError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(Conflict)
+    async def _conflict(_request: Request, exc: Conflict) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @api.get("/health", tags=["server"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @api.get("/me", response_model=Me, tags=["server"], responses=_ERRORS)
+    def me(who: Who) -> Me:
+        return Me(name=who.name, is_admin=who.is_admin)
+
+    # -- experiments ---------------------------------------------------------------------
+    @api.post("/experiments", status_code=201, response_model=ExperimentOut, tags=["experiments"],
+              responses=_ERRORS)
+    def create_experiment(body: ExperimentCreate, who: Who) -> ExperimentOut:  # type: ignore[valid-type]
+        settings, space = resolve(body.model_dump(), config.skills, config.allowed_roots,
+                                  config.defaults)
+        experiment_id = str(uuid.uuid4())
+        name = settings.name or (settings.skill_dir.name if settings.skill_dir else "experiment")
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "experiment"
+        workspace = config.root / "workspaces" / f"{safe}-{experiment_id[:8]}"
+        with store.session() as session:
+            row = Experiment(id=experiment_id, owner_id=who.user_id, name=name,
+                             state=State.PENDING.value, space=space, workspace=str(workspace),
+                             settings=settings.model_dump(mode="json", exclude=set(SERVER_OWNED)),
+                             progress=progress([], settings.model_dump(), {}), version=0,
+                             created=time.time(), queued=time.time())
+            session.add(row)
+        runner.wake()
+        return _out(row, who.name)
+
+    @api.get("/experiments", response_model=ExperimentList, tags=["experiments"],
+             responses=_ERRORS)
+    def list_experiments(
+        who: Who,
+        skip: Annotated[int, Query(ge=0, le=2**31)] = 0,
+        size: Annotated[int, Query(ge=1, le=1000)] = 100,
+        sort: Literal[tuple(SORTS)] = "date-descending",  # type: ignore[valid-type]
+        state: State | None = None,
+        owner: Annotated[str | None, Query(max_length=100)] = None,
+    ) -> ExperimentList:
+        if owner is not None and owner != who.name and not who.is_admin:
+            raise HTTPException(403, "only admins list other users' experiments")
+        query = select(Experiment, User.name).join(User, User.id == Experiment.owner_id)
+        if not who.is_admin:
+            query = query.where(Experiment.owner_id == who.user_id)
+        if owner is not None:
+            query = query.where(User.name == owner)
+        if state is not None:
+            query = query.where(Experiment.state == state.value)
+        with store.session() as session:
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = session.execute(query.order_by(SORTS[sort], Experiment.id)
+                                   .offset(skip).limit(size)).all()
+        return ExperimentList(
+            experiments=[_out(row, name) for row, name in rows],
+            pagination_info={"total_records": total, "total_pages": math.ceil(total / size),
+                             "page_size": size, "page_index": skip // size})
+
+    @api.get("/experiments/{experiment_id}", response_model=ExperimentOut, tags=["experiments"],
+             responses=_ERRORS)
+    def get_experiment(experiment_id: str, who: Who) -> ExperimentOut:
+        with store.session() as session:
+            row = owned(session, experiment_id, who)
+            return _out(row, owner_name(session, row))
+
+    @api.delete("/experiments/{experiment_id}", status_code=204, tags=["experiments"],
+                responses={**_ERRORS, 409: {"description": "the experiment has not ended"}})
+    def delete_experiment(experiment_id: str, who: Who, delete_workspace: bool = False) -> Response:
+        with store.session() as session:
+            row = owned(session, experiment_id, who)
+            if row.state not in TERMINAL:
+                raise Conflict(f"cannot delete an experiment that is {row.state}; cancel it first")
+            workspace = Path(row.workspace)
+            session.delete(row)
+        if delete_workspace and inside(workspace, [config.root / "workspaces"]):
+            shutil.rmtree(workspace, ignore_errors=True)
+        return Response(status_code=204)
+
+    def action(verb: str):
+        def act(experiment_id: str, who: Who) -> ExperimentOut:
+            with store.session() as session:
+                row = owned(session, experiment_id, who)
+                row.state = after_action(verb, State(row.state), row.pid is not None).value
+                if row.state == State.RESUMING:
+                    row.queued = time.time()
+                if row.state == State.CANCELED:
+                    row.ended = time.time()
+                out = _out(row, owner_name(session, row))
+            runner.wake()
+            return out
+        act.__name__ = f"{verb}_experiment"
+        api.post(f"/experiments/{{experiment_id}}:{verb}", response_model=ExperimentOut,
+                 tags=["actions"], summary=f"{verb.capitalize()} an experiment",
+                 responses={**_ERRORS, 409: {"description": f"cannot {verb} in this state"}})(act)
+
+    for verb in ("cancel", "pause", "resume"):
+        action(verb)
+
+    # -- trials --------------------------------------------------------------------------
+    @api.get("/experiments/{experiment_id}/trials", response_model=TrialList, tags=["trials"],
+             responses=_ERRORS)
+    def list_trials(experiment_id: str, who: Who,
+                    after: Annotated[int, Query(ge=0, le=2**31)] = 0) -> TrialList:
+        with store.session() as session:
+            row = owned(session, experiment_id, who)
+            last = row.version
+            trials = session.scalars(select(Trial).where(
+                Trial.experiment_id == experiment_id, Trial.version > after)
+                .order_by(Trial.index)).all()
+            return TrialList(trials=[_trial_out(t) for t in trials],
+                             last_version=max([last, after, *(t.version for t in trials)]))
+
+    def trial_row(session, experiment_id: str, rec_id: str, who: auth.Principal
+                  ) -> tuple[Experiment, Trial]:
+        row = owned(session, experiment_id, who)
+        trial = session.get(Trial, (experiment_id, rec_id))
+        if trial is None:
+            raise HTTPException(404, f"no trial {rec_id} in experiment {experiment_id}")
+        return row, trial
+
+    @api.get("/experiments/{experiment_id}/trials/{rec_id}", response_model=TrialOut,
+             tags=["trials"], responses=_ERRORS)
+    def get_trial(experiment_id: str, rec_id: str, who: Who) -> TrialOut:
+        with store.session() as session:
+            return _trial_out(trial_row(session, experiment_id, rec_id, who)[1])
+
+    def tail(path: Path, lines: int, follow: bool, still_running) -> StreamingResponse:
+        async def stream():
+            try:
+                text = path.read_bytes()
+            except OSError:
+                text = b""
+            yield b"".join(text.splitlines(keepends=True)[-lines:]) if lines else b""
+            offset = len(text)
+            while follow:
+                await asyncio.sleep(0.5)
+                try:
+                    with open(path, "rb") as handle:
+                        handle.seek(offset)
+                        chunk = handle.read()
+                except OSError:
+                    chunk = b""
+                if chunk:
+                    offset += len(chunk)
+                    yield chunk
+                elif not await asyncio.to_thread(still_running):
+                    return
+        return StreamingResponse(stream(), media_type="text/plain; charset=utf-8")
+
+    def running_check(experiment_id: str):
+        def check() -> bool:
+            with store.session() as session:
+                row = session.get(Experiment, experiment_id)
+                return row is not None and row.state not in TERMINAL and row.state != State.PAUSED
+        return check
+
+    Lines = Annotated[int, Query(ge=0, le=100_000)]
+
+    @api.get("/experiments/{experiment_id}/trials/{rec_id}/log", tags=["trials"],
+             response_class=StreamingResponse, responses=_ERRORS)
+    def trial_log(experiment_id: str, rec_id: str, who: Who, tail_lines: Lines = 100,
+                  follow: bool = False) -> StreamingResponse:
+        with store.session() as session:
+            row, trial = trial_row(session, experiment_id, rec_id, who)
+            path = Path(row.workspace) / "trials" / trial.rec_id / "train.log"
+        return tail(path, tail_lines, follow, running_check(experiment_id))
+
+    @api.get("/experiments/{experiment_id}/log", tags=["experiments"],
+             response_class=StreamingResponse, responses=_ERRORS)
+    def experiment_log(experiment_id: str, who: Who, tail_lines: Lines = 100,
+                       follow: bool = False) -> StreamingResponse:
+        with store.session() as session:
+            owned(session, experiment_id, who)
+        return tail(runner.logs(experiment_id), tail_lines, follow, running_check(experiment_id))
+
+    # -- results -------------------------------------------------------------------------
+    def workspace_of(experiment_id: str, who: auth.Principal) -> Path:
+        with store.session() as session:
+            return Path(owned(session, experiment_id, who).workspace)
+
+    @api.get("/experiments/{experiment_id}/best", tags=["results"], responses=_ERRORS)
+    def best(experiment_id: str, who: Who) -> dict[str, Any]:
+        """The experiment's best_rec.json (written when the experiment ends)."""
+        from automl.report import read_best_rec
+
+        path = workspace_of(experiment_id, who) / "best_rec.json"
+        if not path.exists():
+            raise HTTPException(404, "no best_rec.json yet: the experiment has not ended")
+        return read_best_rec(path)
+
+    @api.post("/experiments/{experiment_id}:handoff", response_model=HandoffOut,
+              tags=["actions"], responses=_ERRORS)
+    def handoff(experiment_id: str, body: HandoffIn, who: Who) -> HandoffOut:
+        """Write (and with ``run``, run) an action's spec for the best trial's exact checkpoint."""
+        from automl.handoff import handoff as write_handoff
+
+        workspace = workspace_of(experiment_id, who)
+        if body.root_dir is not None and not inside(body.root_dir, config.allowed_roots):
+            raise BadInput("root_dir", f"{body.root_dir}: outside the server's allowed roots")
+        if not (workspace / "best_rec.json").exists():
+            raise Conflict("the experiment has no best trial yet")
+        result = write_handoff(workspace, body.action, body.root_dir, body.run, body.checkpoint,
+                               body.overrides)
+        return HandoffOut(action=result.action, rec_id=result.rec_id,
+                          spec_path=str(result.spec_path), checkpoint=str(result.checkpoint),
+                          command=result.command, ran=result.ran, ok=result.ok,
+                          exit_code=result.exit_code, status=result.status, kpis=result.kpis,
+                          message=result.message)
+
+    @api.get("/experiments/{experiment_id}/report", tags=["results"],
+             response_class=FileResponse, responses=_ERRORS)
+    def report(experiment_id: str, who: Who) -> FileResponse:
+        """The HTML report (``automl report``), drawn now; figures at ``report/{name}``."""
+        from automl.html_report import write_report
+
+        workspace = workspace_of(experiment_id, who)
+        if not (workspace / "history.json").exists():
+            raise HTTPException(404, "no trial has been recorded yet")
+        return FileResponse(write_report(workspace), media_type="text/html")
+
+    @api.get("/experiments/{experiment_id}/report/{name}", tags=["results"],
+             response_class=FileResponse, responses=_ERRORS)
+    def report_file(experiment_id: str, name: str, who: Who) -> FileResponse:
+        path = workspace_of(experiment_id, who) / "report" / name
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+\.png", name) or not path.is_file():
+            raise HTTPException(404, f"no report figure {name}")
+        return FileResponse(path, media_type="image/png")
+
+    # -- skills --------------------------------------------------------------------------
+    @api.get("/skills", response_model=list[SkillOut], tags=["skills"], responses=_ERRORS)
+    def skills(who: Who) -> list[SkillOut]:
+        from automl.skill import SkillDir
+
+        out = []
+        for name, path in config.skills.items():
+            skill = SkillDir.load(path)
+            out.append(SkillOut(name=name, path=str(path), network_arch=skill.network_arch,
+                                actions=skill.actions()))
+        return out
+
+    @api.get("/skills/{name}/space", tags=["skills"], responses=_ERRORS)
+    def skill_space(name: str, who: Who) -> list[dict[str, Any]]:
+        """The skill's search space, as `automl space --json` prints it."""
+        import json
+
+        from automl.overrides import space_for_cli
+        from automl.skill import SkillDir
+
+        if name not in config.skills:
+            raise HTTPException(404, f"no skill {name}")
+        rows = space_for_cli(SkillDir.load(config.skills[name]), None, [], [], []).rows()
+        return json.loads(json.dumps(rows, default=str))
+
+    app.include_router(api)
+    return app

@@ -1,0 +1,28 @@
+"""An experiment's progress, from its trial records: what GET /experiments shows at a glance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from automl.cli import _trial_count
+from automl.records import TrialRecord
+from automl.report import choose_best
+from automl.study import Settings
+
+FINISHED = ("completed", "recovered", "failed", "stopped")
+
+
+def progress(records: list[TrialRecord], settings: dict[str, Any],
+             experiment: dict[str, Any]) -> dict[str, Any]:
+    metric = settings.get("metric") or "val_miou"
+    best = choose_best(records, metric, settings.get("direction") or "max")
+    return {
+        "trials_total": _trial_count(Settings(**settings)),
+        "trials_done": sum(r.status in FINISHED for r in records),
+        "trials_running": sum(r.status == "running" for r in records),
+        "trials_failed": sum(r.status == "failed" for r in records),
+        "epochs_spent": sum(r.observed_budget for r in records),
+        "epoch_budget": experiment.get("budget"),
+        "best": {"rec_id": best.record.rec_id, "score": best.score,
+                 "observed_budget": best.record.observed_budget} if best else None,
+    }

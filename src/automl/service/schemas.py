@@ -1,0 +1,179 @@
+"""Request and response bodies of the API (pydantic: validation, 422 field errors, OpenAPI).
+
+The create body is everything a study file can say (:class:`automl.study.Settings`, generated
+from it so the two never drift), minus what the server owns (workspace, MLflow store, Ray
+address, progress display), plus TAO's ``automl_settings`` names, flat or nested.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from automl.study import Settings
+
+SERVER_OWNED = ("workspace", "workspace_root", "tracking_uri", "progress", "address")
+PATH_FIELDS = ("skill_dir", "root_dir", "space_file", "mounts")
+
+# TAO automl_settings name -> study-file name (same meaning).
+TAO_NAMES = {
+    "automl_algorithm": "algo",
+    "automl_max_recommendations": "max_recommendations",
+    "automl_max_epochs": "max_epochs",
+    "automl_reduction_factor": "reduction_factor",
+    "automl_max_concurrent": "max_concurrent",
+    "automl_population_size": "population_size",
+}
+
+
+class RangeOverride(BaseModel):
+    """One entry of TAO's ``automl_range_override``."""
+
+    model_config = ConfigDict(extra="forbid")
+    parameter: str
+    valid_min: float | None = None
+    valid_max: float | None = None
+    valid_options: list[Any] | None = None
+
+
+class AutomlSettings(BaseModel):
+    """TAO's ``automl_settings`` names."""
+
+    model_config = ConfigDict(extra="forbid")
+    automl_algorithm: str | None = None
+    automl_max_recommendations: int | None = None
+    automl_max_epochs: int | None = None
+    automl_reduction_factor: int | None = None
+    automl_max_concurrent: int | None = None
+    automl_population_size: int | None = None
+    automl_hyperparameters: list[str] | None = Field(
+        None, description="the parameters to search instead of the schema's defaults")
+    automl_range_override: list[RangeOverride] | None = None
+    override_automl_disabled_params: bool = Field(
+        False, description="TAO's switch to search disabled parameters; not supported (false only)")
+    metric: str | None = None
+
+
+_study_fields: dict[str, Any] = {
+    name: (info.annotation | None, Field(None, description=info.description))
+    for name, info in Settings.model_fields.items() if name not in SERVER_OWNED
+}
+
+ExperimentCreate = create_model(
+    "ExperimentCreate",
+    __base__=AutomlSettings,
+    __doc__="A new experiment: study-file keys and/or TAO automl_settings names.",
+    skill=(str | None, Field(None, description="a skill name from GET /skills (instead of skill_dir)")),
+    space=(dict[str, Any] | None, Field(None, description="search-space overrides, as a space "
+                                       "file: parameters / only / exclude")),
+    automl_settings=(AutomlSettings | None, None),
+    **_study_fields,
+)
+
+
+class Best(BaseModel):
+    rec_id: str
+    score: float
+    observed_budget: int
+
+
+class Progress(BaseModel):
+    trials_total: int = 0
+    trials_done: int = 0
+    trials_running: int = 0
+    trials_failed: int = 0
+    epochs_spent: int = 0
+    epoch_budget: int | None = None
+    best: Best | None = None
+
+
+class ExperimentOut(BaseModel):
+    id: str
+    name: str
+    owner: str
+    state: str
+    algorithm: str
+    metric: str
+    direction: str
+    created: float
+    started: float | None
+    ended: float | None
+    error: str | None
+    workspace: str
+    progress: Progress
+    trials_version: int = Field(description="pass as ?after= to list the trials changed since")
+    settings: dict[str, Any]
+
+
+class PaginationInfo(BaseModel):
+    total_records: int
+    total_pages: int
+    page_size: int
+    page_index: int
+
+
+class ExperimentList(BaseModel):
+    experiments: list[ExperimentOut]
+    pagination_info: PaginationInfo
+
+
+class TrialOut(BaseModel):
+    rec_id: str
+    index: int
+    status: str
+    score: float | None
+    observed_budget: int
+    budget: int
+    params: dict[str, Any]
+    results: list[dict[str, float]]
+    failure_class: str | None = None
+    failure_message: str = ""
+    rung: int | None = None
+    bracket: int | None = None
+    parent: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    retries: int = 0
+    version: int
+
+
+class TrialList(BaseModel):
+    trials: list[TrialOut]
+    last_version: int = Field(description="the newest version seen: the next poll's ?after=")
+
+
+class HandoffIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: str = Field(description="evaluate | export | inference | quantize")
+    run: bool = False
+    checkpoint: Literal["best", "latest"] = "best"
+    root_dir: Path | None = None
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+
+class HandoffOut(BaseModel):
+    action: str
+    rec_id: str
+    spec_path: str
+    checkpoint: str
+    command: list[str]
+    ran: bool
+    ok: bool
+    exit_code: int | None
+    status: str
+    kpis: dict[str, float]
+    message: str
+
+
+class SkillOut(BaseModel):
+    name: str
+    path: str
+    network_arch: str | None
+    actions: list[str]
+
+
+class Me(BaseModel):
+    name: str
+    is_admin: bool

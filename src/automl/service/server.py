@@ -1,0 +1,140 @@
+"""``automl serve``: the store, one Ray instance, the queue and the API, for the server's life.
+
+Ray is started (or joined, with ``--address``) once, here; every experiment's run connects to it,
+so a submission does not pay Ray's start-up. With ``--max-experiments 0`` nothing runs and Ray is
+not started: the queue only fills (for tests of the API, and to drain a server for maintenance).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from automl.errors import UserError
+
+DEFAULT_ROOT = Path("automl-server")
+
+
+def add_store_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", type=Path, default=DEFAULT_ROOT,
+                   help=f"server folder: workspaces, logs, the SQLite store (default ./{DEFAULT_ROOT})")
+    p.add_argument("--db", help="database URL (default: sqlite under --root; or postgresql://…)")
+
+
+def open_store(args: argparse.Namespace):
+    from automl.service.store import Store, default_url
+
+    root = args.root.resolve()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--root {root}: cannot create it ({exc.strerror})") from None
+    store = Store(args.db or default_url(root))
+    store.migrate()
+    return store
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("serve", help="run the HPO service: REST API, queue, auth, store")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000)
+    add_store_flags(p)
+    p.add_argument("--address", help="an existing Ray cluster (HOST:PORT); default: a local one")
+    p.add_argument("--max-experiments", type=int, default=2, help="experiments running at once "
+                   "(default 2; 0 queues only)")
+    p.add_argument("--skill-dir", dest="skill_dirs", action="append", type=Path, default=[],
+                   help="a TAO skill folder users may name (repeatable; the bundled one is always there)")
+    p.add_argument("--allow-root", dest="allow_roots", action="append", type=Path, default=[],
+                   help="a folder whose paths (datasets, skills) requests may name (repeatable)")
+    p.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
+    p.add_argument("--openapi", action="store_true", help="print the OpenAPI document and exit")
+    p.set_defaults(func=main_serve)
+
+
+def _skills(dirs: list[Path]) -> dict[str, Path]:
+    from automl.skill import SkillDir, bundled_skill_dir
+
+    found: dict[str, Path] = {}
+    try:
+        dirs = [bundled_skill_dir(), *dirs]
+    except UserError:
+        pass  # the bundled trainer is not installed: only the configured skills
+    for folder in dirs:
+        skill = SkillDir.load(folder)
+        if skill.name in found and found[skill.name] != skill.path.resolve():
+            raise UserError(f"--skill-dir {folder}: a skill named {skill.name!r} is already "
+                            f"served from {found[skill.name]}")
+        found[skill.name] = skill.path.resolve()
+    return found
+
+
+def build(args: argparse.Namespace, store, runner):
+    from automl.cli import EMBEDDED_DEFAULTS
+    from automl.service.api import Config, create_app
+
+    root = args.root.resolve()
+    allowed = [root, *(p.resolve() for p in args.allow_roots)]
+    for path in allowed:
+        if not path.is_dir():
+            raise UserError(f"--allow-root {path}: no such folder")
+    config = Config(root=root, allowed_roots=allowed, skills=_skills(args.skill_dirs),
+                    defaults=EMBEDDED_DEFAULTS)
+    return create_app(store, runner, config)
+
+
+def openapi_document() -> dict:
+    """The API's OpenAPI document (``schemas/openapi.json``), without a store or a server."""
+    from automl.service.api import Config, create_app
+
+    return create_app(None, None, Config(root=Path("."), allowed_roots=[])).openapi()  # type: ignore[arg-type]
+
+
+def _start_ray(args: argparse.Namespace) -> str:
+    from automl.engine import _RAY_ENV
+
+    for key, value in _RAY_ENV.items():
+        os.environ.setdefault(key, value)
+    import ray
+
+    if args.address:
+        ray.init(address=args.address, log_to_driver=False, logging_level="WARNING")
+    else:
+        ray.init(address="local", num_cpus=args.num_cpus or os.cpu_count(),
+                 include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    return ray.get_runtime_context().gcs_address
+
+
+def main_serve(args: argparse.Namespace) -> int:
+    if args.openapi:
+        print(json.dumps(openapi_document(), indent=1, sort_keys=True))
+        return 0
+    if args.max_experiments < 0:
+        raise UserError(f"--max-experiments {args.max_experiments}: must be 0 or more")
+    if not 0 < args.port < 65536:
+        raise UserError(f"--port {args.port}: must be 1-65535")
+    import uvicorn
+
+    from automl.service.auth import ensure_admin
+    from automl.service.runner import Runner
+
+    store = open_store(args)
+    runner = Runner(store, args.root.resolve(), args.max_experiments, None)
+    app = build(args, store, runner)
+    token = ensure_admin(store)
+    if token:
+        print(f"admin token (shown once; create others with `automl token create`): {token}",
+              flush=True)
+    if args.max_experiments > 0:
+        runner.ray_address = _start_ray(args)
+    runner.start()
+    print(f"serving on http://{args.host}:{args.port}  (API /api/v1, docs /docs) | "
+          f"store: {store.url.render_as_string(hide_password=True)} | "
+          f"max experiments: {args.max_experiments}", flush=True)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    finally:
+        runner.stop()
+    return 0

@@ -1,0 +1,263 @@
+"""The API, route by route, on SQLite and on a real PostgreSQL (same tests, both stores).
+
+The app runs in-process (Starlette's TestClient) with a queue that runs nothing
+(``max_experiments=0``): these tests are about the contract (auth, ownership, states, validation,
+pagination, TAO names, ``?after=N``), not about training. Live runs: test_service_live.py.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from automl.records import TrialRecord, write_history
+from automl.service import auth
+from automl.service.api import Config, create_app
+from automl.service.runner import Runner
+from automl.service.store import Experiment, Store, default_url
+from conftest import make_fake_skill
+from service_fixtures import new_database, postgres_server  # noqa: F401 - fixture
+
+ROUTES_WITH_ID = [
+    ("GET", "/experiments/{id}"), ("DELETE", "/experiments/{id}"),
+    ("POST", "/experiments/{id}:cancel"), ("POST", "/experiments/{id}:pause"),
+    ("POST", "/experiments/{id}:resume"), ("GET", "/experiments/{id}/trials"),
+    ("GET", "/experiments/{id}/trials/r1"), ("GET", "/experiments/{id}/trials/r1/log"),
+    ("GET", "/experiments/{id}/log"), ("GET", "/experiments/{id}/best"),
+    ("POST", "/experiments/{id}:handoff"), ("GET", "/experiments/{id}/report"),
+]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path: Path) -> Store:
+    if request.param == "sqlite":
+        url = default_url(tmp_path)
+    else:
+        url = new_database(request.getfixturevalue("postgres_server"))
+    store = Store(url)
+    store.migrate()
+    yield store
+    store.engine.dispose()
+
+
+class Api:
+    """The app on one store, with tokens for an admin and two users."""
+
+    def __init__(self, store: Store, root: Path) -> None:
+        self.store, self.root = store, root
+        self.skill = make_fake_skill(root / "fake-skill")
+        self.runner = Runner(store, root / "srv", max_experiments=0, ray_address=None)
+        self.runner.start()
+        config = Config(root=root / "srv", allowed_roots=[root / "srv", root / "data"],
+                        skills={"fake-skill": self.skill.resolve()})
+        self.http = TestClient(create_app(store, self.runner, config))
+        self.tokens = {"admin": auth.issue(store, "admin", admin=True),
+                       "alice": auth.issue(store, "alice"), "bob": auth.issue(store, "bob")}
+
+    def call(self, who: str | None, method: str, path: str, **kw):
+        headers = {"Authorization": f"Bearer {self.tokens[who]}"} if who else {}
+        return self.http.request(method, f"/api/v1{path}", headers=headers, **kw)
+
+    def submit(self, who: str = "alice", **body):
+        response = self.call(who, "POST", "/experiments",
+                             json={"skill": "fake-skill", "max_epochs": 2, **body})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def set_state(self, experiment_id: str, state: str, pid: int | None = None) -> None:
+        with self.store.session() as session:
+            row = session.get(Experiment, experiment_id)
+            row.state, row.pid = state, pid
+
+
+@pytest.fixture
+def api(store: Store, tmp_path: Path) -> Api:
+    api = Api(store, tmp_path)
+    yield api
+    api.runner.stop()
+
+
+def test_every_route_needs_a_valid_token(api: Api):
+    experiment = api.submit()
+    routes = [("GET", "/experiments"), ("POST", "/experiments"), ("GET", "/skills"),
+              ("GET", "/skills/fake-skill/space"), ("GET", "/me"),
+              *[(m, p.format(id=experiment["id"])) for m, p in ROUTES_WITH_ID]]
+    for method, path in routes:
+        assert api.call(None, method, path).status_code == 401, path
+        bad = api.http.request(method, f"/api/v1{path}", headers={"Authorization": "Bearer nope"})
+        assert bad.status_code == 401, path
+    assert api.call(None, "GET", "/health").status_code == 200
+    token_id = auth.list_tokens(api.store)[1]["id"]  # alice's
+    auth.revoke(api.store, token_id)
+    assert api.call("alice", "GET", "/experiments").status_code == 401
+    assert api.call("bob", "GET", "/me").json() == {"name": "bob", "is_admin": False}
+
+
+def test_users_see_and_act_on_their_own_experiments_only(api: Api):
+    mine = api.submit("alice", name="alice-exp")
+    theirs = api.submit("bob", name="bob-exp")
+    for method, path in ROUTES_WITH_ID:
+        response = api.call("alice", method, path.format(id=theirs["id"]),
+                            json={"action": "evaluate"} if path.endswith("handoff") else None)
+        assert response.status_code == 403, (method, path, response.text)
+    names = [e["name"] for e in api.call("alice", "GET", "/experiments").json()["experiments"]]
+    assert names == ["alice-exp"]
+    assert api.call("alice", "GET", "/experiments?owner=bob").status_code == 403
+    everyone = api.call("admin", "GET", "/experiments").json()["experiments"]
+    assert {e["owner"] for e in everyone} == {"alice", "bob"}
+    bobs = api.call("admin", "GET", "/experiments?owner=bob").json()["experiments"]
+    assert [e["id"] for e in bobs] == [theirs["id"]]
+    assert api.call("admin", "POST", f"/experiments/{mine['id']}:pause").status_code == 200
+
+
+def test_unknown_experiment_trial_and_skill_are_404(api: Api):
+    for method, path in ROUTES_WITH_ID:
+        response = api.call("alice", method, path.format(id="no-such-id"),
+                            json={"action": "evaluate"} if path.endswith("handoff") else None)
+        assert response.status_code == 404, (method, path)
+    experiment = api.submit()
+    assert api.call("alice", "GET", f"/experiments/{experiment['id']}/trials/nope").status_code == 404
+    assert api.call("alice", "GET", f"/experiments/{experiment['id']}/best").status_code == 404
+    assert api.call("alice", "GET", "/skills/nope/space").status_code == 404
+
+
+def test_bad_bodies_and_queries_are_422_with_the_field(api: Api, tmp_path: Path):
+    cases = [
+        ({"max_recommendations": 0}, "max_recommendations"),
+        ({"max_epoch": 3}, "max_epoch"),  # unknown key
+        ({"algo": "nope"}, "algo"),
+        ({"skill": "nope"}, "skill"),
+        ({"skill_dir": "/etc"}, "skill_dir"),  # outside the allowed roots
+        ({"root_dir": str(tmp_path / "elsewhere")}, "root_dir"),
+        ({"automl_algorithm": "random", "algo": "bayesian"}, "automl_algorithm"),
+        ({"override_automl_disabled_params": True}, "override_automl_disabled_params"),
+        ({"ranges": ["hp.nope=0:1"]}, "body"),  # not a parameter of the skill
+        ({"space": {"parameters": {"hp.x": {"min": 0}}}}, "body"),  # TAO-ignored key: refused
+    ]
+    for extra, field in cases:
+        body = {"skill": "fake-skill", **extra}
+        response = api.call("alice", "POST", "/experiments", json=body)
+        assert response.status_code == 422, (extra, response.text)
+        assert field in json.dumps(response.json()["detail"]), (extra, response.text)
+    for query in ("size=0", "skip=-1", "sort=sideways", "state=ASLEEP"):
+        assert api.call("alice", "GET", f"/experiments?{query}").status_code == 422, query
+    experiment = api.submit()
+    assert api.call("alice", "GET", f"/experiments/{experiment['id']}/trials?after=-1"
+                    ).status_code == 422
+    assert api.call("alice", "POST", f"/experiments/{experiment['id']}:handoff",
+                    json={"action": 3, "surprise": 1}).status_code == 422
+
+
+def test_tao_automl_settings_names_are_accepted(api: Api):
+    experiment = api.submit(automl_settings={
+        "automl_algorithm": "hyperband", "automl_max_recommendations": 7,
+        "automl_reduction_factor": 2, "automl_max_concurrent": 1,
+        "automl_hyperparameters": ["hp.x", "hp.y"],
+        "automl_range_override": [{"parameter": "hp.x", "valid_min": 0.1, "valid_max": 0.2}],
+        "metric": "val_loss"}, automl_max_epochs=4, max_epochs=None, direction="min")
+    s = experiment["settings"]
+    assert (s["algo"], s["max_recommendations"], s["reduction_factor"], s["max_concurrent"],
+            s["max_epochs"], s["metric"], s["direction"]) == ("hyperband", 7, 2, 1, 4, "val_loss", "min")
+    with api.store.session() as session:
+        space = session.get(Experiment, experiment["id"]).space
+    assert space == {"only": ["hp.x", "hp.y"],
+                     "parameters": {"hp.x": {"valid_min": 0.1, "valid_max": 0.2}}}
+    assert experiment["progress"]["trials_total"] == 7
+
+
+def test_state_transitions_and_409s(api: Api):
+    e = api.submit()["id"]
+
+    def act(verb: str) -> int:
+        return api.call("alice", "POST", f"/experiments/{e}:{verb}").status_code
+
+    assert act("resume") == 409  # PENDING
+    assert api.call("alice", "DELETE", f"/experiments/{e}").status_code == 409
+    assert act("pause") == 200 and api.call("alice", "GET", f"/experiments/{e}").json()["state"] == "PAUSED"
+    assert act("pause") == 409
+    assert act("resume") == 200 and api.call("alice", "GET", f"/experiments/{e}").json()["state"] == "RESUMING"
+    api.set_state(e, "RUNNING", pid=12345)
+    assert act("resume") == 409
+    assert act("cancel") == 200 and api.call("alice", "GET", f"/experiments/{e}").json()["state"] == "CANCELING"
+    assert act("pause") == 409
+    api.set_state(e, "CANCELED")
+    for verb in ("cancel", "pause", "resume"):
+        assert act(verb) == 409, verb
+    assert api.call("alice", "POST", f"/experiments/{e}:handoff",
+                    json={"action": "evaluate"}).status_code == 409  # no best trial
+    assert api.call("alice", "DELETE", f"/experiments/{e}").status_code == 204
+    assert api.call("alice", "GET", f"/experiments/{e}").status_code == 404
+    queued = api.submit()["id"]
+    assert api.call("alice", "POST", f"/experiments/{queued}:cancel").json()["state"] == "CANCELED"
+
+
+def test_list_is_paginated_sorted_and_filtered(api: Api):
+    ids = [api.submit(name=f"exp-{i}")["id"] for i in range(5)]
+    api.call("alice", "POST", f"/experiments/{ids[0]}:pause")
+    page = api.call("alice", "GET", "/experiments?skip=2&size=2&sort=date-ascending").json()
+    assert [e["id"] for e in page["experiments"]] == ids[2:4]
+    assert page["pagination_info"] == {"total_records": 5, "total_pages": 3, "page_size": 2,
+                                       "page_index": 1}
+    names = [e["name"] for e in api.call("alice", "GET", "/experiments?sort=name-descending"
+                                         ).json()["experiments"]]
+    assert names == sorted(names, reverse=True)
+    paused = api.call("alice", "GET", "/experiments?state=PAUSED").json()["experiments"]
+    assert [e["id"] for e in paused] == [ids[0]]
+
+
+def test_trials_are_polled_with_after(api: Api):
+    e = api.submit()
+    workspace = Path(e["workspace"])
+    workspace.mkdir(parents=True)
+    records = [TrialRecord(rec_id=f"r{i}", params={"hp.x": i / 10}, index=i, status="running",
+                           budget=2, folder=str(workspace / "trials" / f"r{i}")) for i in (1, 2)]
+    records[0].add_result(1, {"val_miou": 0.5})
+
+    def sync(bump: float) -> None:
+        write_history(workspace / "history.json", {"budget": 2}, records)
+        import os
+        os.utime(workspace / "history.json", (time.time() + bump, time.time() + bump))
+        with api.store.session() as session:
+            api.runner._sync(session.get(Experiment, e["id"]), session)
+
+    sync(0)
+    first = api.call("alice", "GET", f"/experiments/{e['id']}/trials").json()
+    assert [t["rec_id"] for t in first["trials"]] == ["r1", "r2"]
+    assert first["trials"][0]["score"] == 0.5 and first["last_version"] == 2
+    assert api.call("alice", "GET", f"/experiments/{e['id']}/trials?after=2").json()["trials"] == []
+    records[1].add_result(1, {"val_miou": 0.7})
+    records[1].status = "completed"
+    sync(5)
+    changed = api.call("alice", "GET", f"/experiments/{e['id']}/trials?after=2").json()
+    assert [t["rec_id"] for t in changed["trials"]] == ["r2"] and changed["last_version"] == 3
+    got = api.call("alice", "GET", f"/experiments/{e['id']}").json()
+    assert got["progress"]["best"]["rec_id"] == "r2" and got["trials_version"] == 3
+    trial = api.call("alice", "GET", f"/experiments/{e['id']}/trials/r2").json()
+    assert trial["status"] == "completed" and trial["results"] == [{"epoch": 1, "val_miou": 0.7}]
+    log = workspace / "trials" / "r2" / "train.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("".join(f"line {i}\n" for i in range(10)))
+    tail = api.call("alice", "GET", f"/experiments/{e['id']}/trials/r2/log?tail_lines=3")
+    assert tail.text == "line 7\nline 8\nline 9\n"
+
+
+def test_skills_and_their_space(api: Api):
+    skills = api.call("alice", "GET", "/skills").json()
+    assert [s["name"] for s in skills] == ["fake-skill"]
+    rows = api.call("alice", "GET", "/skills/fake-skill/space").json()
+    assert {r["name"] for r in rows} == {"hp.x", "hp.y", "hp.c"}
+
+
+def test_migrations_create_every_table(store: Store):
+    from sqlalchemy import inspect
+
+    assert {"users", "tokens", "experiments", "trials", "alembic_version"} <= \
+        set(inspect(store.engine).get_table_names())
+    store.migrate()  # idempotent
+    with store.session() as session:
+        assert session.scalars(select(Experiment)).all() == []
