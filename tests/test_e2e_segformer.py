@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from automl.tao.lines import read_status
+from automl.tao.progress import final_status, read_results, runs
 from automl.cli import main
 from automl.records import read_history
 from automl.report import read_best_rec
@@ -40,7 +42,8 @@ def test_automl_run_on_the_bundled_trainer(tiny_dataset, tmp_path):
     assert math.isfinite(best["score"]) and 0.0 <= best["score"] <= 1.0
     assert best["observed_budget"] == 2
     ckpt = Path(best["checkpoint_uri"])
-    assert ckpt.exists() and re.fullmatch(r"model_epoch_002_step_\d{5}\.pth", ckpt.name)
+    # The file after 2 epochs: TAO names it with the 0-based epoch.
+    assert ckpt.exists() and re.fullmatch(r"model_epoch_001_step_\d{5}\.pth", ckpt.name)
     records = read_history(ws / "history.json")[1]
     assert len(records) == 3 and all(r.status == "completed" for r in records)
     space = SearchSpace.from_json(json.loads(json.dumps(
@@ -48,9 +51,10 @@ def test_automl_run_on_the_bundled_trainer(tiny_dataset, tmp_path):
     for record in records:
         space.validate(record.params)
     assert len({json.dumps(r.params, sort_keys=True) for r in records}) == 3
-    # The trial's own status.json honours the contract the engine read.
-    status = (Path(records[0].folder) / "results" / "train" / "status.json").read_text()
-    assert '"SUCCESS"' in status and '"val_miou"' in status
+    # The trial's own status.json speaks TAO's dialect, which the engine read.
+    lines = read_status(Path(records[0].folder) / "results" / "train" / "status.json")
+    assert final_status(runs(lines)[-1]) == "SUCCESS"
+    assert [r.epochs for r in read_results(lines) if "val_miou" in r.kpi] == [1, 2]
 
 
 def test_tao_skill_folder_runs_with_the_bundled_trainer(tiny_dataset, tmp_path):
