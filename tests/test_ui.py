@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from automl.errors import UserError
-from automl.ui import _group_alive, find_workspace, serve, server_command, store_uri
+from automl.ui import _group_alive, find_workspace, runs_path, serve, server_command, store_uri
 
 
 def _workspace(root: Path, name: str, with_store: bool = False) -> Path:
@@ -64,6 +64,16 @@ def test_most_recent_workspace_and_one_line_errors(tmp_path: Path):
         store_uri(new)
 
 
+def test_runs_path_names_the_workspace_experiment(tmp_path: Path):
+    assert runs_path(tmp_path) is None  # no store yet
+    ws = _workspace(tmp_path, "ws", with_store=True)
+    from mlflow.tracking import MlflowClient
+
+    experiment_id = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}").get_experiment_by_name(
+        "automl").experiment_id
+    assert runs_path(ws) == f"/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+
+
 def test_port_in_use_is_a_user_error(tmp_path: Path):
     ws = tmp_path / "ws"
     ws.mkdir()
@@ -91,7 +101,7 @@ def test_ui_serves_the_workspace_runs_and_stops_on_ctrl_c(tmp_path: Path):
     port = _free_port()
     code = ("import sys, argparse; from pathlib import Path; from automl.ui import main_ui; "
             f"sys.exit(main_ui(argparse.Namespace(workspace=None, port={port}, "
-            "host='127.0.0.1')))")
+            "host='127.0.0.1', browser=False)))")
     # Started with SIGINT ignored, as from a parent that ignores it (this pytest process can,
     # after Ray/MLflow ran in it): Ctrl-C must still stop the UI.
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path,
@@ -112,8 +122,9 @@ def test_ui_serves_the_workspace_runs_and_stops_on_ctrl_c(tmp_path: Path):
             if "MLflow UI: http://" in line:
                 break
         url = f"http://127.0.0.1:{port}"
-        assert f"MLflow UI: {url}" in "".join(lines), lines
+        assert "starting…" in lines[0], lines
         assert str(ws.resolve()) in "".join(lines)
+        runs_url = f"MLflow UI: {url}/#/experiments/{{}}/runs?workflowType=machine_learning"
         with urllib.request.urlopen(url + "/", timeout=10) as response:
             assert response.status == 200
         request = urllib.request.Request(
@@ -123,6 +134,7 @@ def test_ui_serves_the_workspace_runs_and_stops_on_ctrl_c(tmp_path: Path):
         with urllib.request.urlopen(request, timeout=10) as response:
             experiments = json.load(response)["experiments"]
         experiment_id = next(e["experiment_id"] for e in experiments if e["name"] == "automl")
+        assert runs_url.format(experiment_id) in "".join(lines), lines  # the runs, not Traces
         request = urllib.request.Request(
             url + "/api/2.0/mlflow/runs/search", method="POST",
             data=json.dumps({"experiment_ids": [experiment_id]}).encode(),

@@ -335,6 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("workspace", type=Path, nargs="?", help="default: the latest workspace")
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--no-browser", dest="browser", action="store_false",
+                    help="print the runs URL without opening a browser")
     ui.set_defaults(func=cmd_ui)
 
     listing = sub.add_parser("list", help="list experiments under a folder")

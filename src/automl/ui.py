@@ -1,8 +1,10 @@
 """``automl ui [WORKSPACE]``: the MLflow UI on an experiment's tracking store.
 
 Starts ``mlflow server`` (``sys.executable -m mlflow server``, an argument list, never a shell
-string) on ``sqlite:///<workspace>/mlflow.db``, bound to 127.0.0.1 with one worker, prints the
-URL and waits until Ctrl-C, then stops the server and its uvicorn worker (their own process
+string) on ``sqlite:///<workspace>/mlflow.db``, bound to 127.0.0.1 with one worker, says
+"starting…" at once (MLflow can take 20 s to answer on a loaded machine), then prints and opens
+the direct URL of the experiment's runs once it answers (MLflow 3 otherwise lands an HPO user on
+its GenAI "Traces" overview), and waits until Ctrl-C, then stops the server and its uvicorn worker (their own process
 group) cleanly. ``mlflow`` is not imported here.
 """
 
@@ -12,12 +14,14 @@ import argparse
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
+import webbrowser
 from typing import Any
 from pathlib import Path
 
@@ -61,6 +65,24 @@ def store_uri(workspace: Path) -> str:
         raise UserError(f"{workspace}: no MLflow store ({STORE}); it is written by `automl run` "
                         f"unless --tracking-uri sent the runs elsewhere (open that server instead)")
     return f"sqlite:///{db.resolve()}"
+
+
+def runs_path(workspace: Path) -> str | None:
+    """The MLflow UI's path to the workspace's runs (``#/experiments/<id>/runs?…``), read from
+    its store (sqlite, read-only: mlflow is not imported here); None when there is none yet."""
+    db = Path(workspace) / STORE
+    if not db.is_file():
+        return None
+    try:
+        with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True) as conn:
+            row = conn.execute("SELECT experiment_id FROM experiments WHERE name != 'Default' "
+                               "AND lifecycle_stage = 'active' ORDER BY experiment_id "
+                               "LIMIT 1").fetchone()
+    except sqlite3.Error:
+        return None
+    if row is None:
+        return None
+    return f"/#/experiments/{row[0]}/runs?workflowType=machine_learning"
 
 
 def _check_port(host: str, port: int) -> int:
@@ -170,7 +192,7 @@ def main_ui(args: argparse.Namespace) -> int:
             # `kill` (SIGTERM) stops the server too.
             for sig in (signal.SIGINT, signal.SIGTERM):
                 previous[sig] = signal.signal(sig, _interrupt)
-        print(f"MLflow UI for {proc.workspace}: starting (server pid {proc.pid})",  # type: ignore[attr-defined]
+        print(f"MLflow UI for {proc.workspace}: starting… (server pid {proc.pid})",  # type: ignore[attr-defined]
               flush=True)
         if not wait_ready(proc, timeout=120):
             if proc.poll() is not None:
@@ -178,7 +200,10 @@ def main_ui(args: argparse.Namespace) -> int:
                       file=sys.stderr)
                 return 1
             print("the MLflow server is slow to answer; still waiting", file=sys.stderr)
-        print(f"MLflow UI: {proc.url}   (Ctrl-C to stop)", flush=True)  # type: ignore[attr-defined]
+        url = proc.url + (runs_path(proc.workspace) or "/")  # type: ignore[attr-defined]
+        print(f"MLflow UI: {url}   (Ctrl-C to stop)", flush=True)
+        if getattr(args, "browser", True):
+            webbrowser.open(url)  # no-op where no browser is known (a server, CI)
         proc.wait()
         print(f"the MLflow server exited (code {proc.returncode})", file=sys.stderr)
         return 1 if proc.returncode else 0

@@ -19,11 +19,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from automl.errors import UserError
+from automl.failures import HINTS
+from automl.schema import parse_yaml
 from automl.service import auth
 from automl.service.progress_doc import progress
 from automl.service.runner import Runner
@@ -36,6 +41,7 @@ from automl.service.schemas import (
     HandoffOut,
     Me,
     SkillOut,
+    StudyText,
     TrialList,
     TrialOut,
 )
@@ -52,6 +58,7 @@ class Config:
     defaults: dict[str, Any] = field(default_factory=dict)  # when no skill is named
 
 
+WEB = Path(__file__).parent / "web"  # the page at GET / (package data: plain HTML, JS, CSS)
 SORTS = {"date-descending": Experiment.created.desc(), "date-ascending": Experiment.created.asc(),
          "name-ascending": Experiment.name.asc(), "name-descending": Experiment.name.desc()}
 _bearer = HTTPBearer(auto_error=False, description="a token from `automl token create`")
@@ -72,8 +79,10 @@ def _out(row: Experiment, owner: str) -> ExperimentOut:
 def _trial_out(row: Trial) -> TrialOut:
     r = row.record
     observed = max((int(x["epoch"]) for x in r.get("results") or []), default=0)
+    failure = r.get("failure_class")
     return TrialOut(**{k: r.get(k) for k in TrialOut.model_fields if k in r and k != "status"},
                     status=row.status, score=row.score, observed_budget=observed,
+                    hint=HINTS.get(failure, HINTS["error"]) if failure else "",
                     version=row.version)
 
 
@@ -128,6 +137,27 @@ def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
     @api.post("/experiments", status_code=201, response_model=ExperimentOut, tags=["experiments"],
               responses=_ERRORS)
     def create_experiment(body: ExperimentCreate, who: Who) -> ExperimentOut:  # type: ignore[valid-type]
+        return create(body, who)
+
+    @api.post("/experiments:study", status_code=201, response_model=ExperimentOut,
+              tags=["experiments"], responses=_ERRORS)
+    def create_from_study(body: StudyText, who: Who) -> ExperimentOut:
+        """Submit a study file's YAML text (the web page's Submit form): the same keys as
+        POST /experiments, errors as 422 with the key named."""
+        try:
+            data = parse_yaml(body.study, "study") if body.study.strip() else {}
+        except UserError as exc:
+            raise BadInput("study", str(exc)) from None
+        if not isinstance(data, dict):
+            raise BadInput("study", "the study must be a mapping of keys (algo: asha, ...)")
+        try:
+            parsed = ExperimentCreate.model_validate(data)
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**e, "loc": ("body", "study", *e["loc"])} for e in exc.errors()]) from None
+        return create(parsed, who)
+
+    def create(body: Any, who: auth.Principal) -> ExperimentOut:
         settings, space = resolve(body.model_dump(), config.skills, config.allowed_roots,
                                   config.defaults)
         experiment_id = str(uuid.uuid4())
@@ -177,7 +207,11 @@ def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
     def get_experiment(experiment_id: str, who: Who) -> ExperimentOut:
         with store.session() as session:
             row = owned(session, experiment_id, who)
-            return _out(row, owner_name(session, row))
+            out = _out(row, owner_name(session, row))
+        from automl.ui import runs_path
+
+        out.mlflow_runs = runs_path(Path(out.workspace))
+        return out
 
     @api.delete("/experiments/{experiment_id}", status_code=204, tags=["experiments"],
                 responses={**_ERRORS, 409: {"description": "the experiment has not ended"}})
@@ -368,4 +402,11 @@ def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
         return json.loads(json.dumps(rows, default=str))
 
     app.include_router(api)
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        """The web page; it signs in with a token and then uses the API above, nothing else."""
+        return FileResponse(WEB / "index.html", media_type="text/html")
+
+    app.mount("/web", StaticFiles(directory=WEB), name="web")
     return app

@@ -24,5 +24,8 @@ def progress(records: list[TrialRecord], settings: dict[str, Any],
         "epochs_spent": sum(r.observed_budget for r in records),
         "epoch_budget": experiment.get("budget"),
         "best": {"rec_id": best.record.rec_id, "score": best.score,
-                 "observed_budget": best.record.observed_budget} if best else None,
+                 "observed_budget": best.record.observed_budget,
+                 "checkpoint": str(best.checkpoint.path) if best.checkpoint else None,
+                 "checkpoint_epoch": best.checkpoint.tao_epoch if best.checkpoint else None}
+        if best else None,
     }

@@ -77,6 +77,8 @@ class Best(BaseModel):
     rec_id: str
     score: float
     observed_budget: int
+    checkpoint: str | None = Field(None, description="the exact checkpoint at the observed budget")
+    checkpoint_epoch: int | None = Field(None, description="TAO's 0-based epoch in its name")
 
 
 class Progress(BaseModel):
@@ -105,6 +107,8 @@ class ExperimentOut(BaseModel):
     progress: Progress
     trials_version: int = Field(description="pass as ?after= to list the trials changed since")
     settings: dict[str, Any]
+    mlflow_runs: str | None = Field(None, description="the MLflow UI's path (after its address) "
+                                    "to this experiment's runs; `automl ui WORKSPACE` serves it")
 
 
 class PaginationInfo(BaseModel):
@@ -130,6 +134,7 @@ class TrialOut(BaseModel):
     results: list[dict[str, float]]
     failure_class: str | None = None
     failure_message: str = ""
+    hint: str = Field("", description="what to do about the failure class, in one line")
     rung: int | None = None
     bracket: int | None = None
     parent: str | None = None
@@ -137,6 +142,12 @@ class TrialOut(BaseModel):
     ended_at: float | None = None
     retries: int = 0
     version: int
+
+
+class StudyText(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    study: str = Field(max_length=100_000, description="a study file's YAML text: the keys of "
+                       "POST /experiments")
 
 
 class TrialList(BaseModel):
