@@ -39,6 +39,21 @@ def test_random_search_finds_checkpoint_and_best(fake_skill, tmp_path):
     xs = {r.params["hp.x"] for r in records}
     assert len(xs) == 4 and all(0.0 <= x <= 1.0 for x in xs)
     assert best["score"] == max(r.score("val_miou") for r in records)
+    # train_loss (TAO's "Train metrics generated." line, after the epoch's validation) rides
+    # with that epoch's validation result: kept in the results, never a result of its own.
+    for record in records:
+        assert [r["epoch"] for r in record.results] == [1, 2, 3]
+        for result in record.results:
+            assert result["train_loss"] == pytest.approx(0.8 * (1 - result["val_miou"]), rel=1e-4)
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("automl-fake-skill").experiment_id],
+                              filter_string=f"tags.`automl.rec_id` = '{best['rec_id']}'")
+    assert runs and [m.step for m in client.get_metric_history(runs[0].info.run_id, "train_loss")] \
+        == [1, 2, 3]
+    # The store's Default experiment keeps its artifacts inside the workspace, not in ./mlruns.
+    assert client.get_experiment("0").artifact_location == (ws / "mlartifacts" / "0").resolve().as_uri()
     state = json.loads((ws / "state.json").read_text())
     assert state["state"] == "completed"
     # --keep-checkpoints best (default): only the best trial's scored checkpoint survives.

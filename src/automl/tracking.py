@@ -145,6 +145,20 @@ def copy_store_template(db: Path, template: Path) -> bool:
     return True
 
 
+def keep_default_inside(db: Path) -> None:
+    """Point the store's Default experiment (id 0) at ``<workspace>/mlartifacts/0``.
+
+    MLflow creates it whenever it opens a store without one, with its artifacts at the opening
+    process's ``./mlruns/0``: outside the workspace. MLflow has no call to change an
+    experiment's artifact location, so the row is updated here (sqlite; one statement).
+    """
+    target = (Path(db).resolve().parent / "mlartifacts" / "0").as_uri()
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0 "
+                     "AND artifact_location != ?", (target, target))
+        conn.commit()
+
+
 def save_store_template(db: Path, template: Path) -> None:
     """Keep an empty copy of the store ``db`` that MLflow has just created (nothing logged yet).
 
@@ -505,6 +519,11 @@ class MlflowTracker:
             if copied:  # a template MLflow does not accept (edited by hand?): the next store
                 template.unlink(missing_ok=True)  # is created by MLflow again
             raise
+        if own_store:
+            try:
+                keep_default_inside(db)
+            except sqlite3.Error as exc:
+                log.debug("MLflow store %s: Default experiment not moved: %s", db, exc)
         if template is not None and not copied and experiment is None:
             try:
                 save_store_template(db, template)

@@ -185,6 +185,7 @@ class _Segment:
         self.results: list[EpochResult] = []
         # Set when the trial must end now, whatever the trainer does next (see _result).
         self.fatal: Outcome | None = None
+        self._held: EpochResult | None = None  # a validation result awaiting its train KPIs
         self._alive = lambda: False
         resume_path = Path(resume["path"]) if resume else None
         extra = {"dataset.segment.root_dir": str(ctx.dataset_root)} if ctx.dataset_root else {}
@@ -231,6 +232,7 @@ class _Segment:
         if self.replay is not None:  # this very run already ended well: report, do not retrain
             for result in read_results(self.replay, self.start):
                 self._result(result, report, writer_alive=lambda: False)
+            self._release(report, writer_alive=lambda: False)
             return decide(0, self.lines, self.results, log_tail(self.log_path), self.ctx.metric,
                           self.epochs, False)
         job = self.job()
@@ -268,6 +270,7 @@ class _Segment:
             self._consume(tail.read_new(final=True), report)
         for result in self._reader.finish():
             self._result(result, report, writer_alive=lambda: False)
+        self._release(report, writer_alive=lambda: False)
         if self.fatal is not None:
             return self.fatal
         if timed_out:
@@ -287,8 +290,35 @@ class _Segment:
                 self._result(result, report, self._alive)
 
     def _result(self, result: EpochResult, report, writer_alive) -> None:
-        """Record one result; report it to Tune when it is this run's and carries the metric."""
+        """Record one result; report it to Tune when it is this run's and carries the metric.
+
+        A validation result is held until the next result: TAO writes "Train metrics
+        generated." (train_loss) just after the epoch line that closes a validation, and those
+        training KPIs of the same epoch join it. So train_loss reaches Tune, the records and
+        MLflow with the score, never as a result of its own (which schedulers would count as a
+        new score).
+        """
         self.results.append(result)
+        held, self._held = self._held, None
+        if not result.validation and held is not None and held.epochs == result.epochs:
+            train = {k: v for k, v in result.kpi.items() if k.startswith("train_")}
+            self._report(EpochResult(held.epochs, {**train, **held.kpi}, held.validation),
+                         report, writer_alive)
+            return
+        if held is not None:
+            self._report(held, report, writer_alive)
+        if result.validation:
+            self._held = result
+        else:
+            self._report(result, report, writer_alive)
+
+    def _release(self, report, writer_alive) -> None:
+        """Report the held validation result (the trainer ended: no train KPIs will follow)."""
+        held, self._held = self._held, None
+        if held is not None:
+            self._report(held, report, writer_alive)
+
+    def _report(self, result: EpochResult, report, writer_alive) -> None:
         value = result.metric(self.ctx.metric)
         if self.fatal is not None:
             return
