@@ -21,7 +21,7 @@ from automl.records import TrialRecord, read_history, write_history
 from automl.space import Param, SearchSpace
 from automl.workspace import Workspace
 
-HEADINGS = ("Experiment", "Best trial", "Optimization history", "Learning curves",
+HEADINGS = ("Experiment", "Best trial", "Optimization history", "Learning curves", "All trials",
             "Hyperparameters vs metric (parallel coordinates)", "Hyperparameter importance",
             "Failure summary", "Cost")
 MODES = ["ok", "nan", "exit1_after_last", "data"]
@@ -95,6 +95,22 @@ def test_report_of_a_real_experiment(mixed_workspace):
         if record.failure_class:
             assert f"<td>{record.failure_class}</td>" in failures
             assert html.escape(HINTS[record.failure_class]) in failures
+
+    # every trial in the table, with its outcome; the wide figure scrolls, never squeezed
+    table = section(page, "trials")
+    for record in records:
+        assert f"<td>{record.rec_id}</td>" in table
+        assert f"<td>{record.status}{': ' + record.failure_class if record.failure_class else ''}</td>" in table
+    assert '<figure class="wide"><img src="parallel.png"' in page
+    assert "figure.wide img{max-width:none}" in page
+    # one colour per trial in the curves (tab10), not one per outcome
+    with Image.open(path.parent / "curves.png") as image:
+        pixels = {rgb for _, rgb in image.convert("RGB").getcolors(maxcolors=1 << 20)}
+    import matplotlib as mpl
+
+    tab10 = {tuple(round(255 * c) for c in rgb) for rgb in mpl.colormaps["tab10"].colors}
+    drawn = [r for r in records if any(isinstance(x.get("val_miou"), float) for x in r.results)]
+    assert len(tab10 & pixels) >= len(drawn) >= 3
 
     spent = sum(r.observed_budget for r in records)
     assert f"trained {spent} epochs" in section(page, "cost")

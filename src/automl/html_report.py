@@ -50,6 +50,7 @@ STATUS_COLORS = {
 # Where a trial's curve ends: a stopped trial's square marks the epoch it was stopped at.
 END_MARKERS = {"completed": "o", "recovered": "D", "failed": "X", "stopped": "s", "running": ">",
                "paused": "P", "pending": "."}
+MAX_NAMED_CURVES = 24  # up to this many trials, the curves' legend names each one
 FIGURES = ("history.png", "curves.png", "parallel.png", "importance.png")
 SECRET = "***"
 DPI = 110
@@ -88,6 +89,7 @@ def write_report(workspace: Path, out: Path | None = None) -> Path:
     sections = [
         _section("history", "Optimization history", _history_section(data, out)),
         _section("curves", "Learning curves", _curves_section(data, out)),
+        _section("trials", "All trials", _trials_section(data)),
         _section("parallel", "Hyperparameters vs metric (parallel coordinates)", _parallel_section(data, out)),
         _section("importance", "Hyperparameter importance", _importance_section(data, out)),
         _section("failures", "Failure summary", _failures_section(data)),
@@ -225,8 +227,11 @@ def _kv(rows: list[list[str]]) -> str:
     return f"<table><tbody>{body}</tbody></table>"
 
 
-def _img(name: str, alt: str) -> str:
-    return f'<figure><img src="{_e(name)}" alt="{_e(alt)}"></figure>'
+def _img(name: str, alt: str, wide: bool = False) -> str:
+    """A figure; a ``wide`` one is shown at its own size and scrolls sideways (squeezed to the
+    page's width, a figure with many axes would be unreadable)."""
+    cls = ' class="wide"' if wide else ""
+    return f'<figure{cls}><img src="{_e(name)}" alt="{_e(alt)}"></figure>'
 
 
 def _section(anchor: str, title: str, body: str) -> str:
@@ -376,14 +381,15 @@ def _history_section(data: _Data, out: Path) -> str:
     ax_index.set_ylabel(_mpl(data.metric))
     from matplotlib.lines import Line2D
 
-    extra = [Line2D([], [], color="black", linewidth=1.5, label=f"best so far (at {top} epochs)"),
-             Line2D([], [], marker="o", markerfacecolor="none", markeredgecolor="#444", linestyle="",
-                    label=f"score below {top} epochs")]
+    lower = sum(1 for r in scored if r.observed_budget != top)
+    extra = [Line2D([], [], color="black", linewidth=1.5, label=f"best so far (at {top} epochs)")]
+    if lower:  # the legend names only what the plot shows
+        extra.append(Line2D([], [], marker="o", markerfacecolor="none", markeredgecolor="#444",
+                            linestyle="", label=f"score below {top} epochs"))
     counts = Counter(r.status for r in scored)
     _status_legend(ax_cost, counts, extra, loc="best")
     fig.suptitle(_mpl(f"{data.metric}: each trial's score and the best so far"))
     _save(fig, out / "history.png")
-    lower = sum(1 for r in scored if r.observed_budget != top)
     return (_img("history.png", "optimization history") +
             _p(f"Each point is one trial's {data.metric} at its last observed epoch, coloured by "
                f"outcome; filled points were observed at the largest budget ({top} epochs), hollow "
@@ -404,6 +410,18 @@ def _curve(record: TrialRecord, metric: str) -> tuple[list[int], list[float]]:
     return [e for e, _ in points], [v for _, v in points]
 
 
+def _trial_colors(n: int) -> list[Any]:
+    """Distinct colours, one per trial: tab10/tab20 while they last, then turbo's spectrum."""
+    import matplotlib as mpl
+
+    if n <= 10:
+        return list(mpl.colormaps["tab10"].colors[:n])
+    if n <= 20:
+        return list(mpl.colormaps["tab20"].colors[:n])
+    turbo = mpl.colormaps["turbo"]
+    return [turbo(0.05 + 0.9 * i / (n - 1)) for i in range(n)]
+
+
 def _curves_section(data: _Data, out: Path) -> str:
     curves = {r.rec_id: _curve(r, data.metric) for r in data.records}
     drawn = [r for r in data.records if curves[r.rec_id][0]]
@@ -419,12 +437,14 @@ def _curves_section(data: _Data, out: Path) -> str:
         ax.axvline(budget, color="#999", linestyle=":", linewidth=1, zorder=1)
         ax.annotate(f"{budget} ep", (budget, 1), xycoords=("data", "axes fraction"), fontsize=7,
                     color="#666", ha="center", va="bottom")
-    order = {s: i for i, s in enumerate(STATUS_ORDER)}
-    for record in sorted(drawn, key=lambda r: -order.get(r.status, 99)):  # completed on top
+    colors = _trial_colors(len(drawn))
+    handles = []
+    for record, color in zip(drawn, colors):
         epochs, values = curves[record.rec_id]
-        color = STATUS_COLORS.get(record.status, "#444")
-        ax.plot(epochs, values, color=color, alpha=0.75, linewidth=1.2, zorder=2,
-                marker="." if len(epochs) < 40 else None, markersize=3)
+        line, = ax.plot(epochs, values, color=color, alpha=0.85, linewidth=1.4, zorder=2,
+                        marker="." if len(epochs) < 40 else None, markersize=3,
+                        label=f"#{record.index} {record.rec_id[:8]}")
+        handles.append(line)
         ax.plot(epochs[-1:], values[-1:], linestyle="", marker=END_MARKERS.get(record.status, "o"),
                 color=color, markersize=7, markeredgecolor="black", markeredgewidth=0.5, zorder=3)
     ax.set_xlabel("epoch")
@@ -433,18 +453,50 @@ def _curves_section(data: _Data, out: Path) -> str:
     max_epoch = max(max(curves[r.rec_id][0]) for r in drawn)
     if max_epoch <= 30:
         ax.set_xticks(range(1, max(max_epoch, max(budgets, default=1)) + 1))
-    _status_legend(ax, Counter(r.status for r in drawn), loc="best")
+    from matplotlib.lines import Line2D
+
+    outcomes = Counter(r.status for r in drawn)
+    markers = [Line2D([], [], color="black", marker=END_MARKERS.get(s, "o"), linestyle="",
+                      label=f"{s} ({outcomes[s]})") for s in STATUS_ORDER if outcomes.get(s)]
+    ax.legend(handles=markers, fontsize=8, loc="lower right", title="end: outcome",
+              title_fontsize=8)
+    if len(drawn) <= MAX_NAMED_CURVES:
+        fig.legend(handles=handles, fontsize=7, loc="outside right upper", title="trial",
+                   title_fontsize=8)
     fig.suptitle(_mpl(f"{data.metric} per epoch, every trial"))
     _save(fig, out / "curves.png")
     missing = len(data.records) - len(drawn)
-    text = (f"One line per trial ({len(drawn)} drawn), coloured by outcome; the large marker is "
-            f"the trial's last observed epoch (a square: where a stopped trial was stopped, a "
-            f"cross: where a failed trial ended). Dotted vertical lines mark the budgets trials "
+    text = (f"One line per trial ({len(drawn)} drawn), each in its own colour"
+            f"{' (named on the right)' if len(drawn) <= MAX_NAMED_CURVES else ''}; the large marker "
+            f"is the trial's last observed epoch and its shape the outcome (a square: where a "
+            f"stopped trial was stopped, a cross: where a failed trial ended). Dotted vertical lines mark the budgets trials "
             f"were observed at ({', '.join(map(str, budgets)) or 'none'} epochs): the rungs of a "
             f"multi-fidelity algorithm, or the full budget.")
     if missing:
         text += f" {missing} trial(s) reported no finite {data.metric} and are not drawn."
     return _img("curves.png", "learning curves") + _p(text)
+
+
+# --------------------------------------------------------------------------------------------
+# all trials
+
+
+def _trials_section(data: _Data) -> str:
+    if not data.records:
+        return _p("No trial has started.")
+    names = _param_names(data, data.records)
+    header = ["#", "trial", "outcome", "rung / bracket", "epochs (observed / budget)",
+              data.metric, *names]
+    rows = []
+    for r in data.records:
+        outcome = r.status + (f": {r.failure_class}" if r.failure_class else "")
+        ladder = "" if r.rung is None else f"{r.rung} / {'' if r.bracket is None else r.bracket}"
+        score = data.scores.get(r.rec_id)
+        rows.append([str(r.index), r.rec_id, outcome, ladder, f"{r.observed_budget} / {r.budget}",
+                     "" if score is None else _num(score),
+                     *(_shown(n, r.params[n]) if n in r.params else "" for n in names)])
+    return _p(f"Every trial in order of creation; {data.metric} at its last observed epoch.") + \
+        _table(header, rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -576,7 +628,7 @@ def _parallel_section(data: _Data, out: Path) -> str:
     fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=_mpl(data.metric), pad=0.02)
     fig.suptitle(_mpl(f"hyperparameters of {len(scored)} scored trials against {data.metric}"))
     _save(fig, out / "parallel.png")
-    return (_img("parallel.png", "parallel coordinates") +
+    return (_img("parallel.png", "parallel coordinates", wide=True) +
             _p(f"One line per trial with a finite {data.metric}, coloured by it (brighter is "
                f"better). Numeric axes span the search range (log scale where the parameter is "
                f"searched on one), categorical axes place each option at a labelled position, the "
@@ -751,6 +803,7 @@ h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;border-bottom:1px soli
 table{border-collapse:collapse;margin:.5em 0;font-size:.92em}
 td,th{border:1px solid #ddd;padding:.3em .6em;text-align:left;vertical-align:top}
 th{background:#f5f5f5}figure{margin:.5em 0}img{max-width:100%;height:auto}
+figure.wide{overflow-x:auto}figure.wide img{max-width:none}
 nav a{margin-right:1em}.muted{color:#666;font-size:.9em}
 """
 

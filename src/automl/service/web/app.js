@@ -6,10 +6,11 @@
 const API = "/api/v1";
 const POLL_MS = 1000;
 const TERMINAL = ["SUCCEEDED", "FAILED", "CANCELED"];
-// The HTML report's colours (src/automl/html_report.py STATUS_COLORS), so both read alike.
+// The HTML report's outcome colours (html_report.py STATUS_COLORS), except running: blue here,
+// as a live search is mostly running trials (each curve also carries its trial's number).
 const OUTCOME_COLORS = {
-  completed: "#2ca02c", recovered: "#1f77b4", failed: "#d62728", stopped: "#ff7f0e",
-  running: "#7f7f7f", paused: "#9467bd", pending: "#c7c7c7",
+  completed: "#2ca02c", recovered: "#17becf", failed: "#d62728", stopped: "#ff7f0e",
+  running: "#1f6fd1", paused: "#9467bd", pending: "#c7c7c7",
 };
 const ALGORITHMS = ["bayesian", "random", "bfbo", "asha", "hyperband", "hyperband_es", "bohb",
                     "dehb", "pbt", "pb2"];
@@ -151,7 +152,7 @@ function listView() {
     ["PENDING", "RUNNING", "PAUSED", "SUCCEEDED", "FAILED", "CANCELED"].map((s) => h("option", { value: s }, s)));
   const body = h("tbody");
   const table = h("table", { id: "experiments" }, h("thead", {}, h("tr", {},
-    ["experiment", "state", "owner", "algorithm", "trials done/total", "epochs spent/budget",
+    ["experiment", "state", "owner", "algorithm", "trials done/total", "epochs spent/at most",
      "best", "age"].map((c) => h("th", {}, c)))), body);
   const error = h("p", { class: "error", id: "list-error" });
   let rows = [];
@@ -186,8 +187,13 @@ function experimentRow(e) {
     h("td", {}, h("span", { class: `state ${e.state}` }, e.state)),
     h("td", {}, e.owner), h("td", {}, e.algorithm),
     h("td", { class: "num" }, `${p.trials_done}/${p.trials_total}`),
-    h("td", { class: "num" }, `${p.epochs_spent}/${fmt(p.epoch_budget)}`),
+    h("td", { class: "num" }, `${p.epochs_spent}/${fmt(fullBudget(p))}`),
     h("td", { class: "num" }, best), h("td", {}, age(e.created)));
+}
+
+// Epochs that every trial trained to the full budget would cost (the ceiling of a search).
+function fullBudget(p) {
+  return p.epoch_budget ? p.trials_total * p.epoch_budget : null;
 }
 
 function submitForm() {
@@ -337,8 +343,9 @@ function drawExperiment(e, trials, els) {
   els.summary.replaceChildren(h("div", { class: "muted" },
     `${e.algorithm} · ${e.metric} (${e.direction}) · owner ${e.owner} · ${e.id} · started ${e.started ? age(e.started) + " ago" : "not yet"}`),
     h("div", { id: "progress" }, `trials ${p.trials_done}/${p.trials_total} done, ${p.trials_running} running, ` +
-      `${p.trials_failed} failed · epochs ${p.epochs_spent}/${fmt(p.epoch_budget)}`),
-    e.error ? h("div", { class: "error" }, e.error) : null);
+      `${p.trials_failed} failed · ${p.epochs_spent} epochs spent of at most ${fmt(fullBudget(p))} ` +
+      `(${p.epoch_budget || "?"} per trial)`),
+    ...(e.error ? [h("div", { class: "error" }, e.error)] : []));
   const terminal = TERMINAL.includes(e.state);
   for (const [verb, ok] of [["cancel", !terminal], ["pause", ["RUNNING", "PENDING", "RESUMING"].includes(e.state)],
                             ["resume", e.state === "PAUSED"]]) {
@@ -408,7 +415,8 @@ function drawCurves(e, trials, box) {
     line.append(svg("title", {}, document.createTextNode(`#${t.index} ${t.rec_id}: ${outcome(t)}`)));
     chart.append(line);
     const [ep, v] = pts[pts.length - 1];
-    chart.append(svg("circle", { cx: x(ep), cy: y(v), r: 3.2, fill: color }));
+    chart.append(svg("circle", { cx: x(ep), cy: y(v), r: 3.2, fill: color }),
+      svg("text", { x: x(ep) + 5, y: y(v) - 4, class: "label", style: `fill:${color}` }, document.createTextNode(`#${t.index}`)));
   }
   const present = [...new Set(trials.map((t) => t.status))];
   box.replaceChildren(chart, h("div", { class: "legend", id: "curves-legend" },
