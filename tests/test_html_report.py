@@ -265,3 +265,29 @@ def test_no_finite_scores_still_reports(tmp_path):
         assert f"<h2>{heading}</h2>" in page
     assert not any((path.parent / name).exists() for name in FIGURES)
     assert "<td>8</td>" in section(page, "failures") and "CUDA out of memory" in page
+
+
+def test_legends_name_only_what_occurred(tmp_path, monkeypatch):
+    """All trials completed at the full budget: the legends name "completed", nothing else (no
+    failed/stopped entry, no "score below the budget" marker), and each curve has its own
+    colour, named in a legend of trials."""
+    from automl import html_report
+
+    records = [TrialRecord(f"t{i:02d}", {"train.optim.lr": 1e-4 * (i + 1), "dataset.batch_size": 2,
+                                         "model.head": "mlp"}, index=i + 1, status="completed",
+                           budget=9, results=curve(9, 0.5 + 0.1 * i)) for i in range(3)]
+    figures = {}
+    monkeypatch.setattr(html_report, "_save", lambda fig, path: figures.__setitem__(path.name, fig))
+    write_report(craft(tmp_path / "done", records))
+
+    def labels(legend) -> list[str]:
+        return [t.get_text() for t in legend.get_texts()]
+
+    history = [labels(ax.get_legend()) for ax in figures["history.png"].axes if ax.get_legend()]
+    assert history == [["completed (3)", "best so far (at 9 epochs)"]]
+    curves = figures["curves.png"]
+    assert labels(curves.axes[0].get_legend()) == ["completed (3)"]
+    assert labels(curves.legends[0]) == [f"#{r.index} {r.rec_id}" for r in records]
+    colours = {line.get_color() if isinstance(line.get_color(), str) else tuple(line.get_color())
+               for line in curves.axes[0].get_lines() if line.get_label().startswith("#")}
+    assert len(colours) == 3
