@@ -130,7 +130,7 @@ def main_serve(args: argparse.Namespace) -> int:
     if args.max_experiments > 0:
         runner.ray_address = _start_ray(args)
     runner.start()
-    print(f"serving on http://{args.host}:{args.port}  (API /api/v1, docs /docs) | "
+    print(f"serving on http://{args.host}:{args.port}  (web page /, API /api/v1, docs /docs) | "
           f"store: {store.url.render_as_string(hide_password=True)} | "
           f"max experiments: {args.max_experiments}", flush=True)
     try:
