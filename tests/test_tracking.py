@@ -353,6 +353,20 @@ def test_redaction_helpers():
     assert redact_text("key k3y-value and abcd", secrets) == "key *** and ***"
 
 
+def test_default_experiment_artifacts_stay_in_the_workspace(workspace: Path, tmp_path: Path,
+                                                           monkeypatch):
+    """MLflow creates the Default experiment at the opener's ./mlruns/0; the tracker moves it."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    tracker = MlflowTracker(workspace_tracking_uri(workspace), "automl-test", workspace)
+    tracker.experiment_started(_experiment(workspace))
+    tracker.close()
+    default = _client(workspace).get_experiment("0")
+    assert default.artifact_location == (workspace / "mlartifacts" / "0").resolve().as_uri()
+    assert not (elsewhere / "mlruns").exists()
+
+
 def test_tracking_uri_resolution(tmp_path: Path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert resolve_tracking_uri(tmp_path) == f"sqlite:///{(tmp_path / 'mlflow.db').resolve()}"
