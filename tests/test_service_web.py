@@ -182,6 +182,7 @@ def test_finished_experiment_best_trial_and_report(server, browser):
     browser.find_element("css selector", "#f-algo option[value=random]").click()
     browser.find_element("id", "f-max-recommendations").send_keys("2")
     browser.find_element("id", "f-max-epochs").send_keys("2")
+    browser.find_element("id", "f-max-concurrent").send_keys("2")
     browser.find_element("id", "f-overrides").send_keys("hp.y=3")
     browser.find_element("id", "submit-fields").click()
     wait_until(lambda: "#/experiments/" in browser.current_url, timeout=20,
