@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -126,9 +127,15 @@ def test_a_wheel_install_finds_the_schemas(tmp_path: Path) -> None:
     The venv sees the system site-packages (no downloads), where an editable install of a
     checkout may live; the venv's own site-packages comes first, so the wheel's automl is the
     one imported (checked)."""
+    source = tmp_path / "source"  # setuptools builds in the source folder: not the checkout's
+    for folder in ("src", "schemas"):
+        shutil.copytree(REPO / folder, source / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
     wheels = tmp_path / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(wheels), str(REPO)], check=True, cwd=tmp_path)
+                    "-q", "-w", str(wheels), str(source)], check=True, cwd=tmp_path)
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
