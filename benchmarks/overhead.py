@@ -68,7 +68,7 @@ RESULTS = HERE / "results"
 MODES = ("automl", "automl_before", "automl_nomlflow", "tune_default", "tune_ours", "tune_proc")
 
 # ---------------------------------------------------------------------------------------------
-# The zero trainer's skill folder (like tests/conftest.py make_fake_skill)
+# The zero trainer's skill folder (like tests/helpers/skills.py make_fake_skill)
 # ---------------------------------------------------------------------------------------------
 ZERO_SCHEMA = {
     "automl_default_parameters": ["hp.x", "hp.y"],

@@ -3,7 +3,7 @@
 A skill folder is what ``automl run --skill-dir`` reads: ``schemas/train.schema.json`` (TAO's
 schema format, ``automl_enabled`` leaves are searched), ``references/spec_template_train.yaml``
 and ``references/skill_info.yaml`` whose ``actions.train.command`` starts the trainer with
-``-e {config_path}``. The layout is the one ``tests/conftest.py`` (``make_fake_skill``) builds
+``-e {config_path}``. The layout is the one ``tests/helpers/skills.py`` (``make_fake_skill``) builds
 for the fake trainer.
 """
 

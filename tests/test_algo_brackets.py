@@ -15,7 +15,7 @@ import yaml
 from automl.cli import main
 from automl.records import read_history
 from automl.report import read_best_rec
-from tests.helpers import status_epochs
+from tests.helpers.processes import status_epochs
 
 pytestmark = pytest.mark.usefixtures("ray_session")
 

@@ -18,7 +18,7 @@ from automl.records import read_history
 from automl.report import read_best_rec
 from automl.tao.lines import read_status
 from automl.tao.progress import runs
-from tests.helpers import status_epochs
+from tests.helpers.processes import status_epochs
 
 pytestmark = pytest.mark.usefixtures("ray_session")
 

@@ -9,8 +9,8 @@ from collections import Counter
 from pathlib import Path
 
 from automl.records import read_history
-from tests.helpers import cli, kill_controller, start_run, trial_folders, wait_until
-from tests.helpers import status_epochs as epochs_in_status
+from tests.helpers.processes import cli, kill_controller, start_run, trial_folders, wait_until
+from tests.helpers.processes import status_epochs as epochs_in_status
 
 
 def test_hyperband_state_survives_sigkill_and_resume(fake_skill, tmp_path):

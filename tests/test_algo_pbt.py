@@ -170,29 +170,45 @@ class _StubTrial:
         return self.trial_id
 
 
-def test_pb2_explore_is_gp_driven_and_in_schema():
+@pytest.mark.parametrize("better", ["high", "low"])
+@pytest.mark.parametrize("population_seed", [0, 4])  # members spread over [0.02, 0.87]
+def test_pb2_explore_is_gp_driven_and_in_schema(better, population_seed):
+    """The reward grows fastest for large (or small) momentum and ignores everything else: PB2's
+    GP-UCB must propose a momentum beyond the whole population's, on the better side, where
+    PBT's x0.8/x1.2 perturbation or a random draw would land anywhere."""
     from ray.tune.schedulers.pbt import _PBTTrialState
 
     scheduler = _engine_pb2_class()(space=RICH, seed=3, max_epochs=9, population=4,
                                     time_attr="epoch", metric="val_miou", mode="max",
                                     perturbation_interval=1, quantile_fraction=0.25,
                                     log_config=False)
-    trials = [_StubTrial(f"t{i}", c) for i, c in enumerate(initial_population(RICH, 4, seed=2))]
+    members = initial_population(RICH, 4, seed=population_seed)
+    trials = [_StubTrial(f"t{i}", c) for i, c in enumerate(members)]
+
+    def rate(trial) -> float:
+        momentum = trial.config["momentum"]
+        return momentum if better == "high" else 1.0 - momentum
+
     for trial in trials:
         trial.experiment_tag = trial.trial_id
         state = _PBTTrialState(SimpleNamespace(experiment_tag=trial.trial_id))
-        for epoch in range(1, 4):  # reward grows faster for larger momentum
-            reward = epoch * trial.config["momentum"]
-            scheduler._save_trial_state(state, epoch, {"val_miou": reward, "epoch": epoch}, trial)
+        for epoch in range(1, 4):
+            scheduler._save_trial_state(state, epoch, {"val_miou": epoch * rate(trial),
+                                                       "epoch": epoch}, trial)
     assert set(scheduler.data.columns) >= {"lr", "batch", "Reward"}
     assert scheduler.data["lr"].between(-6, -3).all()  # stored in log10
-    best = max(trials, key=lambda t: t.config["momentum"])
-    worst = min(trials, key=lambda t: t.config["momentum"])
+    best = max(trials, key=rate)
+    worst = min(trials, key=rate)
+    momenta = [t.config["momentum"] for t in trials]
     for _ in range(2):  # the second one is spread away from the first (same round)
         config, _ = scheduler._get_new_config(worst, best)
         assert config[PARENT_KEY] == best.trial_id
         RICH.validate({k: v for k, v in config.items() if not k.startswith("__")})
         _assert_types(config)
+        if better == "high":
+            assert config["momentum"] > max(momenta) and config["momentum"] >= 0.9, momenta
+        else:
+            assert config["momentum"] < min(momenta) and config["momentum"] <= 0.1, momenta
 
 
 def test_inherit_copies_the_parent_file_and_records_lineage(tmp_path):
@@ -255,7 +271,7 @@ def _xs_at_epoch(trial: Path, epoch: int) -> set[float]:
             for spec, segment in zip(specs, segments) if epoch in segment}
 
 
-def _check_population_run(workspace: Path, epochs: int = R, min_exploits: int = 1) -> dict[str, int]:
+def _check_population_run(workspace: Path, epochs: int = R) -> dict[str, int]:
     """Every assertion common to pbt and pb2; returns epoch counts."""
     experiment = yaml.safe_load((workspace / "experiment.yaml").read_text())
     space = SearchSpace.from_json(experiment["space"])
@@ -305,7 +321,7 @@ def _check_population_run(workspace: Path, epochs: int = R, min_exploits: int = 
         assert segments[first] and segments[first][0] == latest["epoch"] + 1
         resumed_spec = yaml.safe_load(specs[first].read_text())
         assert resumed_spec["hp"]["x"] == latest["params"]["hp.x"]
-    assert exploits >= min_exploits, "a 4-member population exploits in 4 perturbation steps"
+    assert exploits >= 1, "a 4-member population exploits in 4 perturbation steps"
     return {"epochs_trained": trained, "full_budget_epochs": 4 * epochs, "exploits": exploits}
 
 
@@ -323,15 +339,15 @@ def test_pbt_end_to_end(fake_skill, tmp_path):
 
 @pytest.mark.usefixtures("ray_session")
 def test_pb2_end_to_end_minimizing(fake_skill, tmp_path):
-    # Shorter than the pbt run (each PB2 explore fits GPs in the driver); the lineage and copy
-    # machinery is the same (EngineSchedulerMixin) and is checked wherever an exploit happened.
+    # The same perturbation steps as the pbt run: at least one exploit, whose lineage, copy
+    # and resumed segment are checked like pbt's (EngineSchedulerMixin).
     workspace = _run(fake_skill, tmp_path, "--algo", "pb2", "--metric", "val_loss",
-                     "--direction", "min", epochs=4)
-    counts = _check_population_run(workspace, epochs=4, min_exploits=0)
+                     "--direction", "min")
+    counts = _check_population_run(workspace)
     print(f"pb2 epochs: {counts}")
     doc = read_best_rec(workspace / "best_rec.json")
     _, records = read_history(workspace / "history.json")
-    assert doc["direction"] == "min" and doc["best"]["observed_budget"] == 4
+    assert doc["direction"] == "min" and doc["best"]["observed_budget"] == R
     assert doc["best"]["score"] == min(r.score("val_loss") for r in records)
 
 

@@ -3,8 +3,11 @@
 A small simulator plays Ray Tune's part: it asks the searcher for trials, starts what the
 scheduler chooses, advances every running trial one epoch per tick, reports each epoch and
 applies PAUSE / CONTINUE, and stops/removes trials the way ``TuneController`` does. Trials
-train exactly like the engine's trainable with the fake trainer: a segment runs from the epoch
-of its checkpoint to ``__epochs__``.
+train exactly like the engine's trainable with the fake trainer: the trainer writes a checkpoint
+every ``plan.interval`` epochs and at the end of its segment (``__epochs__``), and a paused trial
+runs again from its latest checkpoint, retraining whatever it had done past it; so "each segment
+starts where the previous one stopped" holds only if the scheduler pauses trials at checkpoint
+epochs.
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ class FakeTrial:
     trial_id: str
     config: dict
     status: str = Trial.PENDING
-    epoch: int = 0  # epoch of its checkpoint
+    epoch: int = 0  # the last epoch it reported
+    checkpoint: int = 0  # epochs completed in its latest checkpoint (0: none, from scratch)
     segments: list = field(default_factory=list)  # (start, end) epochs trained per run
 
     def set_config(self, config: dict) -> None:
@@ -58,6 +62,7 @@ class Sim:
     def __init__(self, plan, cpus: int, metric: str = "val_miou", fail: set[int] = frozenset(),
                  value=objective):
         self.scheduler, self.searcher = plan.scheduler, plan.search_alg
+        self.interval = plan.interval or 1  # None: the template's interval, 1 for the fake trainer
         self.cpus, self.metric, self.fail, self.value = cpus, metric, fail, value
         self.trials: list[FakeTrial] = []
         self.finished = False
@@ -94,8 +99,8 @@ class Sim:
                 if chosen is None:
                     break
                 chosen.status = Trial.RUNNING
-                chosen.segments.append([chosen.epoch, chosen.epoch])
-                running[chosen.trial_id] = chosen.epoch
+                chosen.segments.append([chosen.checkpoint, chosen.checkpoint])
+                running[chosen.trial_id] = chosen.checkpoint
             if not running:
                 if self.finished and all(t.status in (Trial.TERMINATED, Trial.ERROR)
                                          for t in self.trials):
@@ -113,6 +118,8 @@ class Sim:
                     continue
                 running[trial_id] = epoch
                 trial.segments[-1][1] = epoch
+                if epoch % self.interval == 0 or epoch >= trial.config[EPOCHS_KEY]:
+                    trial.checkpoint = epoch
                 result = {"epoch": epoch, self.metric: self.value(trial.config, epoch)}
                 decision = self.scheduler.on_trial_result(self, trial, result)
                 trial.epoch = epoch
@@ -183,6 +190,23 @@ def test_hyperband_allocation_is_textbook(algo, slots):
     for trial in sim.trials:  # each run continues where the previous one stopped
         assert [s for s, _ in trial.segments] == [0] + [e for _, e in trial.segments[:-1]]
         assert trial.status == Trial.TERMINATED
+
+
+@pytest.mark.parametrize("fixed", [False, True], ids=["next-rung", "fixed-budget"])
+@pytest.mark.parametrize("algo", ["hyperband", "bohb", "dehb", "asha", "hyperband_es"])
+def test_promotions_resume_from_the_rung_checkpoint(algo, fixed):
+    """Rungs 3, 9, 27: the trainer checkpoints every 3 epochs and at the end of a segment, so a
+    trial paused anywhere but at a checkpoint would retrain from an older one and the segments
+    would overlap. With --fixed-budget every segment runs to R and the scheduler pauses it at
+    the rung."""
+    sim = Sim(plan_for(algo, R=27, r=3, n=12, slots=2, fixed=fixed), cpus=2).run()
+    assert sim.interval == 3
+    rungs = {3, 9, 27}
+    for trial in sim.trials:
+        starts = [s for s, _ in trial.segments]
+        assert starts == [0] + [e for _, e in trial.segments[:-1]], trial.segments
+        assert {e for _, e in trial.segments[:-1]} <= rungs, trial.segments
+    assert any(len(t.segments) > 1 for t in sim.trials)  # some trial was promoted
 
 
 def test_hyperband_promotes_the_best_for_min_and_max():

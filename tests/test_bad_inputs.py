@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 from automl.cli import main
-from tests.conftest import FAKE_TRAINER, make_fake_skill
+from tests.helpers.skills import FAKE_TRAINER, make_fake_skill
 
 # --------------------------------------------------------------------------------------------
 # helpers

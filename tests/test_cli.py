@@ -6,21 +6,37 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from automl.cli import main
+from tests.helpers.processes import cli, start_run, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_shipped_studies_validate():
+    """Every shipped study loads, and each of its keys reaches the settings with its value
+    (a key dropped or renamed on the way would run a different experiment)."""
+    import yaml
+
     from automl.study import load_study, make_settings
 
-    for path in sorted((ROOT / "studies").glob("*.yaml")):
-        make_settings(load_study(path), {})
+    studies = sorted((ROOT / "studies").glob("*.yaml"))
+    assert len(studies) >= 4
+    for path in studies:
+        written = yaml.safe_load(path.read_text())
+        settings = make_settings(load_study(path), {}).model_dump(mode="json")
+        assert written, path
+        for key, value in written.items():
+            resolved = settings[key]
+            if isinstance(value, str) and key in ("skill_dir", "root_dir", "workspace",
+                                                  "workspace_root", "space_file"):
+                # relative paths are resolved beside the study file when they exist there
+                assert Path(resolved) in (Path(value), path.parent / value), (path, key)
+            else:
+                assert resolved == value, (path, key, resolved, value)
 
 
 def test_study_unknown_key_and_syntax_error(tmp_path, capsys):
@@ -35,7 +51,7 @@ def test_study_unknown_key_and_syntax_error(tmp_path, capsys):
 
 
 def test_space_command_prints_every_param(capsys):
-    from tests.conftest import shared_tao
+    from tests.helpers.skills import shared_tao
 
     skill = shared_tao() / "tao-train-segformer"
     assert main(["space", "--skill-dir", str(skill), "--json"]) == 0
@@ -70,34 +86,22 @@ def test_flags_override_study_and_best_status_list(fake_skill, tmp_path, capsys)
 
 def test_status_of_a_running_experiment(fake_skill, tmp_path):
     ws = tmp_path / "running"
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "automl.cli", "run", "--skill-dir", str(fake_skill),
-         "--workspace", str(ws), "--progress", "none", "--algo", "random",
-         "--max-recommendations", "3", "--max-epochs", "4", "--max-concurrent", "1",
-         "--set", "fake.epoch_s=0.7", "--seed", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc = start_run(fake_skill, ws, "--algo", "random", "--max-recommendations", "3",
+                     "--max-epochs", "4", "--max-concurrent", "1", "--set", "fake.epoch_s=0.7",
+                     "--seed", "1")
     try:
-        deadline = time.monotonic() + 90
-        out = ""
-        while time.monotonic() < deadline:
-            if (ws / "history.json").exists():
-                res = subprocess.run([sys.executable, "-m", "automl.cli", "status", str(ws)],
-                                     capture_output=True, text=True, env=env)
-                out = res.stdout
-                if "running" in out and "epoch" in out:
-                    break
-            time.sleep(0.5)
+        def running() -> str:
+            out = cli("status", str(ws)).stdout if (ws / "history.json").exists() else ""
+            return out if "running" in out and "epoch" in out else ""
+
+        out = wait_until(running, proc, timeout=90, what="a running trial in `automl status`",
+                         poll_s=0.5)
         assert ": running" in out and " running epoch" in out, out
         # A second run on the same workspace is refused while the first holds it.
-        res = subprocess.run([sys.executable, "-m", "automl.cli", "run", "--skill-dir",
-                              str(fake_skill), "--workspace", str(ws)],
-                             capture_output=True, text=True, env=env)
+        res = cli("run", "--skill-dir", str(fake_skill), "--workspace", str(ws))
         assert res.returncode == 2 and "already holds an experiment" in res.stderr
         assert proc.wait(timeout=120) == 0
-        listing = subprocess.run([sys.executable, "-m", "automl.cli", "list", str(tmp_path)],
-                                 capture_output=True, text=True, env=env).stdout
-        assert "completed" in listing
+        assert "completed" in cli("list", str(tmp_path)).stdout
     finally:
         proc.kill()
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import FAKE_TRAINER, make_fake_skill
+from tests.helpers.skills import FAKE_TRAINER, make_fake_skill
 from launchers.gpus import distributed_env, free_port, gpu_spec_overrides, visible_devices
 
 # ------------------------------------------------------------------------------------------

@@ -80,7 +80,7 @@ def test_without_norm_0_255_masks_are_class_255(tmp_path: Path) -> None:
 def test_tao_template_says_norm() -> None:
     """The real template's default is what makes 0/255 masks the normal case."""
     from automl.skill import SkillDir
-    from conftest import shared_tao
+    from tests.helpers.skills import shared_tao
 
     template = SkillDir.load(shared_tao() / "tao-train-segformer").template("train")
     assert template["dataset"]["segment"]["label_transform"] == "norm"

@@ -442,7 +442,7 @@ def test_resume_removes_the_containers_a_killed_controller_left(engine, test_ima
 # ------------------------------------------------------------------------------------------
 
 def _docker_skill(tmp_path: Path) -> Path:
-    from conftest import make_fake_skill
+    from tests.helpers.skills import make_fake_skill
 
     skill = make_fake_skill(tmp_path / "docker-skill")
     info_path = skill / "references" / "skill_info.yaml"

@@ -62,8 +62,8 @@ def test_tao_skill_folder_runs_with_the_bundled_trainer(tiny_dataset, tmp_path):
     run as a user would with the bundled trainer: our console script is `automl-segformer`
     (never shadowing TAO's `segformer`), so a shim on PATH provides the name. A separate process:
     the session's Ray workers keep the PATH they started with."""
-    from tests.conftest import segformer_shim, shared_tao
-    from tests.helpers import ENV, cli
+    from tests.helpers.skills import segformer_shim, shared_tao
+    from tests.helpers.processes import ENV, cli
 
     skill = shared_tao() / "tao-train-segformer"
     ws = tmp_path / "tao"

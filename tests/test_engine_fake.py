@@ -110,8 +110,23 @@ def test_minimize_direction(fake_skill, tmp_path):
 
 
 def test_same_seed_same_suggestions(fake_skill, tmp_path):
-    args = ("--algo", "bayesian", "--max-recommendations", "3", "--max-epochs", "1",
+    """12 trials: TPE's 10 random start-up trials, then 2 from the fitted model; the same seed
+    gives the same 12. The start-up draws are Optuna's RandomSampler with the seed; the last
+    two are not, so the model did fit (a budget of 3 never reached it)."""
+    import optuna
+    import yaml
+
+    from automl.space import SearchSpace
+
+    args = ("--algo", "bayesian", "--max-recommendations", "12", "--max-epochs", "1",
             "--max-concurrent", "1")
     _, first = run(fake_skill, tmp_path, *args, name="a")
     _, second = run(fake_skill, tmp_path, *args, name="b")
-    assert [r.params for r in trials(first)] == [r.params for r in trials(second)]
+    params = [r.params for r in trials(first)]
+    assert len(params) == 12 and params == [r.params for r in trials(second)]
+    experiment = yaml.safe_load((first / "experiment.yaml").read_text())
+    space = SearchSpace.from_json(experiment["space"])
+    random_draws = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=7))
+    expected = [space.suggest(random_draws.ask()) for _ in range(12)]
+    assert params[:10] == expected[:10]
+    assert all(p != e for p, e in zip(params[10:], expected[10:]))

@@ -22,7 +22,7 @@ from automl.records import TrialRecord
 from automl.report import best_rec, choose_best, read_best_rec, write_best_rec
 from automl.skill import SkillDir
 from automl.spec import flatten, get_dotted
-from conftest import FAKE_TEMPLATE, SHARED_TAO, make_fake_skill
+from tests.helpers.skills import FAKE_TEMPLATE, SHARED_TAO, make_fake_skill
 
 SECRET = "s3cret-key-value"
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FAKE_SCHEMA, make_fake_skill
+from tests.helpers.skills import FAKE_SCHEMA, make_fake_skill
 from PIL import Image
 
 from automl.errors import UserError

@@ -24,7 +24,7 @@ from automl.engine import DEFAULT_MAX_EPOCHS, prepare
 from automl.errors import UserError
 from automl.records import read_history
 from automl.report import read_best_rec
-from conftest import FAKE_TEMPLATE, make_fake_skill, segformer_shim, shared_tao
+from tests.helpers.skills import FAKE_TEMPLATE, make_fake_skill, segformer_shim, shared_tao
 
 
 def prepared_for(*argv: str):

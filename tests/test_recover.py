@@ -11,24 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from automl.cli import main
 from automl.errors import UserError
 from automl.records import read_history
 from automl.recover import main_recover, recover
 from automl.report import read_best_rec
-from conftest import make_fake_skill
+from tests.helpers.experiments import finished_random_search
 
 
 @pytest.fixture(scope="module")
 def experiment(ray_session, tmp_path_factory):
     base = tmp_path_factory.mktemp("recover")
-    skill = make_fake_skill(base / "skill")
-    ws = base / "ws"
-    code = main(["run", "--skill-dir", str(skill), "--workspace", str(ws), "--progress", "none",
-                 "--seed", "11", "--algo", "random", "--max-recommendations", "4",
-                 "--max-epochs", "2"])
-    assert code == 0
-    return ws
+    return finished_random_search(base, 11, 2)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from automl.records import read_history
-from tests.helpers import cli, kill_when, start_run
+from tests.helpers.processes import cli, kill_when, start_run
 
 
 @pytest.mark.parametrize("algo", ["random", "bayesian"])

@@ -37,8 +37,8 @@ import pytest
 from automl.records import read_history
 from automl.schedulers import hyperband_brackets
 from automl.tao.lines import read_status
-from tests.helpers import (cli, ended_segments, kill_controller, start_run, status_epochs,
-                           trial_folders, wait_until)
+from tests.helpers.processes import (cli, ended_segments, kill_controller, start_run,
+                                     status_epochs, trial_folders, wait_until)
 
 FIFO = ("random", "bayesian", "bfbo")
 BRACKETS = ("asha", "hyperband", "hyperband_es", "bohb", "dehb")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from automl.records import read_history
 from automl.reconcile import TRAINER_FILE, _stat, leftover_processes, record_trainer
-from tests.helpers import cli, kill_controller, start_run, trial_folders, wait_until
+from tests.helpers.processes import cli, kill_controller, start_run, trial_folders, wait_until
 
 
 def _alive(pid: int, start_ticks: int) -> bool:

@@ -8,24 +8,17 @@ from pathlib import Path
 import pytest
 
 from automl.tao.checkpoints import list_checkpoints
-from automl.cli import main
 from automl.errors import UserError
 from automl.records import read_history
 from automl.report import read_best_rec, write_best_rec
 from automl.retention import checkpoint_files, finalize_retention, format_bytes, prune
-from conftest import make_fake_skill
+from tests.helpers.experiments import finished_random_search
 
 
 @pytest.fixture(scope="module")
 def experiment(ray_session, tmp_path_factory):
     base = tmp_path_factory.mktemp("retention")
-    skill = make_fake_skill(base / "skill")
-    ws = base / "ws"
-    code = main(["run", "--skill-dir", str(skill), "--workspace", str(ws), "--progress", "none",
-                 "--seed", "5", "--algo", "random", "--max-recommendations", "4",
-                 "--max-epochs", "3", "--keep-checkpoints", "all"])
-    assert code == 0
-    return ws
+    return finished_random_search(base, 5, 3, "--keep-checkpoints", "all")
 
 
 @pytest.fixture

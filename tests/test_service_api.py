@@ -20,7 +20,7 @@ from automl.service import auth
 from automl.service.api import Config, create_app
 from automl.service.runner import Runner
 from automl.service.store import Experiment, Store, default_url
-from conftest import make_fake_skill
+from tests.helpers.skills import make_fake_skill
 from service_fixtures import new_database, postgres_server  # noqa: F401 - fixture
 
 ROUTES_WITH_ID = [

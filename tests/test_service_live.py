@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from automl.client import ApiError, Client
-from conftest import make_fake_skill
-from helpers import wait_until
+from tests.helpers.skills import make_fake_skill
+from tests.helpers.processes import wait_until
 from service_fixtures import ENV, LiveServer, admin_token
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -93,7 +93,7 @@ def test_no_wandb_section_no_change(tmp_path: Path):
 def test_wandb_in_tao_segformer_template(tmp_path: Path):
     from automl.schema import iter_leaves
     from automl.skill import SkillDir
-    from conftest import shared_tao
+    from tests.helpers.skills import shared_tao
 
     skill = SkillDir.load(shared_tao() / "tao-train-segformer")
     template = skill.template("train")

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from automl.json_schemas import HISTORY, problem
+
 HISTORY_VERSION = 1
 
 
@@ -108,4 +110,7 @@ def write_history(path: Path, experiment: dict[str, Any], records: list[TrialRec
 
 def read_history(path: Path) -> tuple[dict[str, Any], list[TrialRecord]]:
     data = json.loads(path.read_text(encoding="utf-8"))
-    return data.get("experiment", {}), [TrialRecord.from_json(t) for t in data.get("trials", [])]
+    found = problem(data, HISTORY)
+    if found:  # callers report a torn or foreign file as unreadable, as a JSON error
+        raise ValueError(found)
+    return data["experiment"], [TrialRecord.from_json(t) for t in data["trials"]]

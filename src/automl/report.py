@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 
+from automl.json_schemas import BEST_REC, load, validate
 from automl.tao.checkpoints import CheckpointFile, checkpoint_after
 from automl.records import TrialRecord, atomic_write_json
 from automl.spec import nest, redact
@@ -45,11 +45,6 @@ def choose_best(records: list[TrialRecord], metric: str, direction: str) -> Best
     return Best(record, score, checkpoint_after(train_dir, record.observed_budget))
 
 
-def _schema() -> dict[str, Any]:
-    text = resources.files("automl").joinpath("best_rec.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
-
-
 def best_rec(experiment_id: str, records: list[TrialRecord], metric: str, direction: str,
              best: Best | None) -> dict[str, Any]:
     doc: dict[str, Any] = {
@@ -76,7 +71,7 @@ def best_rec(experiment_id: str, records: list[TrialRecord], metric: str, direct
             "checkpoint_epoch": ckpt.tao_epoch if ckpt else None,
             "checkpoint_step": ckpt.step if ckpt else None,
         }
-    jsonschema.validate(doc, _schema())
+    jsonschema.validate(doc, load(BEST_REC))
     return doc
 
 
@@ -86,5 +81,5 @@ def write_best_rec(path: Path, doc: dict[str, Any]) -> None:
 
 def read_best_rec(path: Path) -> dict[str, Any]:
     doc = json.loads(path.read_text(encoding="utf-8"))
-    jsonschema.validate(doc, _schema())
+    validate(doc, BEST_REC, str(path), f"run `automl recover {path.parent}` to rebuild it")
     return doc

@@ -73,6 +73,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from automl.errors import UserError, did_you_mean, read_user_text
+from automl.json_schemas import OVERRIDES, validate
 from automl.schema import Leaf, disabled_parameters, finite_number, iter_leaves, parse_yaml
 
 if TYPE_CHECKING:
@@ -588,7 +589,10 @@ def load_overrides(path: str | Path) -> SpaceOverrides:
             raise UserError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
     else:
         data = parse_yaml(text, str(path))
-    return parse_overrides(data, str(path))
+    overrides = parse_overrides(data, str(path))
+    if data is not None:  # an empty file means no overrides
+        validate(data, OVERRIDES, str(path), "see the README's 'Search-space overrides file'")
+    return overrides
 
 
 def overrides_from_flags(ranges: Iterable[str] = (), options: Iterable[str] = (),

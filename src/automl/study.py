@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from automl.errors import UserError, did_you_mean, read_user_text
+from automl.json_schemas import STUDY, validate
 from automl.schema import parse_yaml
 
 ALGORITHMS = ("random", "bayesian", "bfbo", "asha", "hyperband", "hyperband_es", "bohb", "dehb",
@@ -128,6 +129,8 @@ def load_study(path: Path) -> dict[str, Any]:
         Settings(**data)
     except ValidationError as exc:
         raise _one_line(exc, f"study file {path}") from None
+    # The published schema (editors complete study files with it) must accept what runs.
+    validate(data, STUDY, f"study file {path}", "see `automl run --help`")
     base = path.parent
     for key in ("skill_dir", "root_dir", "workspace", "workspace_root", "space_file"):
         if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():

@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from automl.errors import UserError
+from automl.json_schemas import EXPERIMENT, validate
 from automl.records import atomic_write_json
 
 MARKER = "experiment.yaml"
@@ -133,10 +134,12 @@ class Workspace:
 
     def read_experiment(self) -> dict[str, Any]:
         try:
-            return yaml.safe_load(self.experiment_file.read_text(encoding="utf-8")) or {}
+            doc = yaml.safe_load(self.experiment_file.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise UserError(f"{self.experiment_file}: unreadable ({exc}); run `automl recover "
                             f"{self.path}`") from None
+        validate(doc, EXPERIMENT, str(self.experiment_file), f"run `automl recover {self.path}`")
+        return doc
 
     def set_state(self, state: str, **extra: Any) -> None:
         doc = {**self.state(), "state": state, "pid": os.getpid(), "updated": time.time(), **extra}

@@ -1,4 +1,4 @@
-"""Helpers shared by the tests that run the CLI in a subprocess and kill it (resume, cancel).
+"""Run the CLI in a subprocess, wait for a kill point, kill it (resume, cancel, status tests).
 
 Kill points are conditions on files the *trials* write themselves, atomically or append-only
 (``outcome.json`` at the end of every segment, ``status.json`` lines, ``inherited/`` copies),
@@ -33,13 +33,16 @@ def cli(*args: str, env: dict[str, str] | None = None, **kw: Any) -> subprocess.
                           text=True, env=env or ENV, **kw)
 
 
-def start_run(skill: Path, ws: Path, *args: str) -> subprocess.Popen:
+def start_run(skill: Path, ws: Path, *args: str, output: bool = False) -> subprocess.Popen:
     """``automl run`` in the background, in its own process group (so a test can kill the
-    controller alone, or the controller and everything it started)."""
+    controller alone, or the controller and everything it started). With ``output`` its plain
+    progress lines are readable from ``proc.stdout`` (stderr included)."""
     return subprocess.Popen(
         [sys.executable, "-m", "automl.cli", "run", "--skill-dir", str(skill),
-         "--workspace", str(ws), "--progress", "none", *args],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV, start_new_session=True)
+         "--workspace", str(ws), "--progress", "plain" if output else "none", *args],
+        stdout=subprocess.PIPE if output else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if output else subprocess.DEVNULL, text=output, env=ENV,
+        start_new_session=True)
 
 
 def wait_until(condition: Callable[[], Any], proc: subprocess.Popen | None = None,
