@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from automl.client import Client
-from conftest import make_fake_skill
-from helpers import wait_until
+from tests.helpers.skills import make_fake_skill
+from tests.helpers.processes import wait_until
 from service_fixtures import ENV, LiveServer, admin_token
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
