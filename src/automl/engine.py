@@ -281,6 +281,9 @@ def _init_ray(settings: Settings, num_cpus: int) -> None:
         os.environ.setdefault(key, value)
     import ray
 
+    from automl.ray_private import check_version
+
+    check_version()  # warns when the private Ray APIs the engine patches may have changed
     if ray.is_initialized():
         return
     if settings.address:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from automl.contract import STATUS_ORDER
 from automl.errors import UserError
 from automl.failures import HINTS
 from automl.records import TrialRecord, read_history
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-STATUS_ORDER = ("completed", "recovered", "failed", "stopped", "running", "paused", "pending")
 STATUS_COLORS = {
     "completed": "#2ca02c", "recovered": "#1f77b4", "failed": "#d62728", "stopped": "#ff7f0e",
     "running": "#7f7f7f", "paused": "#9467bd", "pending": "#c7c7c7",

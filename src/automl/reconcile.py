@@ -44,10 +44,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from automl.contract import FINISHED
 from automl.records import TrialRecord, atomic_write_json
 
 TRAINER_FILE = "trainer.json"
-FINISHED = ("completed", "recovered", "failed", "stopped")
 
 
 # -- local processes ---------------------------------------------------------------------------

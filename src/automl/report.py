@@ -18,11 +18,11 @@ from typing import Any
 import jsonschema
 
 from automl.tao.checkpoints import CheckpointFile, checkpoint_after
+from automl.contract import COUNTED
 from automl.records import TrialRecord, atomic_write_json
 from automl.spec import nest, redact
 
 BEST_REC_VERSION = 1
-COUNTED = ("completed", "recovered", "stopped", "failed", "running", "paused")
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from automl.contract import (BRACKET_KEY, EPOCHS_KEY, INHERITED, LINEAGE, OUTCOME, POINTER,
+                             RUNG_KEY, hyperparameters)
 from automl.failures import RETRYABLE, Outcome, decide, is_finite, missing_metric_message
 from automl.reconcile import record_trainer
 from automl.records import atomic_write_json
@@ -38,21 +40,6 @@ from automl.tao.progress import (EpochResult, ResultReader, final_status, read_r
 from launchers.base import Job, Launcher, LaunchError, log_tail
 from launchers.docker import spec_input_paths
 from launchers.gpus import assigned_gpu_ids, gpu_spec_overrides
-
-POINTER = "automl_checkpoint.json"
-INHERITED = "inherited"  # a trial's copies of the checkpoints it inherited (PBT exploit)
-LINEAGE = "lineage.json"  # [{parent, epoch, step, source, path, params, time}], one per exploit
-# Config keys the engine adds to a trial's config (not hyperparameters).
-EPOCHS_KEY = "__epochs__"
-PARENT_KEY = "__parent__"
-# Set by the bracket schedulers; reported with every result as "rung" / "bracket".
-RUNG_KEY = "__rung__"
-BRACKET_KEY = "__bracket__"
-
-
-def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if not k.startswith("__")}
-
 
 @dataclass(frozen=True)
 class TrialContext:
@@ -91,9 +78,9 @@ def _stop_requested() -> bool:
     event to kill the process at once instead of letting it train past a pause decision.
     """
     try:
-        from ray.train._internal.session import get_session
+        from automl.ray_private import training_session
 
-        session = get_session()
+        session = training_session()  # private: see automl.ray_private
         return bool(session and session.stop_event.is_set())
     except Exception:  # noqa: BLE001 - private API: fall back to report-time stopping
         return False
@@ -352,7 +339,7 @@ def ended_run(folder: Path, spec: dict[str, Any], start_epoch: int, epochs: int,
     """
     import yaml
 
-    spec_path, outcome_path = folder / "spec.yaml", folder / "outcome.json"
+    spec_path, outcome_path = folder / "spec.yaml", folder / OUTCOME
     try:
         written = spec_path.stat().st_mtime
         if outcome_path.exists():
@@ -428,7 +415,7 @@ def run_trial(config: dict[str, Any], ctx: TrialContext) -> None:
         outcome = Outcome("stopped")
         raise
     finally:
-        atomic_write_json(folder / "outcome.json", {
+        atomic_write_json(folder / OUTCOME, {
             "status": outcome.status, "failure_class": outcome.failure_class,
             "message": outcome.message, "hint": outcome.hint, "retries": attempts,
             "time": time.time(), "node_id": _node_id(),
