@@ -35,7 +35,8 @@ from automl.contract import STATUS_ORDER
 from automl.errors import UserError
 from automl.failures import HINTS
 from automl.records import TrialRecord, read_history
-from automl.secrets import is_secret_key
+from automl.secrets import REDACTED as SECRET
+from automl.secrets import is_secret_key, redact_assignments
 from automl.space import Param, SearchSpace
 from automl.workspace import Workspace
 
@@ -51,7 +52,6 @@ STATUS_COLORS = {
 END_MARKERS = {"completed": "o", "recovered": "D", "failed": "X", "stopped": "s", "running": ">",
                "paused": "P", "pending": "."}
 FIGURES = ("history.png", "curves.png", "parallel.png", "importance.png")
-SECRET = "***"
 DPI = 110
 
 
@@ -191,15 +191,6 @@ def _num(value: Any) -> str:
 
 def _shown(key: str, value: Any) -> str:
     return SECRET if is_secret_key(key) else _num(value)
-
-
-_ASSIGNMENT = re.compile(r"([A-Za-z_][\w.\-]*)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;]+)")
-
-
-def _redact_text(text: str) -> str:
-    """Hide the value in ``key=value`` / ``key: value`` when the key names a secret."""
-    return _ASSIGNMENT.sub(lambda m: m.group(0) if not is_secret_key(m.group(1))
-                           else f"{m.group(1)}{m.group(2)}{SECRET}", text)
 
 
 def _mpl(text: Any) -> str:
@@ -689,7 +680,7 @@ def _failures_section(data: _Data) -> str:
     rows = []
     for name, members in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0])):
         statuses = Counter(r.status for r in members)
-        messages = list(dict.fromkeys(_redact_text(r.failure_message.strip())[:300]
+        messages = list(dict.fromkeys(redact_assignments(r.failure_message.strip())[:300]
                                       for r in members if r.failure_message.strip()))
         example = "<br>".join(_e(m) for m in messages[:2]) or "(no message)"
         if len(messages) > 2:

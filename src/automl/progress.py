@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from automl.contract import FINISHED
 from automl.records import TrialRecord
-from automl.spec import redact
+from automl.secrets import redact
 
 
 def _fmt(value: Any) -> str:

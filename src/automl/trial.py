@@ -37,7 +37,7 @@ from automl.tao.checkpoints import checkpoint_pattern, wait_for_checkpoint
 from automl.tao.lines import StatusLine, StatusTail, read_status, status_path
 from automl.tao.progress import (EpochResult, ResultReader, final_status, read_results,
                                  reported_kpis, runs)
-from launchers.base import Job, Launcher, LaunchError, log_tail
+from launchers.base import LaunchSpec, Launcher, LaunchError, log_tail
 from launchers.docker import spec_input_paths
 from launchers.gpus import assigned_gpu_ids, gpu_spec_overrides
 
@@ -201,14 +201,14 @@ class _Segment:
             self.results.extend(read_results(self.lines))
         self._reader = ResultReader(self.start)
 
-    def job(self) -> Job:
+    def job(self) -> LaunchSpec:
         argv = tuple(a.replace("{config_path}", str(self.spec_path)) for a in self.ctx.command)
         threads = str(max(1, int(self.ctx.cpus_per_trial)))
         env = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, **self.ctx.env}
         declared = spec_input_paths(self.spec, self.ctx.input_keys)
         reads = tuple(dict.fromkeys([*([self.ctx.dataset_root] if self.ctx.dataset_root else []),
                                      *declared]))
-        return Job(argv=argv, cwd=self.folder, log_path=self.log_path, env=env,
+        return LaunchSpec(argv=argv, cwd=self.folder, log_path=self.log_path, env=env,
                    name=f"{self.ctx.workspace.name}-{self.rec_id}",
                    labels={"automl.experiment": self.ctx.workspace.name, "automl.trial": self.rec_id},
                    gpu_ids=self.gpus, read_paths=reads, write_paths=(self.folder,))
