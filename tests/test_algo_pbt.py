@@ -21,7 +21,8 @@ from automl.errors import UserError
 from automl.records import read_history
 from automl.report import read_best_rec
 from automl.space import Param, SearchSpace
-from automl.trial import LINEAGE, PARENT_KEY, inherit
+from automl.contract import LINEAGE, PARENT_KEY
+from automl.trial import inherit
 
 RICH = SearchSpace(
     params=(

@@ -27,7 +27,7 @@ from automl.algorithms import AlgoContext, Budget, build_plan
 from automl.algorithms.proposers import DEProposer, TPEPerBudget, decode
 from automl.schedulers import Slot, epochs_of, hyperband_brackets, rung_ladder
 from automl.space import Param, SearchSpace
-from automl.trial import BRACKET_KEY, EPOCHS_KEY, RUNG_KEY
+from automl.contract import BRACKET_KEY, EPOCHS_KEY, RUNG_KEY
 
 SPACE = SearchSpace(params=(
     Param("hp.x", "float", 0.0, 1.0),

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from automl.errors import UserError
-from launchers.base import Job, LaunchError
+from launchers.base import LaunchSpec, LaunchError
 
 docker_sdk = pytest.importorskip("docker", reason="the Docker SDK for Python is not installed")
 
@@ -49,7 +49,7 @@ image_helpers = _load("image")
 # Without an engine
 # ------------------------------------------------------------------------------------------
 
-def _job(tmp_path: Path, **kw) -> Job:
+def _job(tmp_path: Path, **kw) -> LaunchSpec:
     trial = tmp_path / "ws" / "trials" / "t1"
     data = tmp_path / "data"
     trial.mkdir(parents=True, exist_ok=True)
@@ -59,7 +59,7 @@ def _job(tmp_path: Path, **kw) -> Job:
                     labels={"automl.experiment": "ws", "automl.trial": "t1"},
                     read_paths=(data,), write_paths=(trial,))
     defaults.update(kw)
-    return Job(**defaults)
+    return LaunchSpec(**defaults)
 
 
 def test_config_mounts_exactly_the_job_paths_at_the_same_path(tmp_path):
@@ -354,10 +354,10 @@ def test_a_container_that_cannot_start_is_a_launch_error(engine, test_image, tmp
 _ORPHAN = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from launchers.base import Job
+    from launchers.base import LaunchSpec
     from launchers.docker import DockerLauncher
     trial = Path(sys.argv[1]); spec = sys.argv[2]; experiment = sys.argv[3]
-    handle = DockerLauncher(sys.argv[4], pull="never").start(Job(
+    handle = DockerLauncher(sys.argv[4], pull="never").start(LaunchSpec(
         argv=("segformer", "train", "-e", spec), cwd=trial, log_path=trial / "train.log",
         name="orphan", labels={"automl.experiment": experiment, "automl.trial": "t1"},
         write_paths=(trial,)))

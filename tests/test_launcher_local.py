@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from launchers.base import Job
+from launchers.base import LaunchSpec
 from launchers.local import LocalLauncher, resolve_command
 
 
@@ -22,7 +22,7 @@ def test_stop_kills_the_whole_process_group(tmp_path):
     code = ("import subprocess, sys, time; "
             "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
             "time.sleep(60)")
-    job = Job(argv=(sys.executable, "-c", code), cwd=tmp_path, log_path=tmp_path / "log")
+    job = LaunchSpec(argv=(sys.executable, "-c", code), cwd=tmp_path, log_path=tmp_path / "log")
     handle = LocalLauncher().start(job)
     time.sleep(0.5)
     pgid = handle.pid

@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from automl.records import TrialRecord
-from automl.tracking import (MlflowTracker, redact_text, redact_tree, resolve_tracking_uri,
-                             workspace_tracking_uri)
+from automl.secrets import redact_text, redact_tree
+from automl.tracking import MlflowTracker, resolve_tracking_uri, workspace_tracking_uri
 
 SECRET = "secret123"
 METRIC = "val_miou"

@@ -69,7 +69,10 @@ def install() -> None:
     if _installed:
         return
     import pyarrow.fs
-    from ray.train._internal import storage
+
+    from automl.ray_private import train_storage
+
+    storage = train_storage()  # private: see automl.ray_private
 
     original = storage._FilesystemSyncer.sync_up
 

@@ -26,10 +26,10 @@ def cleanup(experiment: str | None = None) -> int:
 
     Raises :class:`~automl.errors.UserError` when no Docker engine can be reached.
     """
-    from launchers.docker import remove_containers
+    from launchers import LAUNCHERS
 
     labels = {LABEL_EXPERIMENT: experiment_label(experiment)} if experiment else {}
-    return remove_containers(labels, context="automl cleanup")
+    return sum(launcher.cleanup_leftovers(labels) for launcher in LAUNCHERS.values())
 
 
 def add_parser(sub) -> argparse.ArgumentParser:

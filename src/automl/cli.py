@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -29,58 +30,37 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
-    a = p.add_argument
-    a("--study", type=Path, help="YAML study file with any of these settings (flags win)")
-    a("--skill-dir", type=Path, help="TAO skill folder (schemas/, references/); default: bundled SegFormer")
-    a("--root-dir", type=Path, help="dataset root (dataset.segment.root_dir); default: generated")
-    a("--workspace", type=Path, help="experiment folder (default: <workspace-root>/<name>-<time>)")
-    a("--workspace-root", type=Path, help="where new workspaces go (default: ./automl-workspaces)")
-    a("--name", help="experiment name")
-    a("--policy", dest="automl_policy", metavar="on|off",
-      help="the skill's automl_policy for this run: on (default) searches; off runs one plain "
-           "training with the template and --set overrides (still writes best_rec.json)")
-    a("--algo", help="random | bayesian | bfbo | asha | hyperband | hyperband_es | bohb | dehb | pbt | pb2")
-    a("--metric", help="metric to optimize, as written in status.json kpi (default val_miou)")
-    a("--direction", help="max or min (default max)")
-    a("--max-recommendations", type=int, help="number of trials (default 20)")
-    a("--max-epochs", type=int, help="largest epoch budget R (default: min(27, spec num_epochs))")
-    a("--min-epochs", type=int, help="smallest budget r for multi-fidelity algorithms (default 1)")
-    a("--reduction-factor", type=int, help="η for successive halving (default 3)")
-    a("--max-concurrent", type=int, help="trials at once (default: CPUs / cpus-per-trial)")
-    a("--population-size", type=int, help="PBT population (default 4)")
-    a("--seed", type=int, help="random seed (same seed, same suggestions)")
-    a("--fixed-budget", action="store_const", const=True, help="lock train.num_epochs for every trial")
-    a("--set", dest="set_", action="append", metavar="KEY=VALUE", help="spec override (repeatable)")
-    a("--space-file", type=Path, help="YAML/JSON search-space overrides")
-    a("--range", dest="ranges", action="append", metavar="NAME=MIN:MAX", help="search range override")
-    a("--options", action="append", metavar="NAME=A,B", help="categorical options override")
-    a("--pin", dest="pins", action="append", metavar="NAME=VALUE", help="fix a parameter to one value")
-    a("--launcher", help="local (default) or docker")
-    a("--image", help="container image (default: skill_info.yaml container_image)")
-    a("--pull", help="docker: missing (default) | never | always")
-    a("--shm-size", help="docker: /dev/shm per trial container (default 1g)")
-    a("--docker-network", help="docker: network mode (default: Docker's; 'host' for multi-node)")
-    a("--mount", dest="mounts", action="append", type=Path, metavar="PATH",
-      help="docker: extra host path mounted read-only at the same path (repeatable)")
-    a("--cpus-per-trial", type=float, help="CPUs per trial (default 1)")
-    a("--gpus-per-trial", type=float, help="GPUs per trial (default 0)")
-    a("--trial-timeout", type=float, help="seconds before a trial is stopped as hung")
-    a("--max-retries", type=int, help="retries of infrastructure failures (default 1)")
-    a("--stop-after-failures", type=int, help="stop when this many trials all failed (default 3)")
-    a("--keep-checkpoints", help="best (default) or all")
-    a("--tracking-uri", help="MLflow tracking URI (default: sqlite in the workspace)")
-    a("--progress", help="auto | rich | plain | none")
-    a("--address", help="Ray cluster: HOST:PORT of a cluster node, or auto")
+    """``automl run``'s flags, one per Settings field, built from the field's :class:`Flag` and
+    type: a setting is declared once, in :class:`automl.study.Settings`."""
+    from automl.study import Settings, flag_of, flag_name
+
+    p.add_argument("--study", type=Path,
+                   help="YAML study file with any of these settings (flags win)")
+    for field, info in Settings.model_fields.items():
+        flag = flag_of(field)
+        if flag is not None:
+            p.add_argument(flag_name(field), dest=field, metavar=flag.metavar, help=flag.help,
+                           **_argparse_kind(info.annotation))
 
 
-_FLAG_FIELDS = ("skill_dir", "root_dir", "workspace", "workspace_root", "name", "automl_policy",
-                "algo", "metric",
-                "direction", "max_recommendations", "max_epochs", "min_epochs", "reduction_factor",
-                "max_concurrent", "population_size", "seed", "fixed_budget", "space_file",
-                "ranges", "options", "pins", "launcher", "image", "pull", "shm_size",
-                "docker_network", "mounts", "cpus_per_trial",
-                "gpus_per_trial", "trial_timeout", "max_retries", "stop_after_failures",
-                "keep_checkpoints", "tracking_uri", "progress", "address")
+def _argparse_kind(annotation: Any) -> dict[str, Any]:
+    """How argparse reads a value of ``annotation``: repeatable lists and KEY=VALUE overrides
+    append, a bool is a switch, paths and numbers are converted (pydantic validates the rest)."""
+    kinds = set(typing.get_args(annotation)) | {typing.get_origin(annotation) or annotation}
+    if kinds & {list, dict}:
+        items = typing.get_args(annotation)
+        return {"action": "append", **({"type": Path} if Path in items else {})}
+    if bool in kinds:
+        return {"action": "store_const", "const": True}
+    converter = next((k for k in (Path, int, float) if k in kinds), None)
+    return {"type": converter} if converter else {}
+
+
+def _run_flag_fields() -> list[str]:
+    from automl.study import Settings, flag_of
+
+    return [field for field in Settings.model_fields if flag_of(field) is not None]
+
 
 # The embedded default is sized to finish in minutes on a 2-core laptop.
 EMBEDDED_DEFAULTS = {"max_recommendations": 6, "name": "segformer-quickstart"}
@@ -91,9 +71,9 @@ def _settings(args: argparse.Namespace):
     from automl.study import load_study, make_settings
 
     study = load_study(args.study) if args.study else {}
-    flags: dict[str, Any] = {f: getattr(args, f) for f in _FLAG_FIELDS}
-    if args.set_:
-        flags["overrides"] = parse_assignments(args.set_)
+    flags: dict[str, Any] = {f: getattr(args, f) for f in _run_flag_fields()}
+    if flags.get("overrides"):
+        flags["overrides"] = parse_assignments(flags["overrides"])
     if study.get("skill_dir") is None and flags.get("skill_dir") is None:
         study = {**EMBEDDED_DEFAULTS, **study}
     return make_settings(study, flags)
@@ -118,7 +98,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def _trial_count(settings) -> int:
     """PBT/PB2 train a fixed population; the other algorithms try max_recommendations configs."""
-    return settings.population_size if settings.algo in ("pbt", "pb2") else settings.max_recommendations
+    from automl.algorithms import get_algorithm
+
+    return get_algorithm(settings.algo).trial_count(settings.max_recommendations,
+                                                    settings.population_size)
 
 
 def _execute(prepared, restore: bool) -> int:

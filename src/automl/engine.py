@@ -98,15 +98,9 @@ def _default_concurrency(settings: Settings) -> int:
 def make_launcher(settings: Settings, skill: SkillDir):
     """The launcher an experiment's settings name (trials, and the hand-off of its best model,
     run in the same place: a Docker experiment's actions run in its image)."""
-    if settings.launcher == "docker":
-        from launchers.docker import DockerLauncher
+    from launchers import LAUNCHERS
 
-        return DockerLauncher(image=settings.image or skill.container_image, pull=settings.pull,
-                              shm_size=settings.shm_size, network=settings.docker_network,
-                              extra_read_paths=tuple(settings.mounts))
-    from launchers.local import LocalLauncher
-
-    return LocalLauncher()
+    return LAUNCHERS[settings.launcher].from_settings(settings, skill)
 
 
 def _load_skill(settings: Settings) -> tuple[SkillDir, dict[str, Any], SpecBuilder]:
@@ -120,8 +114,8 @@ def _load_skill(settings: Settings) -> tuple[SkillDir, dict[str, Any], SpecBuild
 
 
 def _launch_parts(settings: Settings, skill: SkillDir) -> tuple[tuple[str, ...], Any]:
-    command = tuple(skill.command("train", "{config_path}", local=settings.launcher == "local"))
     launcher = make_launcher(settings, skill)
+    command = tuple(skill.command("train", "{config_path}", local=launcher.runs_on_host))
     launcher.preflight(command)
     return command, launcher
 
@@ -281,6 +275,9 @@ def _init_ray(settings: Settings, num_cpus: int) -> None:
         os.environ.setdefault(key, value)
     import ray
 
+    from automl.ray_private import check_version
+
+    check_version()  # warns when the private Ray APIs the engine patches may have changed
     if ray.is_initialized():
         return
     if settings.address:
@@ -415,9 +412,7 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
         raise
     finally:
         # Containers a trial left (its worker was killed, Ctrl-C, SIGTERM): remove them now.
-        close = getattr(prepared.launcher, "close", None)
-        if callable(close):
-            close(workspace.path.name)
+        prepared.launcher.close(workspace.path.name)
         records = list(recorder.records.values())
         best = choose_best(records, settings.metric, settings.direction)
         doc = best_rec(workspace.path.name, records, settings.metric, settings.direction, best)

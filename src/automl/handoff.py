@@ -44,7 +44,7 @@ import yaml
 
 from automl.tao.checkpoints import CheckpointFile, latest_checkpoint
 from automl.errors import UserError, did_you_mean
-from automl.secrets import is_secret_key
+from automl.secrets import is_secret_key, redact_text, secret_values
 from automl.spec import flatten, get_dotted, set_dotted, write_spec
 from automl.workspace import Workspace
 
@@ -180,13 +180,15 @@ def handoff(
     defaults = _calibration_images(spec, user) if action == "quantize" else {}
 
     spec_path = write_spec(spec, out_dir / "spec.yaml")
-    local = settings is None or settings.launcher == "local"
-    command = skill.command(action, str(spec_path), local=local)
+    from launchers import LAUNCHERS
+
+    launcher = "local" if settings is None else settings.launcher
+    command = skill.command(action, str(spec_path), local=LAUNCHERS[launcher].runs_on_host)
     result = HandoffResult(
         action=action, workspace=ws.path, rec_id=rec_id, spec_path=spec_path,
         checkpoint=model_path, checkpoint_kind=checkpoint, results_dir=results_dir,
         command=command, preserved=preserved, overrides=user, defaults=defaults,
-        launcher="local" if local else settings.launcher,
+        launcher=launcher,
         metric_name=_read_metric_name(ws), score=best.get("score"),
     )
     if run:
@@ -217,9 +219,9 @@ def _launcher(settings, skill):
     """Where ``--run`` runs the action: the experiment's own launcher (a Docker experiment's
     image, pull policy, shm size, network and extra mounts), else a local process."""
     if settings is None:
-        from launchers.local import LocalLauncher
+        from launchers import LAUNCHERS
 
-        return LocalLauncher()
+        return LAUNCHERS["local"]()
     from automl.engine import make_launcher
 
     return make_launcher(settings, skill)
@@ -416,20 +418,6 @@ def _export_keys(spec: dict[str, Any], user: Mapping[str, Any], out_dir: Path) -
 # Running the action
 
 
-def secret_values(spec: Mapping[str, Any]) -> list[str]:
-    """Non-trivial values of secret keys, longest first (for redaction)."""
-    found = {str(v) for k, v in flatten(spec).items()
-             if is_secret_key(k) and isinstance(v, (str, int)) and not isinstance(v, bool)
-             and len(str(v)) >= 3}
-    return sorted(found, key=len, reverse=True)
-
-
-def redact_text(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
-
-
 def _read_paths(spec: Mapping[str, Any], input_keys: tuple[str, ...],
                 checkpoint: Path) -> tuple[Path, ...]:
     """Host paths the action reads (a container mounts exactly these, read-only): the dataset,
@@ -452,14 +440,14 @@ def _run_action(result: HandoffResult, spec: Mapping[str, Any], out_dir: Path,
     from automl.failures import HINTS, classify
     from automl.tao.lines import read_status, status_path
     from automl.tao.progress import final_status, runs
-    from launchers.base import Job, LaunchError, log_tail
+    from launchers.base import LaunchSpec, LaunchError, log_tail
 
     launcher.preflight(tuple(result.command))
     log_path = out_dir / f"{result.action}.log"
     log_path.unlink(missing_ok=True)  # this run's log only
     for stale in (result.results_dir / result.action / "status.json", result.results_dir / "status.json"):
         stale.unlink(missing_ok=True)  # trainers append: old lines would pass for this run's KPIs
-    job = Job(argv=tuple(result.command), cwd=out_dir, log_path=log_path,
+    job = LaunchSpec(argv=tuple(result.command), cwd=out_dir, log_path=log_path,
               name=f"{result.workspace.name}-handoff-{result.action}",
               labels={"automl.experiment": result.workspace.name, "automl.handoff": result.action},
               gpu_ids=gpu_ids, read_paths=_read_paths(spec, input_keys, result.checkpoint),
@@ -468,7 +456,7 @@ def _run_action(result: HandoffResult, spec: Mapping[str, Any], out_dir: Path,
         handle = launcher.start(job)
     except LaunchError as exc:
         raise UserError(f"{result.action}: {exc}") from None
-    secrets = secret_values(spec)
+    secrets = secret_values(spec)  # redacted from the streamed log and the messages
     follower = _LogFollower(log_path, stream, secrets)
     try:
         while (code := handle.poll()) is None:
@@ -499,7 +487,7 @@ def _run_action(result: HandoffResult, spec: Mapping[str, Any], out_dir: Path,
 class _LogFollower:
     """Streams complete lines appended to a log file, secrets redacted."""
 
-    def __init__(self, path: Path, sink: Callable[[str], None] | None, secrets: list[str]) -> None:
+    def __init__(self, path: Path, sink: Callable[[str], None] | None, secrets: set[str]) -> None:
         self.path = path
         self.sink = sink
         self.secrets = secrets

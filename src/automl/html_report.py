@@ -31,10 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from automl.contract import STATUS_ORDER
 from automl.errors import UserError
 from automl.failures import HINTS
 from automl.records import TrialRecord, read_history
-from automl.secrets import is_secret_key
+from automl.secrets import REDACTED as SECRET
+from automl.secrets import is_secret_key, redact_assignments
 from automl.space import Param, SearchSpace
 from automl.workspace import Workspace
 
@@ -42,7 +44,6 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-STATUS_ORDER = ("completed", "recovered", "failed", "stopped", "running", "paused", "pending")
 STATUS_COLORS = {
     "completed": "#2ca02c", "recovered": "#1f77b4", "failed": "#d62728", "stopped": "#ff7f0e",
     "running": "#7f7f7f", "paused": "#9467bd", "pending": "#c7c7c7",
@@ -52,7 +53,6 @@ END_MARKERS = {"completed": "o", "recovered": "D", "failed": "X", "stopped": "s"
                "paused": "P", "pending": "."}
 MAX_NAMED_CURVES = 24  # up to this many trials, the curves' legend names each one
 FIGURES = ("history.png", "curves.png", "parallel.png", "importance.png")
-SECRET = "***"
 DPI = 110
 
 
@@ -193,15 +193,6 @@ def _num(value: Any) -> str:
 
 def _shown(key: str, value: Any) -> str:
     return SECRET if is_secret_key(key) else _num(value)
-
-
-_ASSIGNMENT = re.compile(r"([A-Za-z_][\w.\-]*)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;]+)")
-
-
-def _redact_text(text: str) -> str:
-    """Hide the value in ``key=value`` / ``key: value`` when the key names a secret."""
-    return _ASSIGNMENT.sub(lambda m: m.group(0) if not is_secret_key(m.group(1))
-                           else f"{m.group(1)}{m.group(2)}{SECRET}", text)
 
 
 def _mpl(text: Any) -> str:
@@ -741,7 +732,7 @@ def _failures_section(data: _Data) -> str:
     rows = []
     for name, members in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0])):
         statuses = Counter(r.status for r in members)
-        messages = list(dict.fromkeys(_redact_text(r.failure_message.strip())[:300]
+        messages = list(dict.fromkeys(redact_assignments(r.failure_message.strip())[:300]
                                       for r in members if r.failure_message.strip()))
         example = "<br>".join(_e(m) for m in messages[:2]) or "(no message)"
         if len(messages) > 2:

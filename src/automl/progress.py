@@ -13,8 +13,9 @@ import threading
 import time
 from typing import Any, TextIO
 
+from automl.contract import FINISHED
 from automl.records import TrialRecord
-from automl.spec import redact
+from automl.secrets import redact
 
 
 def _fmt(value: Any) -> str:
@@ -58,7 +59,7 @@ class _Base:
 
     def summary_line(self) -> str:
         counts = self.counts()
-        done = sum(counts.get(s, 0) for s in ("completed", "recovered", "failed", "stopped"))
+        done = sum(counts.get(s, 0) for s in FINISHED)
         best = f"best {self.metric}={_fmt(self.best[1])} ({self.best[0]})" if self.best else "best: -"
         elapsed = time.monotonic() - self.started
         extra = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if s not in ("completed",))

@@ -42,12 +42,12 @@ import signal
 import socket
 import time
 from pathlib import Path
-from typing import Any
 
+from automl.contract import FINISHED
 from automl.records import TrialRecord, atomic_write_json
+from launchers.base import Launcher
 
 TRAINER_FILE = "trainer.json"
-FINISHED = ("completed", "recovered", "failed", "stopped")
 
 
 # -- local processes ---------------------------------------------------------------------------
@@ -133,7 +133,7 @@ def _stop_local(pids: list[int], grace_s: float) -> None:
             time.sleep(0.05)
 
 
-def stop_leftover_trainers(workspace: Path, launcher: Any = None, grace_s: float = 5.0) -> str:
+def stop_leftover_trainers(workspace: Path, launcher: Launcher, grace_s: float = 5.0) -> str:
     """Stop the trainers the interrupted run left in ``workspace``; a one-line report ('' when
     there were none). Call it only while holding the workspace lock."""
     stopped_pids = 0
@@ -147,10 +147,7 @@ def stop_leftover_trainers(workspace: Path, launcher: Any = None, grace_s: float
             stopped_pids += len(pids)
             trials += 1
         (folder / TRAINER_FILE).unlink(missing_ok=True)
-    containers = 0
-    cleanup = getattr(launcher, "cleanup_all", None)
-    if callable(cleanup):
-        containers = cleanup({"automl.experiment": workspace.name})
+    containers = launcher.cleanup_all({"automl.experiment": workspace.name})
     parts = []
     if stopped_pids:
         parts.append(f"{stopped_pids} trainer process{'es' if stopped_pids != 1 else ''} of "

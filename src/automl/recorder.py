@@ -19,9 +19,7 @@ from ray import tune
 
 from automl.failures import HINTS
 from automl.records import TrialRecord, write_history
-from automl.trial import EPOCHS_KEY, PARENT_KEY, hyperparameters
-
-FINISHED = ("completed", "recovered", "failed", "stopped")
+from automl.contract import EPOCHS_KEY, FINISHED, OUTCOME, PARENT_KEY, hyperparameters
 
 
 class Observer(Protocol):
@@ -179,7 +177,7 @@ class Recorder(tune.Callback):
 
     @staticmethod
     def read_outcome(record: TrialRecord) -> dict[str, Any]:
-        path = Path(record.folder) / "outcome.json"
+        path = Path(record.folder) / OUTCOME
         try:
             return json.loads(path.read_text())
         except (OSError, ValueError):

@@ -34,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from automl.contract import OUTCOME
 from automl.errors import UserError
 from automl.records import TrialRecord, read_history, write_history
 from automl.workspace import Workspace
@@ -172,7 +173,7 @@ def rebuild_record(folder: Path, metric: str, names: list[str], default_budget: 
         kpis[metric] = value
         record.add_result(result.epochs, kpis)
 
-    outcome = _load_json(folder / "outcome.json")
+    outcome = _load_json(folder / OUTCOME)
     if outcome and outcome.get("status"):
         record.status = str(outcome["status"])
         record.failure_class = outcome.get("failure_class")

@@ -20,18 +20,18 @@ from automl.errors import UserError
 
 
 def _body(args: argparse.Namespace) -> dict[str, Any]:
-    from automl.cli import _FLAG_FIELDS
+    from automl.cli import _run_flag_fields
     from automl.spec import parse_assignments
     from automl.study import load_study
 
     body = load_study(args.study) if args.study else {}
-    for name in _FLAG_FIELDS:
+    for name in _run_flag_fields():
         value = getattr(args, name)
         if value is not None and name not in ("workspace", "workspace_root", "tracking_uri",
-                                              "progress", "address"):
+                                              "progress", "address", "overrides"):
             body[name] = value
-    if args.set_:
-        body["overrides"] = {**body.get("overrides", {}), **parse_assignments(args.set_)}
+    if args.overrides:
+        body["overrides"] = {**body.get("overrides", {}), **parse_assignments(args.overrides)}
     for key, value in list(body.items()):
         if isinstance(value, Path):
             body[key] = str(value.resolve())

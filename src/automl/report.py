@@ -18,11 +18,12 @@ import jsonschema
 
 from automl.json_schemas import BEST_REC, load, validate
 from automl.tao.checkpoints import CheckpointFile, checkpoint_after
+from automl.contract import COUNTED
 from automl.records import TrialRecord, atomic_write_json
-from automl.spec import nest, redact
+from automl.secrets import redact
+from automl.spec import nest
 
 BEST_REC_VERSION = 1
-COUNTED = ("completed", "recovered", "stopped", "failed", "running", "paused")
 
 
 @dataclass(frozen=True)

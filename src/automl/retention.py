@@ -27,11 +27,10 @@ from pathlib import Path
 
 from automl.tao.checkpoints import CheckpointFile, checkpoint_after
 from automl.errors import UserError
+from automl.contract import ACTIVE
 from automl.records import TrialRecord
 
 MODES = ("best", "all")
-# Trials that may still write or resume: never pruned, whatever the caller says.
-ACTIVE = frozenset({"pending", "running", "paused"})
 
 
 def checkpoint_files(trial_folder: Path) -> list[Path]:

@@ -21,7 +21,6 @@ from typing import Any
 import yaml
 
 from automl.errors import UserError, did_you_mean
-from automl.secrets import is_secret_key
 
 ENGINE_KEYS = frozenset(
     {"results_dir", "train.results_dir", "train.resume_training_checkpoint_path", "train.num_epochs"}
@@ -205,8 +204,3 @@ def write_spec(spec: Mapping[str, Any], path: Path) -> Path:
     tmp.write_text(yaml.safe_dump(dict(spec), sort_keys=False), encoding="utf-8")
     tmp.replace(path)
     return path
-
-
-def redact(values: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy with secret values replaced, for anything that is logged or displayed."""
-    return {k: ("***" if is_secret_key(k) else v) for k, v in values.items()}

@@ -10,6 +10,7 @@ import json
 import time
 from pathlib import Path
 
+from automl.contract import FINISHED
 from automl.errors import UserError
 from automl.progress import _fmt, short_name
 from automl.records import read_history
@@ -34,7 +35,7 @@ def print_status(path: Path) -> int:
     for record in records:
         counts[record.status] = counts.get(record.status, 0) + 1
     total = experiment.get("max_recommendations", len(records))
-    done = sum(counts.get(s, 0) for s in ("completed", "recovered", "failed", "stopped"))
+    done = sum(counts.get(s, 0) for s in FINISHED)
     print(f"experiment {experiment.get('experiment_id', workspace.path.name)} "
           f"({experiment.get('algo')}): {label}")
     elapsed = (state.get("ended") or time.time()) - (state.get("started") or time.time())

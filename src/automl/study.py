@@ -7,17 +7,27 @@ ignored would run the wrong experiment).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from automl.algorithms import ALGORITHMS, DEFAULT as DEFAULT_ALGORITHM
 from automl.errors import UserError, did_you_mean, read_user_text
 from automl.json_schemas import STUDY, validate
 from automl.schema import parse_yaml
+from launchers import LAUNCHERS
 
-ALGORITHMS = ("random", "bayesian", "bfbo", "asha", "hyperband", "hyperband_es", "bohb", "dehb",
-              "pbt", "pb2")
+
+@dataclass(frozen=True)
+class Flag:
+    """How a setting is given on ``automl run``: declared beside the field, so that a setting is
+    declared once (the CLI builds its flags from these; pydantic ignores this metadata)."""
+
+    help: str
+    name: str | None = None  # default: --<field name with dashes>
+    metavar: str | None = None
 
 
 class Settings(BaseModel):
@@ -25,46 +35,85 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    skill_dir: Path | None = Field(None, description="TAO skill folder; default: the bundled SegFormer skill")
-    root_dir: Path | None = Field(None, description="dataset root (dataset.segment.root_dir); default: a generated dataset")
-    workspace: Path | None = Field(None, description="experiment folder; default: <workspace_root>/<name>-<timestamp>")
-    workspace_root: Path = Path("automl-workspaces")
-    name: str | None = None
-    automl_policy: Literal["on", "off"] = Field(
+    skill_dir: Annotated[Path | None, Flag(
+        "TAO skill folder (schemas/, references/); default: bundled SegFormer")] = Field(
+        None, description="TAO skill folder; default: the bundled SegFormer skill")
+    root_dir: Annotated[Path | None, Flag(
+        "dataset root (dataset.segment.root_dir); default: generated")] = Field(
+        None, description="dataset root (dataset.segment.root_dir); default: a generated dataset")
+    workspace: Annotated[Path | None, Flag(
+        "experiment folder (default: <workspace-root>/<name>-<time>)")] = Field(
+        None, description="experiment folder; default: <workspace_root>/<name>-<timestamp>")
+    workspace_root: Annotated[Path, Flag(
+        "where new workspaces go (default: ./automl-workspaces)")] = Path("automl-workspaces")
+    name: Annotated[str | None, Flag("experiment name")] = None
+    automl_policy: Annotated[Literal["on", "off"], Flag(
+        "the skill's automl_policy for this run: on (default) searches; off runs one plain "
+        "training with the template and --set overrides (still writes best_rec.json)",
+        name="--policy", metavar="on|off")] = Field(
         "on", description="the skill's per-run switch: on = search; off = one plain training "
         "with the template and the overrides (flag: --policy)")
-    algo: Literal[ALGORITHMS] = "bayesian"  # type: ignore[valid-type]
-    metric: str = Field("val_miou", description="a KPI the trainer writes to status.json")
-    direction: Literal["max", "min"] = "max"
-    max_recommendations: int = Field(20, ge=1)
-    max_epochs: int | None = Field(None, ge=1, description="R: the largest epoch budget")
-    min_epochs: int = Field(1, ge=1)
-    reduction_factor: int = Field(3, ge=2)
-    max_concurrent: int | None = Field(None, ge=1)
-    population_size: int = Field(4, ge=2)
-    seed: int | None = None
-    fixed_budget: bool = False
-    overrides: dict[str, Any] = Field(default_factory=dict, description="spec overrides KEY: VALUE")
-    space_file: Path | None = None
-    ranges: list[str] = Field(default_factory=list)
-    options: list[str] = Field(default_factory=list)
-    pins: list[str] = Field(default_factory=list)
-    launcher: Literal["local", "docker"] = "local"
-    image: str | None = None
-    pull: Literal["missing", "never", "always"] = "missing"
-    shm_size: str = "1g"
-    docker_network: str | None = None
-    mounts: list[Path] = Field(default_factory=list, description="extra host paths mounted "
-                               "read-only into trial containers (pretrained weights)")
-    cpus_per_trial: float = Field(1.0, gt=0)
-    gpus_per_trial: float = Field(0.0, ge=0)
-    trial_timeout: float | None = Field(None, gt=0)
-    max_retries: int = Field(1, ge=0)
-    stop_after_failures: int = Field(3, ge=1, description="stop when this many trials ran and all failed")
-    keep_checkpoints: Literal["best", "all"] = "best"
-    tracking_uri: str | None = None
-    progress: Literal["auto", "rich", "plain", "none"] = "auto"
-    address: str | None = None
+    algo: Annotated[Literal[tuple(ALGORITHMS)],  # type: ignore[valid-type]
+                    Flag(" | ".join(ALGORITHMS))] = DEFAULT_ALGORITHM
+    metric: Annotated[str, Flag(
+        "metric to optimize, as written in status.json kpi (default val_miou)")] = Field(
+        "val_miou", description="a KPI the trainer writes to status.json")
+    direction: Annotated[Literal["max", "min"], Flag("max or min (default max)")] = "max"
+    max_recommendations: Annotated[int, Flag("number of trials (default 20)")] = Field(20, ge=1)
+    max_epochs: Annotated[int | None, Flag(
+        "largest epoch budget R (default: min(27, spec num_epochs))")] = Field(
+        None, ge=1, description="R: the largest epoch budget")
+    min_epochs: Annotated[int, Flag(
+        "smallest budget r for multi-fidelity algorithms (default 1)")] = Field(1, ge=1)
+    reduction_factor: Annotated[int, Flag("η for successive halving (default 3)")] = Field(3, ge=2)
+    max_concurrent: Annotated[int | None, Flag(
+        "trials at once (default: CPUs / cpus-per-trial)")] = Field(None, ge=1)
+    population_size: Annotated[int, Flag("PBT population (default 4)")] = Field(4, ge=2)
+    seed: Annotated[int | None, Flag("random seed (same seed, same suggestions)")] = None
+    fixed_budget: Annotated[bool, Flag("lock train.num_epochs for every trial")] = False
+    overrides: Annotated[dict[str, Any], Flag(
+        "spec override (repeatable)", name="--set", metavar="KEY=VALUE")] = Field(
+        default_factory=dict, description="spec overrides KEY: VALUE")
+    space_file: Annotated[Path | None, Flag("YAML/JSON search-space overrides")] = None
+    ranges: Annotated[list[str], Flag(
+        "search range override", name="--range", metavar="NAME=MIN:MAX")] = Field(
+        default_factory=list)
+    options: Annotated[list[str], Flag(
+        "categorical options override", metavar="NAME=A,B")] = Field(default_factory=list)
+    pins: Annotated[list[str], Flag(
+        "fix a parameter to one value", name="--pin", metavar="NAME=VALUE")] = Field(
+        default_factory=list)
+    launcher: Annotated[Literal[tuple(LAUNCHERS)],  # type: ignore[valid-type]
+                        Flag(" or ".join(n + " (default)" * (n == "local") for n in LAUNCHERS))
+                        ] = "local"
+    image: Annotated[str | None, Flag(
+        "container image (default: skill_info.yaml container_image)")] = None
+    pull: Annotated[Literal["missing", "never", "always"], Flag(
+        "docker: missing (default) | never | always")] = "missing"
+    shm_size: Annotated[str, Flag("docker: /dev/shm per trial container (default 1g)")] = "1g"
+    docker_network: Annotated[str | None, Flag(
+        "docker: network mode (default: Docker's; 'host' for multi-node)")] = None
+    mounts: Annotated[list[Path], Flag(
+        "docker: extra host path mounted read-only at the same path (repeatable)",
+        name="--mount", metavar="PATH")] = Field(
+        default_factory=list, description="extra host paths mounted read-only into trial "
+        "containers (pretrained weights)")
+    cpus_per_trial: Annotated[float, Flag("CPUs per trial (default 1)")] = Field(1.0, gt=0)
+    gpus_per_trial: Annotated[float, Flag("GPUs per trial (default 0)")] = Field(0.0, ge=0)
+    trial_timeout: Annotated[float | None, Flag(
+        "seconds before a trial is stopped as hung")] = Field(None, gt=0)
+    max_retries: Annotated[int, Flag(
+        "retries of infrastructure failures (default 1)")] = Field(1, ge=0)
+    stop_after_failures: Annotated[int, Flag(
+        "stop when this many trials all failed (default 3)")] = Field(
+        3, ge=1, description="stop when this many trials ran and all failed")
+    keep_checkpoints: Annotated[Literal["best", "all"], Flag("best (default) or all")] = "best"
+    tracking_uri: Annotated[str | None, Flag(
+        "MLflow tracking URI (default: sqlite in the workspace)")] = None
+    progress: Annotated[Literal["auto", "rich", "plain", "none"], Flag(
+        "auto | rich | plain | none")] = "auto"
+    address: Annotated[str | None, Flag(
+        "Ray cluster: HOST:PORT of a cluster node, or auto")] = None
 
     @field_validator("direction", mode="before")
     @classmethod
@@ -93,14 +142,15 @@ def _field_names() -> list[str]:
     return list(Settings.model_fields)
 
 
-# Settings whose command-line flag is not ``--<field name>``.
-_FLAG_NAMES = {"automl_policy": "--policy", "overrides": "--set", "pins": "--pin",
-              "ranges": "--range", "mounts": "--mount"}
+def flag_of(field: str) -> Flag | None:
+    """The :class:`Flag` declared on a Settings field (None: the setting has no flag)."""
+    return next((m for m in Settings.model_fields[field].metadata if isinstance(m, Flag)), None)
 
 
-def _flag_name(field: str) -> str:
+def flag_name(field: str) -> str:
     """The ``automl run`` flag that sets ``field`` (messages name what the user typed)."""
-    return _FLAG_NAMES.get(field, f"--{field.replace('_', '-')}")
+    flag = flag_of(field)
+    return (flag.name if flag and flag.name else None) or f"--{field.replace('_', '-')}"
 
 
 def _message(err: dict) -> str:
@@ -150,5 +200,5 @@ def make_settings(study: dict[str, Any], flags: dict[str, Any]) -> Settings:
         key = str(err["loc"][0]) if err["loc"] else ""
         if flags.get(key) is not None and key != "overrides" and len(err["loc"]) == 1:
             # Name the flag the user typed (--max-epochs 0), not the settings field.
-            raise UserError(f"{_flag_name(key)} {err.get('input')!r}: {_message(err)}") from None
+            raise UserError(f"{flag_name(key)} {err.get('input')!r}: {_message(err)}") from None
         raise _one_line(exc, "settings") from None

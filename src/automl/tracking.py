@@ -60,14 +60,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from automl.records import TrialRecord
-from automl.secrets import is_secret_key
+from automl.secrets import (REDACTED, is_secret_key, redact_space_rows, redact_spec_text,
+                            redact_text, redact_tree)
 
 log = logging.getLogger(__name__)
 
-REDACTED = "***"
 MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
 MAX_KEY = 250
@@ -86,8 +85,6 @@ RUN_STATUS = {"completed": "FINISHED", "recovered": "FINISHED", "failed": "FAILE
 _EXPERIMENT_PARAMS = ("algo", "metric", "direction", "budget", "seed", "max_recommendations",
                       "max_concurrent", "skill_dir", "dataset_root", "plan")
 _KEY_BAD = re.compile(r"[^\w\-. /]")
-_ASSIGNMENT = re.compile(r"^\s*([\w.\-]+)\s*=(.*)$", re.S)
-_URI_PASSWORD = re.compile(r"(://[^/:@\s]+):[^/@\s]+@")
 _STOP = object()
 
 
@@ -183,58 +180,8 @@ def save_store_template(db: Path, template: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Redaction and flattening
+# Flattening (redaction: automl.secrets)
 # ---------------------------------------------------------------------------------------------
-def redact_tree(value: Any, secrets: set[str] | None = None, key: str = "") -> Any:
-    """A copy of ``value`` with every secret-keyed entry replaced by ``***``.
-
-    Secret values found are added to ``secrets`` (for literal redaction of free text); strings
-    of the form ``KEY=VALUE`` with a secret KEY (``--set``/``--pin`` lists) are redacted too.
-    """
-    if isinstance(value, dict):
-        out: dict[Any, Any] = {}
-        for k, v in value.items():
-            name = str(k)
-            if is_secret_key(name) and v not in (None, ""):
-                _collect(v, secrets)
-                out[k] = REDACTED
-            else:
-                out[k] = redact_tree(v, secrets, name)
-        return out
-    if isinstance(value, (list, tuple)):
-        return [redact_tree(v, secrets, key) for v in value]
-    if isinstance(value, str):
-        match = _ASSIGNMENT.match(value)
-        if match and is_secret_key(match.group(1)) and match.group(2).strip():
-            _collect(match.group(2).strip(), secrets)
-            return f"{match.group(1)}={REDACTED}"
-        return _URI_PASSWORD.sub(rf"\1:{REDACTED}@", value)
-    return value
-
-
-def _collect(value: Any, secrets: set[str] | None) -> None:
-    if secrets is None:
-        return
-    if isinstance(value, dict):
-        for v in value.values():
-            _collect(v, secrets)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            _collect(v, secrets)
-    elif value is not None and not isinstance(value, bool):
-        text = str(value).strip()
-        if len(text) >= 3:  # shorter "secrets" would shred unrelated text
-            secrets.add(text)
-
-
-def redact_text(text: str, secrets: set[str]) -> str:
-    """Replace every literal occurrence of a secret value (longest first) with ``***``."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    return _URI_PASSWORD.sub(rf"\1:{REDACTED}@", text)
-
-
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     """Nested dicts → ``{dotted.key: leaf}`` (lists stay leaves)."""
     if isinstance(value, dict) and value:
@@ -626,7 +573,7 @@ class MlflowTracker:
     def _on_experiment_started(self, experiment: dict[str, Any], ts: int) -> None:
         self.metric = str(experiment.get("metric") or self.metric)
         settings = redact_tree(experiment.get("settings") or {}, self._secrets)
-        space = redact_tree(_redact_space(experiment.get("space") or []), self._secrets)
+        space = redact_tree(redact_space_rows(experiment.get("space") or []), self._secrets)
         parent = self._ensure_parent(str(experiment.get("experiment_id") or self.workspace.name))
         params: dict[str, Any] = {}
         for key in _EXPERIMENT_PARAMS:
@@ -778,21 +725,7 @@ class MlflowTracker:
         child.ended = True
 
     def _redacted_spec(self, path: Path) -> str:
-        text = path.read_text(encoding="utf-8", errors="replace")
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError:
-            # Unparseable: redact what looks like `secret_key: value` lines, then literals.
-            lines = []
-            for line in text.splitlines():
-                match = re.match(r"^(\s*-?\s*)([\w.\-]+)(\s*:\s*)(.+)$", line)
-                if match and is_secret_key(match.group(2)):
-                    _collect(match.group(4).strip().strip("'\""), self._secrets)
-                    line = f"{match.group(1)}{match.group(2)}{match.group(3)}{REDACTED}"
-                lines.append(line)
-            return "\n".join(lines) + "\n"
-        safe = redact_tree(data, self._secrets)
-        return yaml.safe_dump(safe, sort_keys=False, default_flow_style=False)
+        return redact_spec_text(path.read_text(encoding="utf-8", errors="replace"), self._secrets)
 
     def _end_open_children(self, status: str) -> None:
         for child in self._children.values():
@@ -814,15 +747,6 @@ def _snapshot(record: TrialRecord, results: bool = True) -> TrialRecord:
     """A copy the driver may keep mutating without affecting the queued event."""
     return dataclasses.replace(record, params=dict(record.params),
                                results=list(record.results) if results else [])
-
-
-def _redact_space(rows: Any) -> Any:
-    """Space rows are ``{name, type, range, default, ...}``: a secret *name* hides its values."""
-    if not isinstance(rows, list):
-        return rows
-    return [{k: (REDACTED if k in ("range", "default") else v) for k, v in row.items()}
-            if isinstance(row, dict) and is_secret_key(str(row.get("name", ""))) else row
-            for row in rows]
 
 
 def _quote(text: str) -> str:

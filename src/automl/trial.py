@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from automl.contract import (BRACKET_KEY, EPOCHS_KEY, INHERITED, LINEAGE, OUTCOME, POINTER,
+                             RUNG_KEY, hyperparameters)
 from automl.failures import RETRYABLE, Outcome, decide, is_finite, missing_metric_message
 from automl.reconcile import record_trainer
 from automl.records import atomic_write_json
@@ -35,24 +37,9 @@ from automl.tao.checkpoints import checkpoint_pattern, wait_for_checkpoint
 from automl.tao.lines import StatusLine, StatusTail, read_status, status_path
 from automl.tao.progress import (EpochResult, ResultReader, final_status, read_results,
                                  reported_kpis, runs)
-from launchers.base import Job, Launcher, LaunchError, log_tail
+from launchers.base import LaunchSpec, Launcher, LaunchError, log_tail
 from launchers.docker import spec_input_paths
 from launchers.gpus import assigned_gpu_ids, gpu_spec_overrides
-
-POINTER = "automl_checkpoint.json"
-INHERITED = "inherited"  # a trial's copies of the checkpoints it inherited (PBT exploit)
-LINEAGE = "lineage.json"  # [{parent, epoch, step, source, path, params, time}], one per exploit
-# Config keys the engine adds to a trial's config (not hyperparameters).
-EPOCHS_KEY = "__epochs__"
-PARENT_KEY = "__parent__"
-# Set by the bracket schedulers; reported with every result as "rung" / "bracket".
-RUNG_KEY = "__rung__"
-BRACKET_KEY = "__bracket__"
-
-
-def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if not k.startswith("__")}
-
 
 @dataclass(frozen=True)
 class TrialContext:
@@ -91,9 +78,9 @@ def _stop_requested() -> bool:
     event to kill the process at once instead of letting it train past a pause decision.
     """
     try:
-        from ray.train._internal.session import get_session
+        from automl.ray_private import training_session
 
-        session = get_session()
+        session = training_session()  # private: see automl.ray_private
         return bool(session and session.stop_event.is_set())
     except Exception:  # noqa: BLE001 - private API: fall back to report-time stopping
         return False
@@ -215,14 +202,14 @@ class _Segment:
             self.results.extend(read_results(self.lines))
         self._reader = ResultReader(self.start)
 
-    def job(self) -> Job:
+    def job(self) -> LaunchSpec:
         argv = tuple(a.replace("{config_path}", str(self.spec_path)) for a in self.ctx.command)
         threads = str(max(1, int(self.ctx.cpus_per_trial)))
         env = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, **self.ctx.env}
         declared = spec_input_paths(self.spec, self.ctx.input_keys)
         reads = tuple(dict.fromkeys([*([self.ctx.dataset_root] if self.ctx.dataset_root else []),
                                      *declared]))
-        return Job(argv=argv, cwd=self.folder, log_path=self.log_path, env=env,
+        return LaunchSpec(argv=argv, cwd=self.folder, log_path=self.log_path, env=env,
                    name=f"{self.ctx.workspace.name}-{self.rec_id}",
                    labels={"automl.experiment": self.ctx.workspace.name, "automl.trial": self.rec_id},
                    gpu_ids=self.gpus, read_paths=reads, write_paths=(self.folder,))
@@ -382,7 +369,7 @@ def ended_run(folder: Path, spec: dict[str, Any], start_epoch: int, epochs: int,
     """
     import yaml
 
-    spec_path, outcome_path = folder / "spec.yaml", folder / "outcome.json"
+    spec_path, outcome_path = folder / "spec.yaml", folder / OUTCOME
     try:
         written = spec_path.stat().st_mtime
         if outcome_path.exists():
@@ -458,7 +445,7 @@ def run_trial(config: dict[str, Any], ctx: TrialContext) -> None:
         outcome = Outcome("stopped")
         raise
     finally:
-        atomic_write_json(folder / "outcome.json", {
+        atomic_write_json(folder / OUTCOME, {
             "status": outcome.status, "failure_class": outcome.failure_class,
             "message": outcome.message, "hint": outcome.hint, "retries": attempts,
             "time": time.time(), "node_id": _node_id(),

@@ -42,9 +42,10 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
+from automl.ray_private import PINNED_RAY, is_pinned, tune_controller_class
+
 log = logging.getLogger(__name__)
 
-PINNED_RAY = "2.60.0"
 _ENDED = ("TERMINATED", "ERROR")  # ray.tune.experiment.Trial.TERMINATED / ERROR
 _MARK = "_automl_save_on_change"
 # Signature at the last save, per controller. Kept here, not on the controller: Tune serializes
@@ -92,14 +93,11 @@ def save_state_on_change() -> Iterator[bool]:
     Yields whether the gate is active (False with a Ray other than the pinned one, or when an
     outer experiment already installed it).
     """
-    import ray
-    from ray.tune.execution.tune_controller import TuneController
-
+    TuneController = tune_controller_class()  # private: see automl.ray_private
     current = TuneController.__dict__.get("checkpoint")
-    if ray.__version__ != PINNED_RAY or current is None or getattr(current, _MARK, False):
-        if ray.__version__ != PINNED_RAY:
-            log.debug("ray %s is not the pinned %s: Tune saves its state at every step",
-                      ray.__version__, PINNED_RAY)
+    if not is_pinned() or current is None or getattr(current, _MARK, False):
+        if not is_pinned():
+            log.debug("ray is not the pinned %s: Tune saves its state at every step", PINNED_RAY)
         yield False
         return
     TuneController.checkpoint = _gate(current)

@@ -1,8 +1,10 @@
 """The launcher interface: start a trial's command, watch it, stop it.
 
-The engine never knows *where* a trial runs; a launcher turns a :class:`Job` (an argument list,
-a working folder, environment, the log file) into a running :class:`Handle`. Local processes and
-GPU containers are two implementations of the same three verbs.
+The engine never knows *where* a trial runs; a launcher turns a :class:`LaunchSpec` (an
+argument list, a working folder, environment, the log file) into a running :class:`Handle`. Local
+processes and GPU containers are two implementations of the same three verbs, plus the clean-up
+verbs (:meth:`Launcher.close`, :meth:`Launcher.cleanup_all`) that a launcher leaving nothing
+behind inherits as no-ops. The registry of launchers is :data:`launchers.LAUNCHERS`.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
-class Job:
+class LaunchSpec:
     """One trial segment to run. ``argv`` is an argument list, never a shell string."""
 
     argv: tuple[str, ...]
@@ -55,13 +58,38 @@ class Launcher(ABC):
     """Starts jobs. Implementations must be picklable (they travel to Ray workers)."""
 
     name: str = "base"
+    # The skill's command runs on this machine (its program is resolved on PATH); False: inside
+    # an image, where the skill's own command line is used as written.
+    runs_on_host: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Any, skill: Any) -> Launcher:
+        """The launcher an experiment's settings (automl.study.Settings) and skill ask for."""
+        return cls()
 
     @abstractmethod
-    def start(self, job: Job) -> Handle:
+    def start(self, job: LaunchSpec) -> Handle:
         """Start ``job``; raise :class:`LaunchError` when it cannot start at all."""
 
     def preflight(self, argv: tuple[str, ...]) -> None:
         """Check, before any trial is launched, that ``argv`` can run; raise UserError if not."""
+
+    def close(self, experiment: str | None = None) -> int:
+        """Remove what this launcher's jobs left (given ``experiment``: all of that experiment's,
+        wherever they were started); the count. Best effort, never raises: it runs on the way
+        out of a failed or cancelled run."""
+        return 0
+
+    def cleanup_all(self, labels: dict[str, str] | None = None) -> int:
+        """Remove every leftover job carrying all of ``labels`` (an interrupted run's, before a
+        resume); the count."""
+        return 0
+
+    @classmethod
+    def cleanup_leftovers(cls, labels: dict[str, str] | None = None) -> int:
+        """``automl cleanup``: remove leftover jobs of all experiments (or those with ``labels``)
+        without the settings of any; the count. Raises UserError when the backend is down."""
+        return 0
 
 
 class LaunchError(RuntimeError):

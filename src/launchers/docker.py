@@ -3,10 +3,10 @@ Docker SDK for Python (``docker.from_env()``, so ``DOCKER_HOST`` & co. are honou
 
 **Paths.** A trial's spec is written on the host and names host paths (``results_dir``, the
 dataset root, checkpoints). Every host folder a job needs is bind-mounted at the *same absolute
-path* inside the container: the dataset root(s) (``Job.read_paths``) read-only, the trial folder
-(``Job.write_paths``) read-write, nothing else. The spec therefore needs no rewriting, the paths
+path* inside the container: the dataset root(s) (``LaunchSpec.read_paths``) read-only, the trial folder
+(``LaunchSpec.write_paths``) read-write, nothing else. The spec therefore needs no rewriting, the paths
 in status.json, logs and checkpoints mean the same thing on both sides, and a trial can only
-write into its own folder. The working directory is ``Job.cwd`` (the trial folder).
+write into its own folder. The working directory is ``LaunchSpec.cwd`` (the trial folder).
 
 **Identity.** The container runs as the invoking user (``uid:gid``), so every file a trial writes
 belongs to whoever ran ``automl``, not to root. ``HOME`` is set to ``/tmp`` for a non-root user
@@ -17,7 +17,7 @@ belongs to whoever ran ``automl``, not to root. ``HOME`` is set to ``/tmp`` for 
 and zombies are reaped; ``shm_size`` (PyTorch data loaders need more than Docker's 64 MB) and the
 NVIDIA-recommended ulimits (memlock unlimited, 64 MB stack).
 
-**GPUs.** ``Job.gpu_ids`` are the host GPU ids Ray assigned; they become a device request for
+**GPUs.** ``LaunchSpec.gpu_ids`` are the host GPU ids Ray assigned; they become a device request for
 exactly those GPUs (NVIDIA container runtime). Inside the container they are renumbered
 ``0..n-1``, so ``CUDA_VISIBLE_DEVICES`` is set to ``0,..,n-1`` (and the spec's ``train.gpu_ids``
 must be ``[0..n-1]``: see :mod:`launchers.gpus`). A trial without GPUs gets
@@ -26,7 +26,7 @@ other trials.
 
 **Lifetime.** Containers are labelled ``automl=1``, ``automl.experiment``, ``automl.trial``. A
 handle removes its container once it has exited (after its logs are copied into
-``Job.log_path``) or when stopped. Containers this process started are removed at exit
+``LaunchSpec.log_path``) or when stopped. Containers this process started are removed at exit
 (``atexit``); :meth:`DockerLauncher.close` / :meth:`DockerLauncher.cleanup_all` remove the
 containers of an experiment from any process (the controller calls it on exit, SIGINT, SIGTERM),
 and ``automl cleanup`` removes leftovers after a hard kill.
@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from automl.errors import UserError
-from launchers.base import Handle, Job, Launcher, LaunchError
+from launchers.base import Handle, LaunchSpec, Launcher, LaunchError
 
 LABEL = "automl"
 PULL_POLICIES = ("missing", "never", "always")
@@ -333,6 +333,13 @@ class DockerLauncher(Launcher):
     """
 
     name = "docker"
+    runs_on_host = False
+
+    @classmethod
+    def from_settings(cls, settings: Any, skill: Any) -> DockerLauncher:
+        return cls(image=settings.image or skill.container_image, pull=settings.pull,
+                   shm_size=settings.shm_size, network=settings.docker_network,
+                   extra_read_paths=tuple(settings.mounts))
 
     def __init__(self, image: str | None, pull: str = "missing", shm_size: str = "1g",
                  network: str | None = None, user: str | None = None, init: bool = True,
@@ -442,7 +449,7 @@ class DockerLauncher(Launcher):
             return self.user
         return f"{os.getuid()}:{os.getgid()}"
 
-    def container_config(self, job: Job) -> dict[str, Any]:
+    def container_config(self, job: LaunchSpec) -> dict[str, Any]:
         """The ``containers.create`` keyword arguments for ``job`` (pure; see the module doc)."""
         from docker.types import DeviceRequest, Mount, Ulimit
 
@@ -483,7 +490,7 @@ class DockerLauncher(Launcher):
                                                        capabilities=[["gpu"]])]
         return config
 
-    def mount_plan(self, job: Job) -> list[tuple[str, bool]]:
+    def mount_plan(self, job: LaunchSpec) -> list[tuple[str, bool]]:
         """(absolute host path = container path, read_only) for each bind mount, parents first.
 
         The write paths (the trial folder) are mounted read-write; a read path inside one of
@@ -497,7 +504,7 @@ class DockerLauncher(Launcher):
                 plan.setdefault(path, True)
         return sorted(plan.items(), key=lambda item: (item[0].count("/"), item[0]))
 
-    def start(self, job: Job) -> DockerHandle:
+    def start(self, job: LaunchSpec) -> DockerHandle:
         try:
             client = self._checked_client()
         except UserError as exc:
@@ -552,6 +559,10 @@ class DockerLauncher(Launcher):
         return container
 
     # -- cleanup --------------------------------------------------------------------------------
+    @classmethod
+    def cleanup_leftovers(cls, labels: dict[str, str] | None = None) -> int:
+        return remove_containers(labels, context="automl cleanup")
+
     def cleanup_all(self, labels: dict[str, str] | None = None) -> int:
         """Remove every container labelled ``automl=1`` and all of ``labels``; the count."""
         return remove_containers(labels, self.docker_env)

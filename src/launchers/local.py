@@ -17,7 +17,7 @@ import sys
 import sysconfig
 
 from automl.errors import UserError
-from launchers.base import Handle, Job, Launcher, LaunchError
+from launchers.base import Handle, LaunchSpec, Launcher, LaunchError
 
 _PR_SET_PDEATHSIG = 1
 
@@ -90,7 +90,7 @@ class LocalLauncher(Launcher):
                 f"trainer: pip install -e '.[trainer]') or use --launcher docker"
             )
 
-    def start(self, job: Job) -> LocalHandle:
+    def start(self, job: LaunchSpec) -> LocalHandle:
         env = {**os.environ, **job.env}
         if job.gpu_ids:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in job.gpu_ids)

@@ -1,30 +1,93 @@
-"""Algorithm registry: ``--algo NAME`` → a module with ``plan(ctx) -> Plan``."""
+"""The algorithm registry: ``--algo NAME`` → an :class:`Algorithm` whose module plans the search.
+
+This dict is the one list of algorithms: the Settings literal (study-file validation), the
+``--algo`` help, the progress totals (:meth:`Algorithm.trial_count`) and the README's table
+(:func:`markdown_table`, checked by a test) are derived from it. Adding an algorithm is one
+module with ``plan(ctx) -> Plan`` plus one line here (README, "Extending").
+
+Entries name their module instead of importing it: the CLI and the settings model read the
+registry without importing Ray Tune.
+"""
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 
 from automl.algorithms.base import AlgoContext, Budget, Plan
 from automl.errors import UserError, did_you_mean
 
+
+@dataclass(frozen=True)
+class Algorithm:
+    """One ``--algo`` choice: where its ``plan`` lives, what the CLI must know before planning,
+    and its row of the README's table."""
+
+    module: str  # under automl.algorithms, with a ``plan(ctx: AlgoContext) -> Plan``
+    search: str  # README: what proposes configurations
+    scheduler: str  # README: what decides how long a trial trains
+    budget: str = "full"  # README: the budget column
+    # A population of population_size trials (PBT family) instead of max_recommendations configs.
+    population: bool = False
+
+    def plan(self, ctx: AlgoContext) -> Plan:
+        return importlib.import_module(f"automl.algorithms.{self.module}").plan(ctx)
+
+    def trial_count(self, max_recommendations: int, population_size: int) -> int:
+        """How many trials an experiment runs: a population, or max_recommendations configs."""
+        return population_size if self.population else max_recommendations
+
+
+_PBT = ("Ray Tune's {}; exploit copies the parent's checkpoint into the child's folder "
+        "(`lineage.json`), explore stays inside the schema's bounds and types")
+ALGORITHMS: dict[str, Algorithm] = {
+    "random": Algorithm("random", "Optuna RandomSampler", "FIFO"),
+    "bayesian": Algorithm("bayesian", "Optuna multivariate TPE, constant liar for parallel trials",
+                          "FIFO"),
+    "bfbo": Algorithm("bfbo", "batch BO for parallel full-budget trials (see `algorithms/bfbo.py`)",
+                      "FIFO"),
+    "asha": Algorithm("asha", "random", "promotion-based ASHA (our `TrialScheduler`): a paused "
+                      "trial is promoted by **resuming** from its rung checkpoint",
+                      "epochs, rungs r·η^k"),
+    "hyperband": Algorithm("hyperband", "random", "textbook Hyperband brackets, synchronous "
+                           "successive halving, survivors resumed", "epochs"),
+    "hyperband_es": Algorithm("hyperband_es", "random", "Hyperband + stop a bracket whose best is "
+                              "outside the top 1/η of other brackets at the same budget", "epochs"),
+    "bohb": Algorithm("bohb", "one Optuna TPE per budget, fed by all results", "Hyperband brackets",
+                      "epochs"),
+    "dehb": Algorithm("dehb", "differential evolution per budget", "Hyperband brackets", "epochs"),
+    "pbt": Algorithm("pbt", "population", _PBT.format("PBT"), "epochs", population=True),
+    "pb2": Algorithm("pb2", "population (GP-bandit explore)", _PBT.format("PB2"), "epochs",
+                     population=True),
+}
+DEFAULT = "bayesian"
 # Full-budget algorithms always lock train.num_epochs.
-FIXED_BUDGET = frozenset({"random", "bayesian", "bfbo"})
-_MODULES = {"random": "random", "bayesian": "bayesian", "bfbo": "bfbo", "pbt": "pbt", "pb2": "pb2"}
-# The bracket family (asha..dehb): automl.schedulers + automl.algorithms.proposers.
-_MODULES.update({"asha": "asha", "hyperband": "hyperband", "hyperband_es": "hyperband_es",
-                 "bohb": "bohb", "dehb": "dehb"})
+FIXED_BUDGET = frozenset(name for name, algo in ALGORITHMS.items() if algo.budget == "full")
 
 
 def available() -> list[str]:
-    return list(_MODULES)
+    return list(ALGORITHMS)
+
+
+def get_algorithm(name: str) -> Algorithm:
+    algorithm = ALGORITHMS.get(name)
+    if algorithm is None:
+        raise UserError(f"--algo {name}: unknown or not yet available algorithm"
+                        f"{did_you_mean(name, ALGORITHMS)}; available: {', '.join(ALGORITHMS)}")
+    return algorithm
 
 
 def build_plan(name: str, ctx: AlgoContext) -> Plan:
-    module = _MODULES.get(name)
-    if module is None:
-        raise UserError(f"--algo {name}: unknown or not yet available algorithm"
-                        f"{did_you_mean(name, _MODULES)}; available: {', '.join(_MODULES)}")
-    return importlib.import_module(f"automl.algorithms.{module}").plan(ctx)
+    return get_algorithm(name).plan(ctx)
 
 
-__all__ = ["AlgoContext", "Budget", "Plan", "FIXED_BUDGET", "available", "build_plan"]
+def markdown_table() -> str:
+    """The README's table of algorithms (a test checks that the README has this exact text)."""
+    rows = ["| name | search | scheduler | budget |", "|---|---|---|---|"]
+    rows += [f"| `{name}`{' (default)' if name == DEFAULT else ''} | {algo.search} | "
+             f"{algo.scheduler} | {algo.budget} |" for name, algo in ALGORITHMS.items()]
+    return "\n".join(rows)
+
+
+__all__ = ["ALGORITHMS", "DEFAULT", "AlgoContext", "Algorithm", "Budget", "Plan", "FIXED_BUDGET",
+           "available", "build_plan", "get_algorithm", "markdown_table"]

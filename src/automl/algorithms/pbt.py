@@ -54,7 +54,8 @@ from ray.tune.schedulers import PopulationBasedTraining, TrialScheduler
 from automl.algorithms.base import AlgoContext, Plan
 from automl.records import atomic_write_json
 from automl.space import Param, SearchSpace, _exponents
-from automl.trial import INHERITED, PARENT_KEY, POINTER, copy_file, read_pointer
+from automl.contract import INHERITED, PARENT_KEY, POINTER
+from automl.trial import copy_file, read_pointer
 
 log = logging.getLogger(__name__)
 
@@ -276,8 +277,11 @@ class EngineSchedulerMixin:
         retrains past this epoch after an exploit of its own, or is pruned: a copy made at
         decision time is the one the decision was about.
         """
-        from ray.train._internal.session import _TrainingResult
         from ray.tune import Checkpoint
+
+        from automl.ray_private import training_result_class
+
+        _TrainingResult = training_result_class()  # private: see automl.ray_private
 
         manager = trial.run_metadata.checkpoint_manager
         latest = manager._latest_checkpoint_result  # what Ray's PBT just set (private API)
@@ -333,9 +337,9 @@ def _population_generator_class():
             self._keys = sorted({key for point in points for key in point})
 
         def add_configurations(self, experiments) -> None:
-            from ray.tune.experiment import _convert_to_experiment_list
+            from automl.ray_private import convert_to_experiment_list
 
-            experiments = _convert_to_experiment_list(experiments)
+            experiments = convert_to_experiment_list(experiments)  # private, as Tune's own
             for experiment in experiments:
                 config = experiment.spec.setdefault("config", {})
                 for key in self._keys:

@@ -50,7 +50,7 @@ from ray.tune.schedulers.trial_scheduler import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 from automl.records import atomic_write_bytes
-from automl.trial import BRACKET_KEY, EPOCHS_KEY, RUNG_KEY
+from automl.contract import BRACKET_KEY, EPOCHS_KEY, RUNG_KEY
 
 if TYPE_CHECKING:
     from ray.tune.execution.tune_controller import TuneController

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from automl.cli import _trial_count
+from automl.contract import FINISHED
 from automl.records import TrialRecord
 from automl.report import choose_best
 from automl.study import Settings
-
-FINISHED = ("completed", "recovered", "failed", "stopped")
 
 
 def progress(records: list[TrialRecord], settings: dict[str, Any],

@@ -1,0 +1,41 @@
+"""The engine's internal contract: names and files that the engine's parts agree on.
+
+The trial (a Ray worker), the schedulers, PBT, the recorder and the resume code talk through
+these keys and files; they live here, once, so that none of them has to import another to learn
+a file name. TAO's own dialect (status.json lines, checkpoint names, 0-based epochs) is *not*
+here: it is owned by :mod:`automl.tao`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# -- reserved keys of a trial's Tune config (not hyperparameters) ------------------------------
+EPOCHS_KEY = "__epochs__"  # the epoch budget of the trial's next segment
+PARENT_KEY = "__parent__"  # PBT: the trial whose checkpoint this one continues from
+# Set by the bracket schedulers; reported with every result as "rung" / "bracket".
+RUNG_KEY = "__rung__"
+BRACKET_KEY = "__bracket__"
+RESERVED_PREFIX = "__"
+
+
+def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
+    """A trial config without the engine's reserved keys."""
+    return {k: v for k, v in config.items() if not k.startswith(RESERVED_PREFIX)}
+
+
+# -- files in a trial folder (besides TAO's results/) -----------------------------------------
+POINTER = "automl_checkpoint.json"  # inside a Tune checkpoint: which TAO checkpoint file it means
+INHERITED = "inherited"  # a trial's copies of the checkpoints it inherited (PBT exploit)
+LINEAGE = "lineage.json"  # [{parent, epoch, step, source, path, params, time}], one per exploit
+OUTCOME = "outcome.json"  # how the trial ended, written by the trial itself (survives a driver crash)
+
+# -- trial statuses (TrialRecord.status) --------------------------------------------------------
+# A trial that has ended, for good or bad (counted as done by progress displays).
+FINISHED = ("completed", "recovered", "failed", "stopped")
+# Trials that may still write or resume: never pruned, whatever the caller says.
+ACTIVE = frozenset({"pending", "running", "paused"})
+# The statuses best_rec.json counts (a pending trial has not started: not counted).
+COUNTED = ("completed", "recovered", "stopped", "failed", "running", "paused")
+# Display order of statuses (reports).
+STATUS_ORDER = ("completed", "recovered", "failed", "stopped", "running", "paused", "pending")
