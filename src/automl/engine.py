@@ -176,7 +176,7 @@ def _check_resumable(workspace: Workspace) -> None:
             raise UserError(f"{path}: unreadable ({exc}); {recover}, then resume") from None
     try:
         records = read_history(workspace.history)[1] if workspace.history.exists() else []
-    except (TypeError, AttributeError, KeyError) as exc:
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:
         raise UserError(f"{workspace.history}: unreadable ({exc}); {recover}, then resume") \
             from None
     tune = workspace.path / "ray" / "tune"
@@ -373,6 +373,8 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     _notify(observers, "experiment_started", {
         **recorder.experiment, "settings": settings.model_dump(mode="json"),
         "space": prepared.space.rows()})
+    if restore:  # trial ends the killed controller journaled but its tracking never wrote
+        _notify(observers, "replay", recorder.finished())
     resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
     trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=trial_ctx), resources)
     stopper = FailureStopper(recorder, settings.stop_after_failures)
@@ -422,7 +424,7 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
         best = choose_best(records, settings.metric, settings.direction)
         doc = best_rec(workspace.path.name, records, settings.metric, settings.direction, best)
         write_best_rec(workspace.best_rec, doc)
-        recorder.save()
+        recorder.close()  # compacts the journal into history.json
         if state == "completed" and best is None:
             state = "failed"
         if state in ("completed", "failed"):  # a cancelled run may be resumed: keep its files
