@@ -409,7 +409,8 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     state = "failed"
     cancel = _CancelSignals()
     try:
-        with cancel, save_state_on_change():
+        with cancel, save_state_on_change(defer_ends=plan.scheduler is None
+                                          and not plan.checkpoints):
             tuner.fit()
         state = "cancelled" if cancel.received else "completed"
     except KeyboardInterrupt:
