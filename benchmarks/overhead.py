@@ -232,17 +232,6 @@ def wrap_tune(timers: Timers) -> None:
     timers.wrap(CallbackList, "save_to_dir", "tune.CallbackList.save_to_dir (callbacks pickle)")
 
 
-def thread_cpu_s(native_id: int | None) -> float | None:
-    """CPU seconds (user+system) of one thread of this process, from /proc."""
-    if native_id is None:
-        return None
-    try:
-        fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
-
-
 def peak_rss_mb() -> float | None:
     """This process's peak resident set size (VmHWM)."""
     for text in Path("/proc/self/status").read_text().splitlines():
@@ -474,25 +463,33 @@ def warm_store_template(root: Path) -> Path:
     return template
 
 
-def rate_limited_history(recorder_cls: Any) -> None:
-    """Prototype cut: a trial end no longer forces a history.json rewrite (<= 1 write/s).
+def measure_worker_cpu(cls: Any) -> dict[str, float]:
+    """CPU seconds of the MLflow logging process (``automl.tracking_worker``), read from /proc
+    when it has exited but is not yet reaped (a zombie keeps its CPU times), and how long the
+    driver's ``close`` waited for it to write what was queued after the run ended."""
+    out: dict[str, float] = {}
+    real_close = cls.close
 
-    The final write (``on_experiment_end`` and the engine's own ``recorder.save()``) stays
-    forced; each trial's ``outcome.json`` is its durable record (``automl recover``).
-    """
-    original_finish, original_save = recorder_cls._finish, recorder_cls.save
+    def close(self: Any, timeout: float = 120.0) -> None:
+        t0 = time.time()
+        if not self._closed:
+            self._queue.put(None)  # what close() does first; then wait for the exit
+            self._feeder.join(timeout)
+            stat = Path(f"/proc/{self._proc.pid}/stat")
+            while True:
+                try:
+                    fields = stat.read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    break
+                if fields[0] == "Z":
+                    out["cpu_s"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+                    break
+                time.sleep(0.01)
+        real_close(self, timeout)
+        out["close_s"] = time.time() - t0
 
-    def _finish(self: Any, *a: Any, **k: Any) -> None:
-        self._soft_save = True
-        try:
-            original_finish(self, *a, **k)
-        finally:
-            self._soft_save = False
-
-    def save(self: Any, force: bool = True) -> None:
-        original_save(self, force=force and not getattr(self, "_soft_save", False))
-
-    recorder_cls._finish, recorder_cls.save = _finish, save
+    cls.close = close
+    return out
 
 
 def child_automl(args: argparse.Namespace) -> dict[str, Any]:
@@ -502,7 +499,7 @@ def child_automl(args: argparse.Namespace) -> dict[str, Any]:
     init_ray(args.cpus, ours=True)
     from ray.tune.search.optuna import OptunaSearch
 
-    from automl import cli, engine, recorder, tracking
+    from automl import cli, engine, recorder, tracking_worker
 
     work = Path(args.work)
     skill = make_zero_skill(work / "skill")
@@ -520,8 +517,6 @@ def child_automl(args: argparse.Namespace) -> dict[str, Any]:
         no_store_template()
     if "sleepwait" in options:
         sleep_between_polls()
-    if "histlimit" in options:
-        rate_limited_history(recorder.Recorder)
     wrap_tune(timers)
     for name in ("save", "_retain", "on_trial_start", "on_trial_result", "_finish"):
         timers.wrap(recorder.Recorder, name, f"automl.Recorder.{name}")
@@ -534,18 +529,11 @@ def child_automl(args: argparse.Namespace) -> dict[str, Any]:
 
         trial.TrialContext = functools.partial(trial.TrialContext, poll_s=float(options["poll"]))
     if "nomlflow" in options:
-        tracking.MlflowTracker = NullTracker
+        tracking_worker.TrackingProcess = NullTracker
     else:
         for name in ("trial_started", "trial_result", "trial_ended", "close"):
-            timers.wrap(tracking.MlflowTracker, name, f"automl.MlflowTracker.{name}")
-    trackers: list[Any] = []
-    real_init = tracking.MlflowTracker.__init__
-
-    def init(self: Any, *a: Any, **k: Any) -> None:
-        real_init(self, *a, **k)
-        trackers.append(self)
-
-    tracking.MlflowTracker.__init__ = init
+            timers.wrap(tracking_worker.TrackingProcess, name, f"automl.TrackingProcess.{name}")
+    worker_cpu = measure_worker_cpu(tracking_worker.TrackingProcess)
     wall: dict[str, float] = {}
     real_execute = engine.execute
 
@@ -556,8 +544,6 @@ def child_automl(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             wall["end"] = time.time()
             wall["driver_cpu_s"] = process_cpu_s() - cpu0
-            thread = getattr(trackers[0], "_thread", None) if trackers else None
-            wall["mlflow_thread_cpu_s"] = thread_cpu_s(getattr(thread, "native_id", None))
 
     engine.execute = execute
     argv = ["run", "--skill-dir", str(skill), "--algo", "random",
@@ -582,7 +568,8 @@ def child_automl(args: argparse.Namespace) -> dict[str, Any]:
         statuses[trial["status"]] = statuses.get(trial["status"], 0) + 1
     return {
         "wall_s": wall["end"] - wall["start"], "cli_total_s": wall["cli_total_s"],
-        "driver_cpu_s": wall["driver_cpu_s"], "mlflow_thread_cpu_s": wall["mlflow_thread_cpu_s"],
+        "driver_cpu_s": wall["driver_cpu_s"], "mlflow_process_cpu_s": worker_cpu.get("cpu_s"),
+        "mlflow_close_s": worker_cpu.get("close_s"),
         "results_seen": len(probe.result_times), "trials_seen": len(rows), "statuses": statuses,
         **analyse(intervals, probe.latency(workspace), args.slots, (wall["start"], wall["end"])),
         "timeline": breakdown, "driver_timers": timers.as_dict(),
@@ -779,8 +766,8 @@ def automl_tables(doc: dict[str, Any], label: str) -> list[str]:
                 t = r["driver_timers"].get(key)
                 cells.append(f"{t['total_s']:.3f} ({t['calls']})" if t else "-")
             lines.append(f"| `{key}` | " + " | ".join(cells) + " |")
-        lines.append("| MLflow worker thread CPU | " + " | ".join(
-            fmt(r.get("mlflow_thread_cpu_s"), 3) for _, r in automl_runs) + " |")
+        lines.append("| MLflow logging process CPU s | " + " | ".join(
+            fmt(r.get("mlflow_process_cpu_s"), 3) for _, r in automl_runs) + " |")
     return lines
 
 

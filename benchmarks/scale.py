@@ -86,6 +86,8 @@ def classify(pid: int, root: int) -> str:
     cmd = _cmdline(pid)
     if "zero_trainer.py" in cmd:
         return "trainers"
+    if "automl.tracking_worker" in cmd:
+        return "mlflow_process"
     if cmd.startswith("ray::") or "default_worker.py" in cmd:
         return "ray_workers"
     return "ray_system"
@@ -263,7 +265,7 @@ def run_one(trials: int, args: argparse.Namespace) -> dict[str, Any]:
         "statuses": result.get("statuses"), "results_seen": result.get("results_seen"),
         "driver_peak_rss_mb": result.get("driver_peak_rss_mb"),
         "driver_cpu_s": result.get("driver_cpu_s"),
-        "mlflow_thread_cpu_s": result.get("mlflow_thread_cpu_s"),
+        "mlflow_process_cpu_s": result.get("mlflow_process_cpu_s"),
         "sampled_peak_rss_mb": {k: v / 2**20 for k, v in sampler.peak.items()},
         "sampled_peak_total_mb": sampler.peak_total / 2**20,
         "peak_processes": sampler.peak_processes,
@@ -382,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--target", type=int, default=1000, help="extrapolate to this many trials")
     p.add_argument("--mode", default="automl",
                    help="automl, automl_before, automl_nomlflow, or automl with options such as "
-                        "+everystep or +histlimit (see overhead.py)")
+                        "+everystep (see overhead.py)")
     p.add_argument("--work", default="/tmp/automl-bench/scale")
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--name", default="scale")
