@@ -291,6 +291,28 @@ def _init_ray(settings: Settings, num_cpus: int) -> None:
                  logging_level="WARNING", configure_logging=True)
 
 
+# What execute() imports after ray.init (in this order: ray.tune before the modules using it).
+_DRIVER_MODULES = ("ray.tune", "automl.algorithms", "automl.recorder", "automl.report",
+                   "automl.trial", "automl.tune_state")
+
+
+def _import_in_background(modules: tuple[str, ...]) -> Any:
+    """A started thread importing ``modules``; an import error is left for the real import."""
+    import importlib
+    import threading
+
+    def work() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - raised again, in context, by the caller's import
+                return
+
+    thread = threading.Thread(target=work, name="automl-imports", daemon=True)
+    thread.start()
+    return thread
+
+
 def execute(prepared: Prepared, observers: list[Any] | None = None,
             restore: bool = False) -> dict[str, Any]:
     """Run the experiment (or, with ``restore``, continue an interrupted one); returns best_rec.
@@ -309,6 +331,14 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
         os.environ.setdefault(key, value)
     import logging
 
+    settings = prepared.settings
+    workspace = prepared.workspace
+    workspace.lock()
+    # Ray Tune, Optuna and the trial code import (seconds of CPU) while ray.init waits for
+    # Ray's processes to come up; the logging process opens the MLflow store meanwhile.
+    warm = _import_in_background(_DRIVER_MODULES)
+    _init_ray(settings, num_cpus=os.cpu_count() or 1)
+    warm.join()
     import ray
     from ray import tune
 
@@ -318,10 +348,6 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     from automl.trial import TrialContext, run_trial
     from automl.tune_state import save_state_on_change
 
-    settings = prepared.settings
-    workspace = prepared.workspace
-    workspace.lock()
-    _init_ray(settings, num_cpus=os.cpu_count() or 1)
     from automl.atomic_sync import install as atomic_tune_state
 
     atomic_tune_state()  # a SIGKILL during Tune's state copy must not tear it
