@@ -65,6 +65,9 @@ from tao_status import read_timing, timed_results  # noqa: E402 - the zero train
 
 ZERO_TRAINER = HERE / "zero_trainer.py"
 RESULTS = HERE / "results"
+# Ray gives its raylet a fixed 30 s to register (ray/_private/node.py): on a machine at load 50
+# that can fail before anything is measured; such a run is retried (and says so).
+RAY_START_TIMEOUT = "timed out during startup"
 MODES = ("automl", "automl_before", "automl_nomlflow", "tune_default", "tune_ours", "tune_proc")
 
 # ---------------------------------------------------------------------------------------------
@@ -720,11 +723,15 @@ def run_child(mode: str, slots: int, args: argparse.Namespace, work: Path) -> di
     if args.cprofile and mode == "automl":
         argv += ["--cprofile"]
     log = folder / "child.log"
-    load0 = os.getloadavg()[0]
-    t0 = time.time()
-    with log.open("w") as handle:
-        code = subprocess.run(argv, stdout=handle, stderr=subprocess.STDOUT,
-                              timeout=args.child_timeout).returncode
+    for attempt in range(1, 4):
+        load0 = os.getloadavg()[0]
+        t0 = time.time()
+        with log.open("w") as handle:
+            code = subprocess.run(argv, stdout=handle, stderr=subprocess.STDOUT,
+                                  timeout=args.child_timeout).returncode
+        if code == 0 or RAY_START_TIMEOUT not in log.read_text():
+            break
+        print(f"(Ray did not start: retry {attempt})", end=" ", flush=True)
     if code != 0 or not result_file.exists():
         tail = log.read_text()[-3000:]
         return {"mode": mode, "slots": slots, "error": f"exit {code}", "log_tail": tail}

@@ -240,18 +240,22 @@ def run_one(trials: int, args: argparse.Namespace) -> dict[str, Any]:
             "--epoch-s", "0", "--cpus", str(args.cpus), "--work", str(folder),
             "--result", str(result_file)]
     log = folder / "child.log"
-    load0 = os.getloadavg()[0]
-    t0 = time.time()
-    with log.open("w") as handle:
-        child = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT)
-        sampler = RssSampler(child.pid)
-        sampler.start()
-        try:
-            code = child.wait(timeout=args.child_timeout)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            code = child.wait()
-        sampler.stop()
+    for attempt in range(1, 4):
+        load0 = os.getloadavg()[0]
+        t0 = time.time()
+        with log.open("w") as handle:
+            child = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT)
+            sampler = RssSampler(child.pid)
+            sampler.start()
+            try:
+                code = child.wait(timeout=args.child_timeout)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                code = child.wait()
+            sampler.stop()
+        if code == 0 or overhead.RAY_START_TIMEOUT not in log.read_text():
+            break
+        print(f"(Ray did not start: retry {attempt})", end=" ", flush=True)
     if code != 0 or not result_file.exists():
         return {"trials": trials, "error": f"exit {code}", "log_tail": log.read_text()[-3000:]}
     result = json.loads(result_file.read_text())

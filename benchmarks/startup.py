@@ -34,10 +34,11 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from overhead import make_zero_skill, warm_store_template  # noqa: E402 - same folder
+from overhead import RAY_START_TIMEOUT, make_zero_skill, warm_store_template  # noqa: E402
 from tao_status import read_timing  # noqa: E402
 
 RESULTS = HERE / "results"
+RETRIES: list[str] = []  # commands run again because Ray did not start (reported)
 ENV = {**os.environ, "RAY_AUTH_MODE": "disabled"}
 
 BARE = """
@@ -50,26 +51,37 @@ ray.shutdown()
 """
 
 
+def _run(argv: list[str], timeout: float) -> tuple[float, subprocess.CompletedProcess]:
+    """(command start, result); retried while Ray fails to start at all (``RAY_START_TIMEOUT``:
+    its raylet gets a fixed 30 s, which a machine at load 50 can miss)."""
+    for _ in range(3):
+        t0 = time.time()
+        out = subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=timeout)
+        if out.returncode == 0 or RAY_START_TIMEOUT not in out.stderr + out.stdout:
+            break
+        RETRIES.append(" ".join(argv[:4]))
+    return t0, out
+
+
 def bare(cpus: int) -> float:
     """Seconds from the command to ``ray.init`` returning (same arguments as the engine's)."""
-    t0 = time.time()
-    out = subprocess.run([sys.executable, "-c", BARE.format(cpus=cpus)], capture_output=True,
-                         text=True, env=ENV, timeout=600)
-    ready = next(float(line.split()[1]) for line in out.stdout.splitlines()
-                 if line.startswith("READY"))
-    return ready - t0
+    t0, out = _run([sys.executable, "-c", BARE.format(cpus=cpus)], 600)
+    ready = [float(line.split()[1]) for line in out.stdout.splitlines()
+             if line.startswith("READY")]
+    if not ready:
+        raise SystemExit(f"ray.init failed: {out.stderr[-2000:]}")
+    return ready[0] - t0
 
 
 def automl(work: Path, skill: Path, cpus: int, index: int) -> dict[str, float]:
     """Seconds from ``automl run`` to its first trial's trainer process, and to its exit."""
     workspace = work / f"ws{index}"
-    t0 = time.time()
-    out = subprocess.run(
+    shutil.rmtree(workspace, ignore_errors=True)
+    t0, out = _run(
         [sys.executable, "-m", "automl.cli", "run", "--skill-dir", str(skill), "--algo",
          "random", "--max-recommendations", "2", "--max-epochs", "1", "--max-concurrent", "2",
          "--cpus-per-trial", f"{cpus / 2:g}", "--progress", "none", "--workspace", str(workspace),
-         "--workspace-root", str(work), "--seed", str(index)],
-        capture_output=True, text=True, env=ENV, timeout=900)
+         "--workspace-root", str(work), "--seed", str(index)], 900)
     total = time.time() - t0
     if out.returncode != 0:
         raise SystemExit(f"automl run exited {out.returncode}: {out.stderr[-2000:]}")
@@ -152,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
            "conditions": [condition(c, args.repeat, work, skill, args.cpus)
                           for c in args.conditions.split(",")]}
+    doc["ray_start_retries"] = RETRIES
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{args.name}.json").write_text(json.dumps(doc, indent=1))

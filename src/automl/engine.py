@@ -339,7 +339,6 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     warm = _import_in_background(_DRIVER_MODULES)
     _init_ray(settings, num_cpus=os.cpu_count() or 1)
     warm.join()
-    import ray
     from ray import tune
 
     from automl.algorithms import AlgoContext, Budget, build_plan

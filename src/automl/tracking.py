@@ -1,7 +1,8 @@
 """MLflow tracking: one parent run per experiment, one nested child run per trial (segment).
 
-:class:`MlflowTracker` is an experiment observer (see :mod:`automl.recorder`). The driver calls
-it from Ray Tune's callback thread, so every event is only *snapshotted and queued* there
+:class:`MlflowTracker` is an experiment observer (see :mod:`automl.recorder`). ``automl run``
+runs it in its own logging process (:mod:`automl.tracking_worker`), off the controller's GIL;
+there, as anywhere it is used in-process, every event is only *snapshotted and queued*
 (microseconds); a single background thread owns the :class:`~mlflow.tracking.MlflowClient` and
 does all the MLflow work in order, merging consecutive per-epoch metric events into one
 ``log_batch`` per run. :meth:`MlflowTracker.close` drains the queue. No MLflow error ever

@@ -13,8 +13,8 @@ its numeric entries (whatever metrics a trainer reports: ``val_*``, ``train_*``,
 
 No result is lost:
 
-* :meth:`TrackingProcess.flush` / :meth:`close` wait until the worker has written everything
-  queued (the CLI closes on the run's end, on cancel/pause and on an error);
+* :meth:`TrackingProcess.close` waits until the worker has written everything queued (the CLI
+  closes it when the run ends: completed, cancelled/paused or failed);
 * the worker runs in its own session, so Ctrl-C reaches the driver only (which then closes it);
   when the driver dies (SIGKILL), the worker reads what reached the pipe, ends the open runs
   as KILLED and exits on end-of-file;
@@ -63,18 +63,13 @@ class TrackingProcess:
                   "template_dir": str(template_dir) if template_dir is not None else None}
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "automl.tracking_worker"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, env=env, start_new_session=True)
+            [sys.executable, "-m", "automl.tracking_worker"], stdin=subprocess.PIPE, env=env,
+            start_new_session=True)
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._acks: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
-        self._next_token = 0
         self._feeder = threading.Thread(target=self._feed, name="automl-mlflow-feeder",
                                         daemon=True)
-        self._reader = threading.Thread(target=self._read_acks, name="automl-mlflow-acks",
-                                        daemon=True)
         self._feeder.start()
-        self._reader.start()
         self._send(("__init__", config))
         atexit.register(self.close)
 
@@ -99,20 +94,6 @@ class TrackingProcess:
     def replay(self, records: list[Any]) -> None:
         """Resume: make sure MLflow has the end (and every result) of these finished trials."""
         self._send(("replay", list(records)))
-
-    def flush(self, timeout: float = 60.0) -> bool:
-        """Wait until the worker has written every event sent so far; False on timeout."""
-        if self._closed or self._proc.poll() is not None:
-            return self._proc.poll() is not None
-        self._next_token += 1
-        token = self._next_token
-        self._send(("flush", token))
-        try:
-            while True:
-                if self._acks.get(timeout=timeout) == token:
-                    return True
-        except queue.Empty:
-            return False
 
     def close(self, timeout: float = 120.0) -> None:
         """Write everything queued, end runs still open (KILLED), stop the worker. Idempotent."""
@@ -148,19 +129,14 @@ class TrackingProcess:
                 stdin.write(_HEADER.pack(len(data)) + data)
                 stdin.flush()
         except (BrokenPipeError, OSError):
-            log.warning("MLflow tracking: the logging process ended early; tracking is off")
+            self._closed = True  # nothing reads the queue any more: stop filling it
+            log.warning("MLflow tracking: the logging process ended early; tracking is off "
+                        "(`automl resume` logs the trial ends it missed)")
         finally:
             try:
                 stdin.close()
             except OSError:
                 pass
-
-    def _read_acks(self) -> None:
-        stdout = self._proc.stdout
-        assert stdout is not None
-        for line in stdout:
-            if line.startswith(b"flushed "):
-                self._acks.put(int(line.split()[1]))
 
 
 def _frames(stream: BinaryIO):
@@ -175,54 +151,40 @@ def _frames(stream: BinaryIO):
         yield pickle.loads(data)
 
 
-def _wait_for_previous_worker(workspace: Path) -> Any:
+def _exclusive(workspace: Path) -> Any:
     """One logging process per workspace at a time, in order: the worker of a killed controller
     may still be writing what reached its pipe when ``automl resume`` starts the next one, which
-    must see those writes before it decides what to replay. The lock is held until exit (the
-    kernel releases it however the process ends)."""
+    must see those writes before it decides what to replay. Returns the open, locked file; the
+    kernel releases the lock however the process ends."""
     import fcntl
 
     workspace.mkdir(parents=True, exist_ok=True)
-    handle = open(workspace / ".tracking.lock", "a")  # noqa: SIM115 - held for the process's life
+    handle = open(workspace / ".tracking.lock", "a")  # noqa: SIM115 - held while logging
     fcntl.flock(handle, fcntl.LOCK_EX)
     return handle
 
 
 def main() -> int:
-    """The worker: ``python -m automl.tracking_worker`` (frames on stdin, acks on stdout)."""
+    """The worker: ``python -m automl.tracking_worker`` (frames on stdin)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides when tracking ends
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     from automl.tracking import MlflowTracker
 
-    try:
-        import setproctitle  # noqa: F401 - optional (Ray ships it): shows up as automl-mlflow
-
-        setproctitle.setproctitle("automl-mlflow")
-    except ImportError:
-        pass
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    tracker: MlflowTracker | None = None
-    for event in _frames(stdin):
-        name, args = event[0], event[1:]
-        if name == "__init__":
-            config = args[0]
-            lock = _wait_for_previous_worker(Path(config["workspace"]))  # noqa: F841 - held
-            tracker = MlflowTracker(config["tracking_uri"], config["experiment_name"],
-                                    Path(config["workspace"]),
-                                    Path(config["template_dir"]) if config["template_dir"]
-                                    else None)
-            tracker.open_store()  # MLflow's import and the store, while the driver starts Ray
-        elif tracker is None:
-            continue
-        elif name == "flush":
-            tracker.flush(timeout=3600)
-            stdout.write(f"flushed {args[0]}\n".encode())
-            stdout.flush()
-        elif name in _EVENTS:
-            getattr(tracker, name)(*args)
-    if tracker is not None:
+    frames = _frames(sys.stdin.buffer)
+    first = next(frames, None)
+    if first is None or first[0] != "__init__":
+        return 0
+    config = first[1]
+    workspace = Path(config["workspace"])
+    with _exclusive(workspace):
+        tracker = MlflowTracker(config["tracking_uri"], config["experiment_name"], workspace,
+                                Path(config["template_dir"]) if config["template_dir"] else None)
+        tracker.open_store()  # MLflow's import and the store, while the driver starts Ray
+        for event in frames:
+            if event[0] in _EVENTS:
+                getattr(tracker, event[0])(*event[1:])
         tracker.close(timeout=3600)
     return 0
 
