@@ -461,7 +461,7 @@ def warm_store_template(root: Path) -> Path:
         ws.mkdir(parents=True)
         tracker = MlflowTracker(workspace_tracking_uri(ws), "warmup", ws, template_dir=cache)
         tracker.experiment_started({"experiment_id": "warmup", "metric": "val_miou"})
-        tracker.close()
+        tracker.close(timeout=1800)  # MLflow creates the schema: minutes on a loaded box
         shutil.rmtree(ws, ignore_errors=True)
     return template
 
@@ -531,12 +531,13 @@ def child_automl(args: argparse.Namespace) -> dict[str, Any]:
         from automl import trial
 
         trial.TrialContext = functools.partial(trial.TrialContext, poll_s=float(options["poll"]))
+    worker_cpu: dict[str, float] = {}
     if "nomlflow" in options:
         tracking_worker.TrackingProcess = NullTracker
     else:
+        worker_cpu = measure_worker_cpu(tracking_worker.TrackingProcess)
         for name in ("trial_started", "trial_result", "trial_ended", "close"):
             timers.wrap(tracking_worker.TrackingProcess, name, f"automl.TrackingProcess.{name}")
-    worker_cpu = measure_worker_cpu(tracking_worker.TrackingProcess)
     wall: dict[str, float] = {}
     real_execute = engine.execute
 
@@ -723,7 +724,7 @@ def run_child(mode: str, slots: int, args: argparse.Namespace, work: Path) -> di
     if args.cprofile and mode == "automl":
         argv += ["--cprofile"]
     log = folder / "child.log"
-    for attempt in range(1, 4):
+    for attempt in range(1, 7):
         load0 = os.getloadavg()[0]
         t0 = time.time()
         with log.open("w") as handle:

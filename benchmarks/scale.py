@@ -240,7 +240,7 @@ def run_one(trials: int, args: argparse.Namespace) -> dict[str, Any]:
             "--epoch-s", "0", "--cpus", str(args.cpus), "--work", str(folder),
             "--result", str(result_file)]
     log = folder / "child.log"
-    for attempt in range(1, 4):
+    for attempt in range(1, 7):
         load0 = os.getloadavg()[0]
         t0 = time.time()
         with log.open("w") as handle:

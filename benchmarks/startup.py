@@ -54,7 +54,7 @@ ray.shutdown()
 def _run(argv: list[str], timeout: float) -> tuple[float, subprocess.CompletedProcess]:
     """(command start, result); retried while Ray fails to start at all (``RAY_START_TIMEOUT``:
     its raylet gets a fixed 30 s, which a machine at load 50 can miss)."""
-    for _ in range(3):
+    for _ in range(6):
         t0 = time.time()
         out = subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=timeout)
         if out.returncode == 0 or RAY_START_TIMEOUT not in out.stderr + out.stdout:

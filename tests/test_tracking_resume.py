@@ -92,3 +92,54 @@ def test_mlflow_has_every_journaled_result_after_resume(fake_skill, tmp_path, ki
         journaled = {int(r["epoch"]): r["val_miou"] for r in record.results}
         assert steps == pytest.approx(journaled), record.rec_id
         assert status == record.status, record.rec_id
+
+
+def test_replay_logs_only_the_ends_mlflow_lacks(tmp_path: Path):
+    """MlflowTracker.replay (what `automl resume` sends): a trial whose run the dead controller
+    left open (ended KILLED, ``interrupted``) or never created gets its end and every result;
+    a trial whose end MLflow has is left alone."""
+    from mlflow.tracking import MlflowClient
+
+    from automl.records import TrialRecord
+    from automl.tracking import MlflowTracker, workspace_tracking_uri
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    uri = workspace_tracking_uri(ws)
+    experiment = {"experiment_id": "ws", "metric": "val_miou", "direction": "max"}
+
+    def record(rec_id: str, epochs: int, status: str) -> TrialRecord:
+        rec = TrialRecord(rec_id=rec_id, params={"hp.x": 0.5}, index=int(rec_id[1:]),
+                          status=status, budget=2, folder=str(ws / "trials" / rec_id))
+        for epoch in range(1, epochs + 1):
+            rec.add_result(epoch, {"val_miou": 0.1 * epoch})
+        return rec
+
+    first = MlflowTracker(uri, "automl-x", ws)
+    first.experiment_started(experiment)
+    done, cut = record("t1", 2, "running"), record("t2", 1, "running")
+    for rec in (done, cut):
+        first.trial_started(rec)
+        first.trial_result(rec, {"val_miou": 0.1, "epoch": 1})
+    done.status = "completed"
+    first.trial_ended(done)
+    first.close()  # the controller died here: t2's run ends KILLED, "interrupted"
+
+    # The journal: t2 completed at 2 epochs, t3 completed without MLflow ever hearing of it.
+    journal = [done, record("t2", 2, "completed"), record("t3", 2, "completed")]
+    second = MlflowTracker(uri, "automl-x", ws)
+    second.experiment_started(experiment)
+    second.replay(journal)
+    second.close()
+
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("automl-x").experiment_id],
+                              "tags.`automl.kind` = 'trial'")
+    by_rec = {r.data.tags["automl.rec_id"]: r for r in runs}
+    assert sorted(by_rec) == ["t1", "t2", "t3"] and len(runs) == 3
+    for rec_id, run in by_rec.items():
+        assert run.data.tags["status"] == "completed", rec_id
+        assert run.info.status == "FINISHED", rec_id
+        steps = sorted(m.step for m in client.get_metric_history(run.info.run_id, "val_miou"))
+        assert steps == [1, 2], rec_id
+    assert by_rec["t1"].info.end_time < by_rec["t3"].info.start_time  # t1 was not logged again
