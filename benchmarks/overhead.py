@@ -65,6 +65,9 @@ from tao_status import read_timing, timed_results  # noqa: E402 - the zero train
 
 ZERO_TRAINER = HERE / "zero_trainer.py"
 RESULTS = HERE / "results"
+# Ray gives its raylet a fixed 30 s to register (ray/_private/node.py): on a machine at load 50
+# that can fail before anything is measured; such a run is retried (and says so).
+RAY_START_TIMEOUT = "timed out during startup"
 MODES = ("automl", "automl_before", "automl_nomlflow", "tune_default", "tune_ours", "tune_proc")
 
 # ---------------------------------------------------------------------------------------------
@@ -230,17 +233,6 @@ def wrap_tune(timers: Timers) -> None:
         timers.wrap(TuneController, name, f"tune.TuneController.{name}")
     timers.wrap(SearchGenerator, "save_to_dir", "tune.SearchGenerator.save_to_dir (searcher pickle)")
     timers.wrap(CallbackList, "save_to_dir", "tune.CallbackList.save_to_dir (callbacks pickle)")
-
-
-def thread_cpu_s(native_id: int | None) -> float | None:
-    """CPU seconds (user+system) of one thread of this process, from /proc."""
-    if native_id is None:
-        return None
-    try:
-        fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 def peak_rss_mb() -> float | None:
@@ -469,30 +461,38 @@ def warm_store_template(root: Path) -> Path:
         ws.mkdir(parents=True)
         tracker = MlflowTracker(workspace_tracking_uri(ws), "warmup", ws, template_dir=cache)
         tracker.experiment_started({"experiment_id": "warmup", "metric": "val_miou"})
-        tracker.close()
+        tracker.close(timeout=1800)  # MLflow creates the schema: minutes on a loaded box
         shutil.rmtree(ws, ignore_errors=True)
     return template
 
 
-def rate_limited_history(recorder_cls: Any) -> None:
-    """Prototype cut: a trial end no longer forces a history.json rewrite (<= 1 write/s).
+def measure_worker_cpu(cls: Any) -> dict[str, float]:
+    """CPU seconds of the MLflow logging process (``automl.tracking_worker``), read from /proc
+    when it has exited but is not yet reaped (a zombie keeps its CPU times), and how long the
+    driver's ``close`` waited for it to write what was queued after the run ended."""
+    out: dict[str, float] = {}
+    real_close = cls.close
 
-    The final write (``on_experiment_end`` and the engine's own ``recorder.save()``) stays
-    forced; each trial's ``outcome.json`` is its durable record (``automl recover``).
-    """
-    original_finish, original_save = recorder_cls._finish, recorder_cls.save
+    def close(self: Any, timeout: float = 120.0) -> None:
+        t0 = time.time()
+        if not self._closed:
+            self._queue.put(None)  # what close() does first; then wait for the exit
+            self._feeder.join(timeout)
+            stat = Path(f"/proc/{self._proc.pid}/stat")
+            while True:
+                try:
+                    fields = stat.read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    break
+                if fields[0] == "Z":
+                    out["cpu_s"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+                    break
+                time.sleep(0.01)
+        real_close(self, timeout)
+        out["close_s"] = time.time() - t0
 
-    def _finish(self: Any, *a: Any, **k: Any) -> None:
-        self._soft_save = True
-        try:
-            original_finish(self, *a, **k)
-        finally:
-            self._soft_save = False
-
-    def save(self: Any, force: bool = True) -> None:
-        original_save(self, force=force and not getattr(self, "_soft_save", False))
-
-    recorder_cls._finish, recorder_cls.save = _finish, save
+    cls.close = close
+    return out
 
 
 def child_automl(args: argparse.Namespace) -> dict[str, Any]:
@@ -502,7 +502,7 @@ def child_automl(args: argparse.Namespace) -> dict[str, Any]:
     init_ray(args.cpus, ours=True)
     from ray.tune.search.optuna import OptunaSearch
 
-    from automl import cli, engine, recorder, tracking
+    from automl import cli, engine, recorder, tracking_worker
 
     work = Path(args.work)
     skill = make_zero_skill(work / "skill")
@@ -520,8 +520,6 @@ def child_automl(args: argparse.Namespace) -> dict[str, Any]:
         no_store_template()
     if "sleepwait" in options:
         sleep_between_polls()
-    if "histlimit" in options:
-        rate_limited_history(recorder.Recorder)
     wrap_tune(timers)
     for name in ("save", "_retain", "on_trial_start", "on_trial_result", "_finish"):
         timers.wrap(recorder.Recorder, name, f"automl.Recorder.{name}")
@@ -533,19 +531,13 @@ def child_automl(args: argparse.Namespace) -> dict[str, Any]:
         from automl import trial
 
         trial.TrialContext = functools.partial(trial.TrialContext, poll_s=float(options["poll"]))
+    worker_cpu: dict[str, float] = {}
     if "nomlflow" in options:
-        tracking.MlflowTracker = NullTracker
+        tracking_worker.TrackingProcess = NullTracker
     else:
+        worker_cpu = measure_worker_cpu(tracking_worker.TrackingProcess)
         for name in ("trial_started", "trial_result", "trial_ended", "close"):
-            timers.wrap(tracking.MlflowTracker, name, f"automl.MlflowTracker.{name}")
-    trackers: list[Any] = []
-    real_init = tracking.MlflowTracker.__init__
-
-    def init(self: Any, *a: Any, **k: Any) -> None:
-        real_init(self, *a, **k)
-        trackers.append(self)
-
-    tracking.MlflowTracker.__init__ = init
+            timers.wrap(tracking_worker.TrackingProcess, name, f"automl.TrackingProcess.{name}")
     wall: dict[str, float] = {}
     real_execute = engine.execute
 
@@ -556,8 +548,6 @@ def child_automl(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             wall["end"] = time.time()
             wall["driver_cpu_s"] = process_cpu_s() - cpu0
-            thread = getattr(trackers[0], "_thread", None) if trackers else None
-            wall["mlflow_thread_cpu_s"] = thread_cpu_s(getattr(thread, "native_id", None))
 
     engine.execute = execute
     argv = ["run", "--skill-dir", str(skill), "--algo", "random",
@@ -582,7 +572,8 @@ def child_automl(args: argparse.Namespace) -> dict[str, Any]:
         statuses[trial["status"]] = statuses.get(trial["status"], 0) + 1
     return {
         "wall_s": wall["end"] - wall["start"], "cli_total_s": wall["cli_total_s"],
-        "driver_cpu_s": wall["driver_cpu_s"], "mlflow_thread_cpu_s": wall["mlflow_thread_cpu_s"],
+        "driver_cpu_s": wall["driver_cpu_s"], "mlflow_process_cpu_s": worker_cpu.get("cpu_s"),
+        "mlflow_close_s": worker_cpu.get("close_s"),
         "results_seen": len(probe.result_times), "trials_seen": len(rows), "statuses": statuses,
         **analyse(intervals, probe.latency(workspace), args.slots, (wall["start"], wall["end"])),
         "timeline": breakdown, "driver_timers": timers.as_dict(),
@@ -733,11 +724,15 @@ def run_child(mode: str, slots: int, args: argparse.Namespace, work: Path) -> di
     if args.cprofile and mode == "automl":
         argv += ["--cprofile"]
     log = folder / "child.log"
-    load0 = os.getloadavg()[0]
-    t0 = time.time()
-    with log.open("w") as handle:
-        code = subprocess.run(argv, stdout=handle, stderr=subprocess.STDOUT,
-                              timeout=args.child_timeout).returncode
+    for attempt in range(1, 7):
+        load0 = os.getloadavg()[0]
+        t0 = time.time()
+        with log.open("w") as handle:
+            code = subprocess.run(argv, stdout=handle, stderr=subprocess.STDOUT,
+                                  timeout=args.child_timeout).returncode
+        if code == 0 or RAY_START_TIMEOUT not in log.read_text():
+            break
+        print(f"(Ray did not start: retry {attempt})", end=" ", flush=True)
     if code != 0 or not result_file.exists():
         tail = log.read_text()[-3000:]
         return {"mode": mode, "slots": slots, "error": f"exit {code}", "log_tail": tail}
@@ -779,8 +774,8 @@ def automl_tables(doc: dict[str, Any], label: str) -> list[str]:
                 t = r["driver_timers"].get(key)
                 cells.append(f"{t['total_s']:.3f} ({t['calls']})" if t else "-")
             lines.append(f"| `{key}` | " + " | ".join(cells) + " |")
-        lines.append("| MLflow worker thread CPU | " + " | ".join(
-            fmt(r.get("mlflow_thread_cpu_s"), 3) for _, r in automl_runs) + " |")
+        lines.append("| MLflow logging process CPU s | " + " | ".join(
+            fmt(r.get("mlflow_process_cpu_s"), 3) for _, r in automl_runs) + " |")
     return lines
 
 

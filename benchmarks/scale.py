@@ -86,6 +86,8 @@ def classify(pid: int, root: int) -> str:
     cmd = _cmdline(pid)
     if "zero_trainer.py" in cmd:
         return "trainers"
+    if "automl.tracking_worker" in cmd:
+        return "mlflow_process"
     if cmd.startswith("ray::") or "default_worker.py" in cmd:
         return "ray_workers"
     return "ray_system"
@@ -238,18 +240,22 @@ def run_one(trials: int, args: argparse.Namespace) -> dict[str, Any]:
             "--epoch-s", "0", "--cpus", str(args.cpus), "--work", str(folder),
             "--result", str(result_file)]
     log = folder / "child.log"
-    load0 = os.getloadavg()[0]
-    t0 = time.time()
-    with log.open("w") as handle:
-        child = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT)
-        sampler = RssSampler(child.pid)
-        sampler.start()
-        try:
-            code = child.wait(timeout=args.child_timeout)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            code = child.wait()
-        sampler.stop()
+    for attempt in range(1, 7):
+        load0 = os.getloadavg()[0]
+        t0 = time.time()
+        with log.open("w") as handle:
+            child = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT)
+            sampler = RssSampler(child.pid)
+            sampler.start()
+            try:
+                code = child.wait(timeout=args.child_timeout)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                code = child.wait()
+            sampler.stop()
+        if code == 0 or overhead.RAY_START_TIMEOUT not in log.read_text():
+            break
+        print(f"(Ray did not start: retry {attempt})", end=" ", flush=True)
     if code != 0 or not result_file.exists():
         return {"trials": trials, "error": f"exit {code}", "log_tail": log.read_text()[-3000:]}
     result = json.loads(result_file.read_text())
@@ -263,7 +269,7 @@ def run_one(trials: int, args: argparse.Namespace) -> dict[str, Any]:
         "statuses": result.get("statuses"), "results_seen": result.get("results_seen"),
         "driver_peak_rss_mb": result.get("driver_peak_rss_mb"),
         "driver_cpu_s": result.get("driver_cpu_s"),
-        "mlflow_thread_cpu_s": result.get("mlflow_thread_cpu_s"),
+        "mlflow_process_cpu_s": result.get("mlflow_process_cpu_s"),
         "sampled_peak_rss_mb": {k: v / 2**20 for k, v in sampler.peak.items()},
         "sampled_peak_total_mb": sampler.peak_total / 2**20,
         "peak_processes": sampler.peak_processes,
@@ -382,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--target", type=int, default=1000, help="extrapolate to this many trials")
     p.add_argument("--mode", default="automl",
                    help="automl, automl_before, automl_nomlflow, or automl with options such as "
-                        "+everystep or +histlimit (see overhead.py)")
+                        "+everystep (see overhead.py)")
     p.add_argument("--work", default="/tmp/automl-bench/scale")
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--name", default="scale")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from automl.tune_state import _gate, save_state_on_change
 
 
@@ -29,7 +31,7 @@ class FakeController:
 
 
 def test_saves_only_on_change_or_force():
-    checkpoint = _gate(FakeController.checkpoint)
+    checkpoint = _gate(FakeController.checkpoint, defer_ends=False)
     ctl = FakeController()
 
     def step() -> int:
@@ -79,3 +81,45 @@ def test_gate_is_scoped_to_the_experiment():
         with save_state_on_change() as nested:  # never wrapped twice
             assert not nested
     assert TuneController.__dict__["checkpoint"] is original
+
+
+class SlowController(FakeController):
+    SAVE_S = 0.05  # the pause after it: ≥ 0.95 s
+
+    def checkpoint(self, force: bool = False, wait: bool = False) -> None:
+        time.sleep(self.SAVE_S)
+        self.saves.append(force)
+
+
+def test_fifo_defers_saves_whose_only_news_is_trial_ends():
+    """``defer_ends`` (FIFO algorithms): an end waits DEFER_FACTOR × the last save's duration;
+    an added trial, a new config or checkpoint, and a forced save go through at once."""
+    checkpoint = _gate(SlowController.checkpoint, defer_ends=True)
+    ctl = SlowController()
+    a, b = FakeTrial("a"), FakeTrial("b")
+    ctl.trials += [a, b]
+
+    def step() -> int:
+        before = len(ctl.saves)
+        checkpoint(ctl)
+        return len(ctl.saves) - before
+
+    assert step() == 1
+    b.status = "TERMINATED"
+    assert step() == 0  # only an end, right after a save: deferred
+    ctl.trials.append(FakeTrial("c"))
+    assert step() == 1  # an added trial saves at once (with the end)
+    a.status = "TERMINATED"
+    assert step() == 0
+    waited = time.monotonic()
+    while step() == 0:  # saved once the pause has passed
+        assert time.monotonic() - waited < 60
+        time.sleep(0.05)
+    ctl.trials[2].status = "TERMINATED"
+    checkpoint(ctl, force=True)  # forced saves (end of the run, a stop request) go through
+    assert ctl.saves[-1] is True
+    d = FakeTrial("d")
+    ctl.trials.append(d)
+    assert step() == 1
+    d.config = {"x": 5.0}  # a new config is never deferred
+    assert step() == 1

@@ -107,7 +107,8 @@ def _trial_count(settings) -> int:
 def _execute(prepared, restore: bool) -> int:
     from automl import engine
     from automl.progress import make_progress
-    from automl.tracking import MlflowTracker, resolve_tracking_uri
+    from automl.tracking import resolve_tracking_uri
+    from automl.tracking_worker import TrackingProcess
 
     settings = prepared.settings
     print(f"workspace: {prepared.workspace.path}" + (" (resuming)" if restore else ""))
@@ -130,8 +131,10 @@ def _execute(prepared, restore: bool) -> int:
     # A new workspace store starts as a copy of an empty one kept beside the workspaces (MLflow's
     # schema migrations take ~7 s per new store): see automl.tracking.
     shared = prepared.workspace.shared_dir(settings.workspace_root)
-    tracker = MlflowTracker(tracking_uri, f"automl-{prepared.skill.name}", prepared.workspace.path,
-                            template_dir=shared / "_cache" if shared else None)
+    # MLflow runs in its own process, which opens the store while the engine starts Ray.
+    tracker = TrackingProcess(tracking_uri, f"automl-{prepared.skill.name}",
+                              prepared.workspace.path,
+                              template_dir=shared / "_cache" if shared else None)
     try:
         doc = engine.execute(prepared, observers=[progress, tracker], restore=restore)
     finally:

@@ -14,12 +14,13 @@ as 0/255 hold classes 0 and 1; with ``None`` (or anything else) pixel values are
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from automl.errors import UserError
 from automl.spec import SpecBuilder, get_dotted
+
+if TYPE_CHECKING:  # numpy/PIL are imported where masks are read: a wrong path is refused first
+    import numpy as np
 
 MASKS_SAMPLED = 16
 
@@ -52,6 +53,7 @@ def check(root: Path, builder: SpecBuilder, template: dict[str, Any], num_classe
 
 def _check_mask_classes(folder: Path, num_classes: int, norm: bool) -> None:
     """Class ids of a sample of masks against ``num_classes``, as the trainer will read them."""
+    import numpy as np
     from PIL import Image
 
     for path in sorted(folder.glob("*.png"))[:MASKS_SAMPLED]:

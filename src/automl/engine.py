@@ -170,7 +170,7 @@ def _check_resumable(workspace: Workspace) -> None:
             raise UserError(f"{path}: unreadable ({exc}); {recover}, then resume") from None
     try:
         records = read_history(workspace.history)[1] if workspace.history.exists() else []
-    except (TypeError, AttributeError, KeyError) as exc:
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:
         raise UserError(f"{workspace.history}: unreadable ({exc}); {recover}, then resume") \
             from None
     tune = workspace.path / "ray" / "tune"
@@ -288,6 +288,28 @@ def _init_ray(settings: Settings, num_cpus: int) -> None:
                  logging_level="WARNING", configure_logging=True)
 
 
+# What execute() imports after ray.init (in this order: ray.tune before the modules using it).
+_DRIVER_MODULES = ("ray.tune", "automl.algorithms", "automl.recorder", "automl.report",
+                   "automl.trial", "automl.tune_state")
+
+
+def _import_in_background(modules: tuple[str, ...]) -> Any:
+    """A started thread importing ``modules``; an import error is left for the real import."""
+    import importlib
+    import threading
+
+    def work() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - raised again, in context, by the caller's import
+                return
+
+    thread = threading.Thread(target=work, name="automl-imports", daemon=True)
+    thread.start()
+    return thread
+
+
 def execute(prepared: Prepared, observers: list[Any] | None = None,
             restore: bool = False) -> dict[str, Any]:
     """Run the experiment (or, with ``restore``, continue an interrupted one); returns best_rec.
@@ -306,7 +328,14 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
         os.environ.setdefault(key, value)
     import logging
 
-    import ray
+    settings = prepared.settings
+    workspace = prepared.workspace
+    workspace.lock()
+    # Ray Tune, Optuna and the trial code import (seconds of CPU) while ray.init waits for
+    # Ray's processes to come up; the logging process opens the MLflow store meanwhile.
+    warm = _import_in_background(_DRIVER_MODULES)
+    _init_ray(settings, num_cpus=os.cpu_count() or 1)
+    warm.join()
     from ray import tune
 
     from automl.algorithms import AlgoContext, Budget, build_plan
@@ -315,10 +344,6 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     from automl.trial import TrialContext, run_trial
     from automl.tune_state import save_state_on_change
 
-    settings = prepared.settings
-    workspace = prepared.workspace
-    workspace.lock()
-    _init_ray(settings, num_cpus=os.cpu_count() or 1)
     from automl.atomic_sync import install as atomic_tune_state
 
     atomic_tune_state()  # a SIGKILL during Tune's state copy must not tear it
@@ -370,6 +395,8 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     _notify(observers, "experiment_started", {
         **recorder.experiment, "settings": settings.model_dump(mode="json"),
         "space": prepared.space.rows()})
+    if restore:  # trial ends the killed controller journaled but its tracking never wrote
+        _notify(observers, "replay", recorder.finished())
     resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
     trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=trial_ctx), resources)
     stopper = FailureStopper(recorder, settings.stop_after_failures)
@@ -404,7 +431,8 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     state = "failed"
     cancel = _CancelSignals()
     try:
-        with cancel, save_state_on_change():
+        with cancel, save_state_on_change(defer_ends=plan.scheduler is None
+                                          and not plan.checkpoints):
             tuner.fit()
         state = "cancelled" if cancel.received else "completed"
     except KeyboardInterrupt:
@@ -417,7 +445,7 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
         best = choose_best(records, settings.metric, settings.direction)
         doc = best_rec(workspace.path.name, records, settings.metric, settings.direction, best)
         write_best_rec(workspace.best_rec, doc)
-        recorder.save()
+        recorder.close()  # compacts the journal into history.json
         if state == "completed" and best is None:
             state = "failed"
         if state in ("completed", "failed"):  # a cancelled run may be resumed: keep its files

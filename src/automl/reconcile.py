@@ -18,9 +18,9 @@ them:
   the id of a session with a live member), so it is never signalled.
 * containers: every container labelled with this experiment (``automl.experiment``) is removed.
 
-**Stale records.** ``history.json`` is rewritten at most once a second while trials run, so a
-controller killed in between leaves records that lack the last results (or whole trials). The
-trial folders are the durable truth (status lines are appended by the trainer itself):
+**Stale records.** The journal has every event the controller saw, but a controller killed
+between a trainer's status line and Tune's result event leaves records that lack the last
+results (or whole trials). The trial folders are the durable truth (status lines are appended by the trainer itself):
 :func:`refresh_records` merges every validation result found there into the records of trials
 that had not ended, and adds records for trial folders the history never saw, before Tune
 restores its trials.

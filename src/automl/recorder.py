@@ -1,9 +1,11 @@
-"""Driver-side bookkeeping: Ray Tune callbacks → trial records → history.json and observers.
+"""Driver-side bookkeeping: Ray Tune callbacks → trial records → journal/history.json, observers.
 
 Ray Tune tells the driver when a trial starts, reports, pauses, ends or errors; this callback
 keeps one :class:`TrialRecord` per trial, merges in the trial's own ``outcome.json`` at the end,
-persists ``history.json`` atomically, and fans the events out to observers (live progress,
-MLflow). The :class:`FailureStopper` uses the same records to stop an experiment whose trials all
+appends every change to the journal (:mod:`automl.journal`: fsync'd, constant cost per event,
+instead of rewriting ``history.json``: O(trials) per event), compacts the journal into
+``history.json`` at the start and end of a run, and fans the events out to observers (live
+progress, MLflow). The :class:`FailureStopper` uses the same records to stop an experiment whose trials all
 fail, instead of launching more.
 """
 
@@ -18,6 +20,7 @@ from typing import Any, Protocol
 from ray import tune
 
 from automl.failures import HINTS
+from automl.journal import Journal, journal_path
 from automl.records import TrialRecord, write_history
 from automl.contract import EPOCHS_KEY, FINISHED, OUTCOME, PARENT_KEY, hyperparameters
 
@@ -40,7 +43,7 @@ class Recorder(tune.Callback):
         self.observers = list(observers or [])
         self.records: dict[str, TrialRecord] = dict(records or {})
         self._lock = threading.Lock()
-        self._last_write = 0.0
+        self._journal: Journal | None = None  # opened (after a compaction) at the first event
         self.reclaimed = 0  # bytes of checkpoints deleted by retention during the run
         # Finished trials whose checkpoints retention already deleted (not the best): see _retain.
         self._pruned: set[str] = set()
@@ -52,12 +55,14 @@ class Recorder(tune.Callback):
         state["observers"] = []
         state.pop("_lock", None)
         state.pop("_pruned", None)
+        state["_journal"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
         self._pruned = set()
+        self._journal = None
 
     # -- helpers ---------------------------------------------------------------------------
     def _record(self, trial) -> TrialRecord:
@@ -80,14 +85,32 @@ class Recorder(tune.Callback):
         record.budget = max(record.budget, int(budget))
         return record
 
-    def save(self, force: bool = True) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_write < 1.0:
-            return
-        self._last_write = now
+    @property
+    def history(self) -> Path:
+        return self.workspace / "history.json"
+
+    def save(self) -> None:
+        """Compaction: history.json := every record, journal emptied (start, end, pause)."""
         with self._lock:
-            write_history(self.workspace / "history.json", self.experiment,
-                          list(self.records.values()))
+            write_history(self.history, self.experiment, list(self.records.values()))
+
+    def _log(self, record: TrialRecord) -> None:
+        """One fsync'd journal line with the record's new state (constant cost per event)."""
+        with self._lock:
+            if self._journal is None:
+                # A run starts from a compacted history: it also holds the experiment dict and
+                # what a resume's reconciliation changed in the restored records.
+                write_history(self.history, self.experiment, list(self.records.values()))
+                self._journal = Journal(journal_path(self.history))
+            self._journal.append({"trial": record.to_json()})
+
+    def close(self) -> None:
+        """Compact and release the journal (the engine calls it when the run ends)."""
+        self.save()
+        with self._lock:
+            if self._journal is not None:
+                self._journal.close()
+                self._journal = None
 
     def _emit(self, event: str, *args: Any) -> None:
         for observer in self.observers:
@@ -99,8 +122,8 @@ class Recorder(tune.Callback):
         record.status = "running"
         record.started_at = record.started_at or time.time()
         self._pruned.discard(record.rec_id)  # running again: it may write checkpoints again
+        self._log(record)
         self._emit("trial_started", record)
-        self.save(force=False)
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         if self.metric not in result or "epoch" not in result:
@@ -113,14 +136,14 @@ class Recorder(tune.Callback):
         for key in ("rung", "bracket"):
             if key in result:
                 setattr(record, key, result[key])
+        self._log(record)
         self._emit("trial_result", record, result)
-        self.save(force=False)
 
     def on_trial_save(self, iteration, trials, trial, **info) -> None:
         if getattr(trial, "status", None) == "PAUSED":
             record = self._record(trial)
             record.status = "paused"
-            self.save(force=False)
+            self._log(record)
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self._finish(trial, errored=False)
@@ -144,9 +167,9 @@ class Recorder(tune.Callback):
             record.failure_class, record.failure_message = "infrastructure", "the Ray worker died"
         record.ended_at = time.time()
         self._pruned.discard(record.rec_id)
+        self._log(record)  # durable before anything else learns of the end (MLflow, best)
         self._retain()
         self._emit("trial_ended", record)
-        self.save()
 
     def _retain(self) -> None:
         """``--keep-checkpoints best``: delete checkpoints of finished trials that can no longer
@@ -173,7 +196,9 @@ class Recorder(tune.Callback):
         self._pruned.update(r.rec_id for r in todo if r.rec_id != best_id)
 
     def on_trial_recover(self, iteration, trials, trial, **info) -> None:
-        self._record(trial).status = "pending"
+        record = self._record(trial)
+        record.status = "pending"
+        self._log(record)
 
     @staticmethod
     def read_outcome(record: TrialRecord) -> dict[str, Any]:

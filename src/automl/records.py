@@ -1,9 +1,11 @@
 """What the experiment knows about each trial, and its durable form (``history.json``).
 
 The driver builds :class:`TrialRecord` objects from Ray Tune's callbacks and from each trial's
-``outcome.json`` (written by the trial itself, so it survives a driver crash); ``history.json`` is
-rewritten atomically whenever a trial changes, so another terminal (``automl status``) can read
-it at any time.
+``outcome.json`` (written by the trial itself, so it survives a driver crash). While a run goes,
+every change of a record is appended to the journal (:mod:`automl.journal`: constant cost per
+event); ``history.json`` is its compacted form, rewritten atomically at the start and end of a
+run and by ``automl recover``. :func:`read_history` reads both, so another terminal (``automl
+status``, the service) sees every event at any time.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from automl.journal import journal_path, read_journal
 from automl.json_schemas import HISTORY, problem
 
 HISTORY_VERSION = 1
@@ -104,13 +107,44 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def write_history(path: Path, experiment: dict[str, Any], records: list[TrialRecord]) -> None:
+    """Compaction: ``history.json`` := these records, then the journal is emptied.
+
+    A crash between the two steps leaves journal lines that repeat what history.json holds
+    (snapshots: replaying them changes nothing), never a lost event.
+    """
     atomic_write_json(path, {"version": HISTORY_VERSION, "experiment": experiment,
                              "trials": [r.to_json() for r in sorted(records, key=lambda r: r.index)]})
+    journal = journal_path(path)
+    if journal.exists():
+        os.truncate(journal, 0)
 
 
 def read_history(path: Path) -> tuple[dict[str, Any], list[TrialRecord]]:
-    data = json.loads(path.read_text(encoding="utf-8"))
+    """history.json with the journal's newer record snapshots laid over it.
+
+    A compaction between reading the two files (the run ending) would show a stale state: then
+    history.json has been replaced, and the pair is read again.
+    """
+    journal = journal_path(path)
+    for _ in range(5):
+        before = _identity(path)
+        data = json.loads(path.read_text(encoding="utf-8"))
+        entries = read_journal(journal)
+        if _identity(path) == before:
+            break
     found = problem(data, HISTORY)
     if found:  # callers report a torn or foreign file as unreadable, as a JSON error
         raise ValueError(found)
-    return data["experiment"], [TrialRecord.from_json(t) for t in data["trials"]]
+    trials = {str(t.get("rec_id")): t for t in data.get("trials", [])}
+    for entry in entries:
+        trial = entry.get("trial")
+        if isinstance(trial, dict) and "rec_id" in trial:
+            trials[str(trial["rec_id"])] = trial
+    records = [TrialRecord.from_json(t) for t in trials.values()]
+    records.sort(key=lambda r: r.index)
+    return data.get("experiment", {}), records
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    stat = os.stat(path)
+    return stat.st_ino, stat.st_mtime_ns

@@ -1,7 +1,8 @@
 """MLflow tracking: one parent run per experiment, one nested child run per trial (segment).
 
-:class:`MlflowTracker` is an experiment observer (see :mod:`automl.recorder`). The driver calls
-it from Ray Tune's callback thread, so every event is only *snapshotted and queued* there
+:class:`MlflowTracker` is an experiment observer (see :mod:`automl.recorder`). ``automl run``
+runs it in its own logging process (:mod:`automl.tracking_worker`), off the controller's GIL;
+there, as anywhere it is used in-process, every event is only *snapshotted and queued*
 (microseconds); a single background thread owns the :class:`~mlflow.tracking.MlflowClient` and
 does all the MLflow work in order, merging consecutive per-epoch metric events into one
 ``log_batch`` per run. :meth:`MlflowTracker.close` drains the queue. No MLflow error ever
@@ -266,6 +267,7 @@ class _Child:
     steps: set[int] = field(default_factory=set)  # epochs whose metrics were logged
     first_step: int | None = None
     steps_loaded: bool = True  # False for a run found in the store (resume): load lazily
+    status: str = ""  # the run's ``status`` tag: the trial status its end logged
 
 
 @dataclass
@@ -344,6 +346,22 @@ class MlflowTracker:
     @_never_raise
     def experiment_ended(self, best_rec: dict[str, Any]) -> None:
         self._put(("experiment_ended", best_rec, _now_ms()))
+
+    @_never_raise
+    def open_store(self) -> None:
+        """Import MLflow and open the store now (before the first event needs it)."""
+        self._put(("open_store",))
+
+    @_never_raise
+    def replay(self, records: list[TrialRecord]) -> None:
+        """``automl resume``: log the end of every finished trial whose run lacks it.
+
+        A controller killed before its events reached MLflow leaves runs open (ended KILLED,
+        tagged ``interrupted``, by the logging process) or missing; the journal has those
+        trials' ends. Each one is logged as :meth:`trial_ended` would have, which also backfills
+        every result the run lacks.
+        """
+        self._put(("replay", [_snapshot(r) for r in records], _now_ms()))
 
     def flush(self, timeout: float = 60.0) -> bool:
         """Wait until every event queued so far is in MLflow; False on timeout."""
@@ -565,7 +583,8 @@ class MlflowTracker:
                 if current is None or segment > current.segment:
                     self._children[rec_id] = _Child(
                         run.info.run_id, segment, dict(run.data.params),
-                        ended=run.info.status != "RUNNING", steps_loaded=False)
+                        ended=run.info.status != "RUNNING", steps_loaded=False,
+                        status=run.data.tags.get("status", ""))
             token = page.token
             if not token:
                 break
@@ -587,6 +606,18 @@ class MlflowTracker:
                                       ("direction", experiment.get("direction", "")),
                                       ("algo", experiment.get("algo", ""))])
         self._text_artifact(parent, json.dumps(_json_safe(space), indent=1), "space.json")
+
+    def _on_open_store(self) -> None:
+        self._mlflow()
+
+    def _on_replay(self, records: list[TrialRecord], ts: int) -> None:
+        self._ensure_parent()
+        for record in records:
+            if record.status not in RUN_STATUS:
+                continue
+            child = self._children.get(record.rec_id)
+            if child is None or not child.ended or child.status != record.status:
+                self._on_trial_ended(record, ts)
 
     def _on_experiment_ended(self, doc: dict[str, Any], ts: int) -> None:
         parent = self._ensure_parent()
@@ -722,7 +753,7 @@ class MlflowTracker:
             self._text_artifact(child.run_id, _read_tail(folder / "train.log"),
                                 "train_log_tail.txt")
         self._terminate(child.run_id, RUN_STATUS.get(record.status, "KILLED"), ts)
-        child.ended = True
+        child.ended, child.status = True, record.status
 
     def _redacted_spec(self, path: Path) -> str:
         return redact_spec_text(path.read_text(encoding="utf-8", errors="replace"), self._secrets)
@@ -732,7 +763,7 @@ class MlflowTracker:
             if not child.ended:
                 self._log_batch(child.run_id, tags=[("status", "interrupted")])
                 self._terminate(child.run_id, status)
-                child.ended = True
+                child.ended, child.status = True, "interrupted"
 
     def _finish_open_runs(self) -> None:
         if self._client is None:

@@ -5,7 +5,8 @@ Layout::
     <workspace>/experiment.yaml   resolved settings, seed, space, state
     <workspace>/state.json        running | completed | failed | cancelled (+ pid, times)
     <workspace>/trials/<rec_id>/  spec.yaml, results/ (results_dir), train.log, outcome.json
-    <workspace>/history.json      every trial's results (rewritten atomically while running)
+    <workspace>/history.json      every trial's results (compacted at a run's start and end)
+    <workspace>/history.journal   record changes since the last compaction (fsync'd appends)
     <workspace>/best_rec.json     the answer
     <workspace>/mlflow.db         the MLflow store (default tracking URI)
     <workspace>/ray/              Ray Tune's own experiment state

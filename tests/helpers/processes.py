@@ -2,9 +2,9 @@
 
 Kill points are conditions on files the *trials* write themselves, atomically or append-only
 (``outcome.json`` at the end of every segment, ``status.json`` lines, ``inherited/`` copies),
-polled until true. ``history.json`` is the driver's and is rewritten at most once a second while
-trials run, so a trial that is running may not show as such there yet: never wait for a
-``running`` record in it.
+polled until true. ``history.json`` (with its journal) is the driver's: a trial that is running
+may not show as such there yet (its trainer starts before Tune's start event), so never wait for
+a ``running`` record in it.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from automl.records import read_history
 from automl.tao.lines import read_status
 from automl.tao.progress import read_results
 
@@ -90,15 +91,15 @@ def status_epochs(folder: Path, metric: str = "val_miou") -> list[int]:
 
 
 def kill_when(ws: Path, proc: subprocess.Popen, finished: int) -> None:
-    """Kill the controller's process group once ``finished`` trials ended (from history.json,
-    which is written at once - not throttled - when a trial ends)."""
+    """Kill the controller's process group once ``finished`` trials ended (from the history
+    and its journal, which has each trial end, fsync'd, before anything else learns of it)."""
 
     def reached() -> bool:
         try:
-            trials = json.loads((ws / "history.json").read_text())["trials"]
+            records = read_history(ws / "history.json")[1]
         except (OSError, ValueError, KeyError):
             return False
-        return sum(t["status"] in ("completed", "failed", "recovered") for t in trials) >= finished
+        return sum(r.status in ("completed", "failed", "recovered") for r in records) >= finished
 
     wait_until(reached, proc, timeout=120)
     kill_controller(proc)

@@ -18,6 +18,7 @@ kept as it was.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -32,6 +33,7 @@ from typing import Any
 import yaml
 from sqlalchemy import select
 
+from automl.journal import journal_path
 from automl.records import read_history
 from automl.service.progress_doc import progress
 from automl.service.states import ACTIVE, State
@@ -214,6 +216,8 @@ class Runner:
             mtime = history.stat().st_mtime
         except OSError:
             return
+        with contextlib.suppress(OSError):  # a running experiment appends to its journal
+            mtime = max(mtime, journal_path(history).stat().st_mtime)
         if not force and self._mtimes.get(row.id) == mtime:
             return
         try:
