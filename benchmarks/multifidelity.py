@@ -86,13 +86,16 @@ TRAINER = HERE / "mf_trainer.py"
 RESULTS = HERE / "results"
 R = 27
 ETA = 3
-SLOTS = 4
+SLOTS = 4  # --slots
 METRIC = "objective"
 
 # name -> (botorch class, search-space bounds of x (fidelity excluded), target regret)
 PROBLEMS: dict[str, dict[str, Any]] = {
     "hartmann6": {"cls": "AugmentedHartmann", "bounds": [(0.0, 1.0)] * 6, "target": 1.0},
     "branin2": {"cls": "AugmentedBranin", "bounds": [(-5.0, 10.0), (0.0, 15.0)], "target": 0.5},
+    # 3 design variables + 2 fidelity columns (both set to s), on Rosenbrock's usual [-2, 2]^3.
+    "rosenbrock3": {"cls": "AugmentedRosenbrock", "kwargs": {"dim": 5}, "fidelities": 2,
+                    "bounds": [(-2.0, 2.0)] * 3, "target": 1.0},
 }
 OURS = ("random", "bayesian", "asha", "hyperband", "bohb", "dehb", "pbt")
 OURS_MF = ("asha", "hyperband", "bohb", "dehb", "pbt")
@@ -110,7 +113,13 @@ def serve(problem: str, address: str, authkey_file: str) -> None:
     from botorch.test_functions import multi_fidelity
 
     torch.set_num_threads(1)
-    fn = getattr(multi_fidelity, PROBLEMS[problem]["cls"])()
+    spec = PROBLEMS[problem]
+    fn = getattr(multi_fidelity, spec["cls"])(**spec.get("kwargs", {}))
+    extra = spec.get("fidelities", 1) - 1  # more fidelity columns: all follow s
+
+    def full(points: list[list[float]]) -> list[list[float]]:
+        return [[*p, *[p[-1]] * extra] for p in points]
+
     listener = Listener(address, family="AF_UNIX", authkey=Path(authkey_file).read_bytes())
     lock = threading.Lock()
 
@@ -131,7 +140,7 @@ def serve(problem: str, address: str, authkey_file: str) -> None:
                     continue
                 try:
                     with lock, torch.no_grad():
-                        X = torch.tensor(request, dtype=torch.double)
+                        X = torch.tensor(full(request), dtype=torch.double)
                         reply: Any = fn.evaluate_true(X).tolist()
                 except Exception as exc:  # noqa: BLE001 - answered, so the client can raise it
                     reply = {"error": f"{type(exc).__name__}: {exc}"}
@@ -587,6 +596,7 @@ def run_all(args: argparse.Namespace) -> None:
             wall = time.time() - t0
             traj = trajectory(res["events"], optima[problem])
             row = {"problem": problem, "method": method, "seed": seed, "budget": budget, "R": R,
+                   "slots": SLOTS,
                    "results_reported": res.get("results_reported"),
                    "epoch_s": args.epoch_s, "stopped_at_budget": res.get("stopped_at_budget"),
                    "optimum": optima[problem], "epochs": len(res["events"]),
@@ -674,8 +684,8 @@ TARGETS = {"target": 1, "hard_target": 10}  # random search's median epochs = 1 
 
 def render(args: argparse.Namespace) -> None:
     rows = [json.loads(line) for line in (RESULTS / f"{args.name}.jsonl").read_text().splitlines()]
-    global R
-    R = rows[0]["R"]
+    global R, SLOTS
+    R, SLOTS = rows[0]["R"], rows[0].get("slots", 4)
     problems = [p for p in PROBLEMS if any(r["problem"] == p for r in rows)]
     methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
     servers, procs = start_servers(Path(args.work) / "servers-render", problems)
@@ -850,6 +860,7 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=9, help="R, the full budget of one trial")
     parser.add_argument("--budget-r", type=int, default=8, help="budget per experiment, in units of R")
     parser.add_argument("--epoch-s", type=float, default=0.02, help="simulated seconds per epoch")
+    parser.add_argument("--slots", type=int, default=4, help="trials in flight")
     parser.add_argument("--problems", default=",".join(PROBLEMS))
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--name", default="multifidelity")
@@ -861,8 +872,8 @@ def main() -> None:
     parser.add_argument("--address", help=argparse.SUPPRESS)
     parser.add_argument("--authkey-file", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    global R
-    R = args.max_epochs
+    global R, SLOTS
+    R, SLOTS = args.max_epochs, args.slots
     if args.serve:
         serve(args.serve, args.address, args.authkey_file)
         return
@@ -880,6 +891,7 @@ def main() -> None:
                         "--work", str(Path(args.work) / problem), "--name", args.name,
                         "--seeds", str(args.seeds), "--max-epochs", str(R),
                         "--budget-r", str(args.budget_r), "--epoch-s", str(args.epoch_s),
+                        "--slots", str(SLOTS),
                         "--methods", args.methods] + (["--keep"] if args.keep else [])
                 children.append(subprocess.Popen(argv))
             codes = [child.wait() for child in children]

@@ -39,7 +39,7 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     a("--policy", dest="automl_policy", metavar="on|off",
       help="the skill's automl_policy for this run: on (default) searches; off runs one plain "
            "training with the template and --set overrides (still writes best_rec.json)")
-    a("--algo", help="random | bayesian | bfbo | asha | hyperband | hyperband_es | bohb | dehb | pbt | pb2")
+    a("--algo", help="random | bayesian | bfbo | asha | hyperband | hyperband_es | bohb | async_bohb | dehb | pbt | pb2")
     a("--metric", help="metric to optimize, as written in status.json kpi (default val_miou)")
     a("--direction", help="max or min (default max)")
     a("--max-recommendations", type=int, help="number of trials (default 20)")
@@ -50,6 +50,8 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     a("--population-size", type=int, help="PBT population (default 4)")
     a("--seed", type=int, help="random seed (same seed, same suggestions)")
     a("--fixed-budget", action="store_const", const=True, help="lock train.num_epochs for every trial")
+    a("--no-prior", dest="prior", action="store_const", const=False,
+      help="bohb/async_bohb: do not use the schema's defaults as a prior")
     a("--set", dest="set_", action="append", metavar="KEY=VALUE", help="spec override (repeatable)")
     a("--space-file", type=Path, help="YAML/JSON search-space overrides")
     a("--range", dest="ranges", action="append", metavar="NAME=MIN:MAX", help="search range override")
@@ -76,7 +78,7 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
 _FLAG_FIELDS = ("skill_dir", "root_dir", "workspace", "workspace_root", "name", "automl_policy",
                 "algo", "metric",
                 "direction", "max_recommendations", "max_epochs", "min_epochs", "reduction_factor",
-                "max_concurrent", "population_size", "seed", "fixed_budget", "space_file",
+                "max_concurrent", "population_size", "seed", "fixed_budget", "prior", "space_file",
                 "ranges", "options", "pins", "launcher", "image", "pull", "shm_size",
                 "docker_network", "mounts", "cpus_per_trial",
                 "gpus_per_trial", "trial_timeout", "max_retries", "stop_after_failures",

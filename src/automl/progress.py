@@ -79,7 +79,8 @@ class PlainProgress(_Base):
     def trial_started(self, record: TrialRecord) -> None:
         self.records[record.rec_id] = record
         params = ", ".join(f"{short_name(k)}={_fmt(v)}" for k, v in redact(record.params).items())
-        self._print(f"{record.rec_id} started (budget {record.budget} epochs): {params}")
+        by = f", proposed by {record.proposed_by}" if record.proposed_by else ""
+        self._print(f"{record.rec_id} started (budget {record.budget} epochs{by}): {params}")
 
     def trial_result(self, record: TrialRecord, result: dict[str, Any]) -> None:
         self.records[record.rec_id] = record

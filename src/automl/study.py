@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from automl.errors import UserError, did_you_mean, read_user_text
 from automl.schema import parse_yaml
 
-ALGORITHMS = ("random", "bayesian", "bfbo", "asha", "hyperband", "hyperband_es", "bohb", "dehb",
-              "pbt", "pb2")
+ALGORITHMS = ("random", "bayesian", "bfbo", "asha", "hyperband", "hyperband_es", "bohb",
+              "async_bohb", "dehb", "pbt", "pb2")
 
 
 class Settings(BaseModel):
@@ -43,6 +43,8 @@ class Settings(BaseModel):
     population_size: int = Field(4, ge=2)
     seed: int | None = None
     fixed_budget: bool = False
+    prior: bool = Field(True, description="bohb/async_bohb: the schema's defaults as a prior "
+                        "(default configuration first; flag: --no-prior)")
     overrides: dict[str, Any] = Field(default_factory=dict, description="spec overrides KEY: VALUE")
     space_file: Path | None = None
     ranges: list[str] = Field(default_factory=list)

@@ -48,6 +48,8 @@ PARENT_KEY = "__parent__"
 # Set by the bracket schedulers; reported with every result as "rung" / "bracket".
 RUNG_KEY = "__rung__"
 BRACKET_KEY = "__bracket__"
+# Set by the bracket searcher: which model proposed the configuration (random, tpe, prior, de).
+PROPOSER_KEY = "__proposer__"
 
 
 def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ FIXED_BUDGET = frozenset({"random", "bayesian", "bfbo"})
 _MODULES = {"random": "random", "bayesian": "bayesian", "bfbo": "bfbo", "pbt": "pbt", "pb2": "pb2"}
 # The bracket family (asha..dehb): automl.schedulers + automl.algorithms.proposers.
 _MODULES.update({"asha": "asha", "hyperband": "hyperband", "hyperband_es": "hyperband_es",
-                 "bohb": "bohb", "dehb": "dehb"})
+                 "bohb": "bohb", "async_bohb": "async_bohb", "dehb": "dehb"})
 
 
 def available() -> list[str]:
