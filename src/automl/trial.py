@@ -50,6 +50,9 @@ RUNG_KEY = "__rung__"
 BRACKET_KEY = "__bracket__"
 # Set by the bracket searcher: which model proposed the configuration (random, tpe, prior, de).
 PROPOSER_KEY = "__proposer__"
+# Set by PBT/PB2 (perturbation interval): each trainer run stops at the next multiple of it
+# after the epoch it resumes from, i.e. at the next exploit/explore decision.
+STOP_EVERY_KEY = "__stop_every__"
 
 
 def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
@@ -182,6 +185,9 @@ class _Segment:
         self.resume = resume
         self.epochs = int(config.get(EPOCHS_KEY) or ctx.budget)
         self.start = int(resume["epoch"]) if resume else 0  # epochs completed before this run
+        every = int(config.get(STOP_EVERY_KEY) or 0)
+        if every:  # PBT: train.num_epochs = the next perturbation boundary (no overshoot)
+            self.epochs = min(self.epochs, (self.start // every + 1) * every)
         self.results_dir = folder / "results"
         self.lines: list[StatusLine] = []
         self.results: list[EpochResult] = []
