@@ -97,12 +97,16 @@ PROBLEMS: dict[str, dict[str, Any]] = {
     "rosenbrock3": {"cls": "AugmentedRosenbrock", "kwargs": {"dim": 5}, "fidelities": 2,
                     "bounds": [(-2.0, 2.0)] * 3, "target": 1.0},
 }
-OURS = ("random", "bayesian", "asha", "hyperband", "bohb", "dehb", "pbt")
-OURS_MF = ("asha", "hyperband", "bohb", "dehb", "pbt")
-CORE = ("automl:asha", "automl:hyperband", "automl:bohb", "automl:dehb", "ray:bohb",
-        "optuna:tpe_hb", "random")
-METHODS = tuple(f"automl:{a}" for a in OURS) + ("ray:asha", "ray:bohb", "ray:pbt",
-                                                 "optuna:tpe_hb", "random")
+OURS = ("random", "bayesian", "asha", "hyperband", "bohb", "async_bohb", "dehb", "pbt")
+OURS_MF = ("asha", "hyperband", "bohb", "async_bohb", "dehb", "pbt")
+# The prior (schema defaults) of the benchmark's skill is the centre of the box (neutral);
+# "<algo>@good" / "@bad" move it next to the optimum / to the worst corner, "@none" is --no-prior.
+PRIORS = ("none", "good", "bad")
+CORE = ("automl:asha", "automl:hyperband", "automl:bohb", "automl:async_bohb", "automl:dehb",
+        "ray:bohb", "optuna:tpe_hb", "random")
+METHODS = tuple(f"automl:{a}" for a in OURS) + tuple(
+    f"automl:{a}@{p}" for a in ("bohb", "async_bohb") for p in PRIORS) + (
+    "ray:asha", "ray:bohb", "ray:pbt", "optuna:tpe_hb", "random")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,6 +134,9 @@ def serve(problem: str, address: str, authkey_file: str) -> None:
                     request = conn.recv()
                 except (EOFError, OSError):
                     return
+                if request == "optimizer":  # design variables of the first optimizer at s = 1
+                    conn.send([float(v) for v in fn._optimizers[0][:len(spec["bounds"])]])
+                    continue
                 if request == "optimum":
                     optimizers = [list(map(float, o)) for o in getattr(fn, "_optimizers", [])]
                     at_full = [o for o in optimizers if o[-1] == 1.0]
@@ -178,6 +185,11 @@ class Evaluator:
             raise ValueError(f"evaluation server: {reply['error']} for {points[:1]}")
         return reply
 
+    def optimizer(self) -> list[float]:
+        with Client(self.address, authkey=self.authkey) as conn:
+            conn.send("optimizer")
+            return list(conn.recv())
+
     def optimum(self) -> float:
         with Client(self.address, authkey=self.authkey) as conn:
             conn.send("optimum")
@@ -205,9 +217,29 @@ def start_servers(work: Path, problems: list[str]) -> tuple[dict[str, dict[str, 
 # ---------------------------------------------------------------------------------------------
 # The benchmark trainer's skill folder
 # ---------------------------------------------------------------------------------------------
-def make_skill(folder: Path, problem: str, server: dict[str, str], epoch_s: float) -> Path:
+def prior_point(problem: str, kind: str, server: dict[str, str]) -> list[float]:
+    """The benchmark skill's schema defaults: the centre (neutral), next to the optimum
+    (``good``: the optimizer moved by 5 % of each range) or the worst corner of the box
+    (``bad``: the largest f(x, 1) over the 2^d corners)."""
+    import itertools
+
+    bounds = PROBLEMS[problem]["bounds"]
+    if kind in ("", "none"):
+        return [(lo + hi) / 2 for lo, hi in bounds]
+    evaluator = Evaluator(server["address"], Path(server["authkey_file"]).read_bytes())
+    if kind == "good":
+        best = evaluator.optimizer()
+        return [min(max(x + 0.05 * (hi - lo), lo), hi) for x, (lo, hi) in zip(best, bounds)]
+    corners = [list(c) for c in itertools.product(*bounds)]
+    values = evaluator([[*c, 1.0] for c in corners])
+    return corners[max(range(len(corners)), key=values.__getitem__)]
+
+
+def make_skill(folder: Path, problem: str, server: dict[str, str], epoch_s: float,
+               prior: str = "") -> Path:
     bounds = PROBLEMS[problem]["bounds"]
     names = [f"x{i}" for i in range(1, len(bounds) + 1)]
+    centre = prior_point(problem, prior, server)
     schema = {
         "automl_default_parameters": [f"x.{n}" for n in names],
         "automl_disabled_parameters": [],
@@ -216,8 +248,8 @@ def make_skill(folder: Path, problem: str, server: dict[str, str], epoch_s: floa
         "properties": {
             "results_dir": {"type": "string", "default": ""},
             "x": {"type": "collection", "properties": {
-                n: {"type": "float", "default": (lo + hi) / 2, "minimum": lo, "maximum": hi,
-                    "automl_enabled": True} for n, (lo, hi) in zip(names, bounds)}},
+                n: {"type": "float", "default": c, "minimum": lo, "maximum": hi,
+                    "automl_enabled": True} for n, c, (lo, hi) in zip(names, centre, bounds)}},
             "train": {"type": "collection", "properties": {
                 "num_epochs": {"type": "int", "default": R, "minimum": 1, "maximum": float("inf")},
                 "checkpoint_interval": {"type": "int", "default": 1, "minimum": 1},
@@ -235,7 +267,7 @@ def make_skill(folder: Path, problem: str, server: dict[str, str], epoch_s: floa
     }
     template = {
         "results_dir": "",
-        "x": {n: (lo + hi) / 2 for n, (lo, hi) in zip(names, bounds)},
+        "x": dict(zip(names, centre)),
         "train": {"num_epochs": R, "checkpoint_interval": 1, "validation_interval": 1,
                   "resume_training_checkpoint_path": "", "results_dir": ""},
         "mf": {"address": server["address"], "authkey_file": server["authkey_file"],
@@ -303,11 +335,12 @@ class BudgetStop:
         return lambda *a, **k: None
 
 
-def run_automl(algo: str, problem: str, seed: int, budget: int, skill: Path, work: Path) -> dict[str, Any]:
+def run_automl(algo: str, problem: str, seed: int, budget: int, skill: Path, work: Path,
+               no_prior: bool = False) -> dict[str, Any]:
     from automl import cli, engine, tracking
 
     tracking.MlflowTracker = NullTracker  # cli._execute imports it from automl.tracking at call time
-    workspace = work / f"automl-{algo}-{problem}-{seed}"
+    workspace = work / f"automl-{algo}-{problem}-{seed}{'-noprior' if no_prior else ''}"
     stop = BudgetStop(budget, workspace)
     real_execute = getattr(engine.execute, "__wrapped__", engine.execute)
 
@@ -321,6 +354,7 @@ def run_automl(algo: str, problem: str, seed: int, budget: int, skill: Path, wor
             "--direction", "min", "--max-epochs", str(R), "--reduction-factor", str(ETA),
             "--max-concurrent", str(SLOTS), "--cpus-per-trial", "1", "--progress", "none",
             "--workspace", str(workspace), "--seed", str(seed), "--stop-after-failures", "1000"]
+    argv += ["--no-prior"] if no_prior else []
     for key, value in extra.items():
         argv += [f"--{key.replace('_', '-')}", str(value)]
     import contextlib
@@ -553,6 +587,17 @@ def init_ray() -> None:
              logging_level="WARNING", configure_logging=True)
 
 
+def claim(folder: Path, problem: str, method: str, seed: int) -> bool:
+    """Several benchmark processes can share one results file: each experiment is claimed by
+    creating its file (O_EXCL) first. A claim left by a killed process is removed by hand."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        (folder / f"{problem}.{method.replace(':', '_')}.{seed}").open("x").close()
+        return True
+    except FileExistsError:
+        return False
+
+
 def run_all(args: argparse.Namespace) -> None:
     work = Path(args.work)
     out = RESULTS / f"{args.name}.jsonl"
@@ -579,12 +624,19 @@ def run_all(args: argparse.Namespace) -> None:
         skills = {p: make_skill(work / "skills" / p, p, servers[p], args.epoch_s) for p in problems}
         t_start = time.time()
         for i, (problem, method, seed) in enumerate(todo, 1):
+            if args.claims and not claim(Path(args.claims), problem, method, seed):
+                continue  # another benchmark process runs (or ran) this one
             budget = args.budget_r * R
             t0 = time.time()
             family, _, name = method.partition(":")
             exp_work = work / "runs"
             if family == "automl":
-                res = run_automl(name, problem, seed, budget, skills[problem], exp_work)
+                algo, _, prior = name.partition("@")
+                skill = skills[problem] if prior in ("", "none") else make_skill(
+                    work / "skills" / f"{problem}-{prior}", problem, servers[problem],
+                    args.epoch_s, prior)
+                res = run_automl(algo, problem, seed, budget, skill, exp_work,
+                                 no_prior=prior == "none")
             elif family == "ray":
                 res = run_ray(name, problem, seed, budget, servers[problem], exp_work, args.epoch_s)
             elif method == "optuna:tpe_hb":
@@ -861,6 +913,8 @@ def main() -> None:
     parser.add_argument("--budget-r", type=int, default=8, help="budget per experiment, in units of R")
     parser.add_argument("--epoch-s", type=float, default=0.02, help="simulated seconds per epoch")
     parser.add_argument("--slots", type=int, default=4, help="trials in flight")
+    parser.add_argument("--claims", help="folder of claim files shared by processes that "
+                        "append to the same results file side by side")
     parser.add_argument("--problems", default=",".join(PROBLEMS))
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--name", default="multifidelity")
