@@ -143,3 +143,32 @@ def test_bad_prior_is_dropped_after_one_low_budget_result():
     sources = {prior.source(f"m{i}") or prior.propose(f"m{i}", SLOT, 1) and prior.source(f"m{i}")
                for i in range(10)}
     assert "prior" not in sources
+
+
+def test_prior_and_model_on_segformers_real_space():
+    """The bundled SegFormer trainer's schema (16 parameters: powers, a child bounded by its parent,
+    weighted options, log ranges): the default configuration is the schema's defaults made
+    valid, and every later proposal (prior neighbourhood, model, random) is a valid config."""
+    from automl.schema import load_schema
+    from automl.skill import bundled_skill_dir
+    from automl.space import build_space
+
+    space = build_space(load_schema(bundled_skill_dir() / "schemas" / "train.schema.json"))
+    assert len(space.params) == 16
+    model = MultiFidelityTPE(space, "max", seed=3, top_rung=3)
+    prior = PriorProposer(model, space, 3, eta=3)
+    first = prior.propose("d", SLOT, 1)
+    space.validate(first)
+    env = {**space.context, **space.pinned}
+    for param in space.params:
+        if param.default is not None:
+            expected = param.nearest(param.default, env)
+            env[param.name] = expected
+            assert first[param.name] == pytest.approx(expected), param.name
+    rng = np.random.default_rng(0)
+    for i in range(30):
+        config = prior.propose(f"t{i}", SLOT, 1)
+        space.validate(config)
+        prior.observe(f"t{i}", 0, 1, float(rng.random()))
+    sources = {prior.source(f"t{i}") for i in range(30)}
+    assert "tpe" in sources and "prior" in sources
