@@ -172,3 +172,33 @@ def test_prior_and_model_on_segformers_real_space():
         prior.observe(f"t{i}", 0, 1, float(rng.random()))
     sources = {prior.source(f"t{i}") for i in range(30)}
     assert "tpe" in sources and "prior" in sources
+
+
+@pytest.mark.parametrize("algo", ["bohb", "async_bohb"])
+def test_a_bad_prior_costs_under_two_percent_of_the_budget(algo):
+    """TAO's sizes (R = 27, eta = 3, 2 in flight, ~30 R epochs): schema defaults at the worst
+    corner. The prior's proposals (the default and its neighbours, made before the default's
+    first result drops the prior) get under 2 % of the epochs; a good prior gets many more."""
+    from automl.algorithms import AlgoContext, Budget, build_plan
+
+    def spent(default_x: float) -> tuple[float, int]:
+        space = SearchSpace(params=(
+            Param("hp.x", "float", 0.0, 1.0, default=default_x),
+            Param("hp.y", "int", 1, 5, default=3),
+            Param("hp.c", "categorical", choices=("a", "b"), default="b"),
+        ))
+        ctx = AlgoContext(space=space, metric="val_miou", mode="max", seed=0,
+                          budget=Budget(27, 1, 3), max_recommendations=100, max_concurrent=2,
+                          population_size=4, fixed_budget=False)
+        sim = Sim(build_plan(algo, ctx), cpus=2).run()
+        by_prior = sum(end - start for t in sim.trials for start, end in t.segments
+                       if t.config[PROPOSER_KEY].startswith("prior"))
+        return by_prior / sim.epochs(), sim.epochs()
+
+    bad, total = spent(0.0)  # objective(): best at x = 0.7, worst at x = 0
+    print(f"{algo}: bad prior {bad:.1%} of {total} epochs")
+    assert total > 500
+    assert bad < 0.02
+    good, _ = spent(0.7)
+    print(f"{algo}: good prior {good:.1%}")
+    assert good > 5 * bad
