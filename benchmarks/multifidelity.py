@@ -777,26 +777,47 @@ def render(args: argparse.Namespace) -> None:
             best = min(ours, key=lambda m: (per[m]["epochs_to_target"]["median"],
                                             per[m]["regret_at_B"]["median"])) if ours else None
             randoms = {name: random_exact(regrets, t) for name, t in targets.items()}
-            # Every automl multi-fidelity method (prior variants included) against the references.
+            # Every automl multi-fidelity method (prior variants included) against the references,
+            # medians over the seeds both have run (paired: a cell may have fewer seeds).
+            def paired(m: str, ref: str, value) -> tuple[float, float, int]:
+                seeds = ({r["seed"] for r in mine if r["method"] == m}
+                         & {r["seed"] for r in mine if r["method"] == ref})
+                if not seeds:
+                    return math.nan, math.nan, 0
+                a = [value(r) for r in mine if r["method"] == m and r["seed"] in seeds]
+                b = [value(r) for r in mine if r["method"] == ref and r["seed"] in seeds]
+                return quantiles(a)[0], quantiles(b)[0], len(seeds)
+
+            def reach(name: str):
+                return lambda r: epochs_to([t for t in r["trajectory"] if t[0] <= budget],
+                                           targets[name]) or math.inf
+
+            def final(r: dict[str, Any]) -> float:
+                value = regret_at(r["trajectory"], budget)
+                return math.inf if value is None else value
+
             comparisons: dict[str, Any] = {}
             for m in per:
                 if not m.startswith("automl:") or m.split(":")[1].split("@")[0] not in OURS_MF:
                     continue
                 mine_c = comparisons[m] = {}
+                # prior variants (and the neutral default) also against --no-prior
+                no_prior = f"automl:{m.split(':')[1].split('@')[0]}@none"
+                refs = REFERENCES + ((no_prior,) if no_prior in per and no_prior != m else ())
                 for name in targets:
-                    a = per[m][f"epochs_to_{name}"]["median"]
-                    for ref in REFERENCES:
-                        if ref in per:
-                            mine_c[f"epochs_to_{name} vs {ref}"] = ratio(
-                                a, per[ref][f"epochs_to_{name}"]["median"], budget)
+                    for ref in refs:
+                        a, b, n = paired(m, ref, reach(name))
+                        if n:
+                            mine_c[f"epochs_to_{name} vs {ref}"] = {**ratio(a, b, budget), "seeds": n}
                     if randoms[name]["median_epochs"]:
                         mine_c[f"epochs_to_{name} vs random (exact median)"] = ratio(
-                            a, randoms[name]["median_epochs"], budget)
-                for ref in REFERENCES:
-                    if ref in per and per[ref]["regret_at_B"]["median"] > 0:
+                            per[m][f"epochs_to_{name}"]["median"], randoms[name]["median_epochs"],
+                            budget)
+                for ref in refs:
+                    a, b, n = paired(m, ref, final)
+                    if n:
                         mine_c[f"regret_at_B vs {ref}"] = {
-                            "ratio": per[m]["regret_at_B"]["median"] / per[ref]["regret_at_B"]["median"],
-                            "bound": "="}
+                            "ratio": a / b if b > 0 else None, "bound": "=", "seeds": n}
             summary["problems"][p] = {"budget": budget, "optimum": optimum, "targets": targets,
                                       "random_search_exact": randoms, "methods": per,
                                       "best_automl_multifidelity": best, "comparisons": comparisons}
@@ -829,7 +850,8 @@ def _fmt(v: Any, budget: int | None = None) -> str:
 def _ratio_text(v: dict[str, Any]) -> str:
     if v["ratio"] is None:
         return "n/a (both > B)"
-    return f"{'' if v['bound'] == '=' else v['bound'] + ' '}{v['ratio']:.2f}×"
+    seeds = f" ({v['seeds']} paired seeds)" if "seeds" in v else ""
+    return f"{'' if v['bound'] == '=' else v['bound'] + ' '}{v['ratio']:.2f}×{seeds}"
 
 
 def write_markdown(summary: dict[str, Any]) -> str:
