@@ -287,7 +287,7 @@ def automl_settings(algo: str, budget: int) -> dict[str, int]:
         return {"max_recommendations": math.ceil(budget / R)}
     if algo == "pbt":
         return {"population_size": math.ceil(budget / R)}
-    if algo == "asha":  # ~3 epochs per configuration at R=27, eta=3 (1 + 2/3 + 6/9 + 18/27);
+    if algo in ("asha", "async_bohb"):  # ~3 epochs per configuration at R=27, eta=3;
         return {"max_recommendations": math.ceil(budget / 1.5)}  # generous: BudgetStop ends it
     rungs = rung_ladder(R, 1, ETA)
     n = 1
