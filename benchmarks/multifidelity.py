@@ -86,20 +86,27 @@ TRAINER = HERE / "mf_trainer.py"
 RESULTS = HERE / "results"
 R = 27
 ETA = 3
-SLOTS = 4
+SLOTS = 4  # --slots
 METRIC = "objective"
 
 # name -> (botorch class, search-space bounds of x (fidelity excluded), target regret)
 PROBLEMS: dict[str, dict[str, Any]] = {
     "hartmann6": {"cls": "AugmentedHartmann", "bounds": [(0.0, 1.0)] * 6, "target": 1.0},
     "branin2": {"cls": "AugmentedBranin", "bounds": [(-5.0, 10.0), (0.0, 15.0)], "target": 0.5},
+    # 3 design variables + 2 fidelity columns (both set to s), on Rosenbrock's usual [-2, 2]^3.
+    "rosenbrock3": {"cls": "AugmentedRosenbrock", "kwargs": {"dim": 5}, "fidelities": 2,
+                    "bounds": [(-2.0, 2.0)] * 3, "target": 1.0},
 }
-OURS = ("random", "bayesian", "asha", "hyperband", "bohb", "dehb", "pbt")
-OURS_MF = ("asha", "hyperband", "bohb", "dehb", "pbt")
-CORE = ("automl:asha", "automl:hyperband", "automl:bohb", "automl:dehb", "ray:bohb",
-        "optuna:tpe_hb", "random")
-METHODS = tuple(f"automl:{a}" for a in OURS) + ("ray:asha", "ray:bohb", "ray:pbt",
-                                                 "optuna:tpe_hb", "random")
+OURS = ("random", "bayesian", "asha", "hyperband", "bohb", "async_bohb", "dehb", "pbt")
+OURS_MF = ("asha", "hyperband", "bohb", "async_bohb", "dehb", "pbt")
+# The prior (schema defaults) of the benchmark's skill is the centre of the box (neutral);
+# "<algo>@good" / "@bad" move it next to the optimum / to the worst corner, "@none" is --no-prior.
+PRIORS = ("none", "good", "bad")
+CORE = ("automl:asha", "automl:hyperband", "automl:bohb", "automl:async_bohb", "automl:dehb",
+        "ray:bohb", "optuna:tpe_hb", "random")
+METHODS = tuple(f"automl:{a}" for a in OURS) + tuple(
+    f"automl:{a}@{p}" for a in ("bohb", "async_bohb") for p in PRIORS) + (
+    "ray:asha", "ray:bohb", "ray:pbt", "optuna:tpe_hb", "random")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,7 +117,13 @@ def serve(problem: str, address: str, authkey_file: str) -> None:
     from botorch.test_functions import multi_fidelity
 
     torch.set_num_threads(1)
-    fn = getattr(multi_fidelity, PROBLEMS[problem]["cls"])()
+    spec = PROBLEMS[problem]
+    fn = getattr(multi_fidelity, spec["cls"])(**spec.get("kwargs", {}))
+    extra = spec.get("fidelities", 1) - 1  # more fidelity columns: all follow s
+
+    def full(points: list[list[float]]) -> list[list[float]]:
+        return [[*p, *[p[-1]] * extra] for p in points]
+
     listener = Listener(address, family="AF_UNIX", authkey=Path(authkey_file).read_bytes())
     lock = threading.Lock()
 
@@ -121,6 +134,9 @@ def serve(problem: str, address: str, authkey_file: str) -> None:
                     request = conn.recv()
                 except (EOFError, OSError):
                     return
+                if request == "optimizer":  # design variables of the first optimizer at s = 1
+                    conn.send([float(v) for v in fn._optimizers[0][:len(spec["bounds"])]])
+                    continue
                 if request == "optimum":
                     optimizers = [list(map(float, o)) for o in getattr(fn, "_optimizers", [])]
                     at_full = [o for o in optimizers if o[-1] == 1.0]
@@ -131,7 +147,7 @@ def serve(problem: str, address: str, authkey_file: str) -> None:
                     continue
                 try:
                     with lock, torch.no_grad():
-                        X = torch.tensor(request, dtype=torch.double)
+                        X = torch.tensor(full(request), dtype=torch.double)
                         reply: Any = fn.evaluate_true(X).tolist()
                 except Exception as exc:  # noqa: BLE001 - answered, so the client can raise it
                     reply = {"error": f"{type(exc).__name__}: {exc}"}
@@ -169,6 +185,11 @@ class Evaluator:
             raise ValueError(f"evaluation server: {reply['error']} for {points[:1]}")
         return reply
 
+    def optimizer(self) -> list[float]:
+        with Client(self.address, authkey=self.authkey) as conn:
+            conn.send("optimizer")
+            return list(conn.recv())
+
     def optimum(self) -> float:
         with Client(self.address, authkey=self.authkey) as conn:
             conn.send("optimum")
@@ -196,9 +217,29 @@ def start_servers(work: Path, problems: list[str]) -> tuple[dict[str, dict[str, 
 # ---------------------------------------------------------------------------------------------
 # The benchmark trainer's skill folder
 # ---------------------------------------------------------------------------------------------
-def make_skill(folder: Path, problem: str, server: dict[str, str], epoch_s: float) -> Path:
+def prior_point(problem: str, kind: str, server: dict[str, str]) -> list[float]:
+    """The benchmark skill's schema defaults: the centre (neutral), next to the optimum
+    (``good``: the optimizer moved by 5 % of each range) or the worst corner of the box
+    (``bad``: the largest f(x, 1) over the 2^d corners)."""
+    import itertools
+
+    bounds = PROBLEMS[problem]["bounds"]
+    if kind in ("", "none"):
+        return [(lo + hi) / 2 for lo, hi in bounds]
+    evaluator = Evaluator(server["address"], Path(server["authkey_file"]).read_bytes())
+    if kind == "good":
+        best = evaluator.optimizer()
+        return [min(max(x + 0.05 * (hi - lo), lo), hi) for x, (lo, hi) in zip(best, bounds)]
+    corners = [list(c) for c in itertools.product(*bounds)]
+    values = evaluator([[*c, 1.0] for c in corners])
+    return corners[max(range(len(corners)), key=values.__getitem__)]
+
+
+def make_skill(folder: Path, problem: str, server: dict[str, str], epoch_s: float,
+               prior: str = "") -> Path:
     bounds = PROBLEMS[problem]["bounds"]
     names = [f"x{i}" for i in range(1, len(bounds) + 1)]
+    centre = prior_point(problem, prior, server)
     schema = {
         "automl_default_parameters": [f"x.{n}" for n in names],
         "automl_disabled_parameters": [],
@@ -207,8 +248,8 @@ def make_skill(folder: Path, problem: str, server: dict[str, str], epoch_s: floa
         "properties": {
             "results_dir": {"type": "string", "default": ""},
             "x": {"type": "collection", "properties": {
-                n: {"type": "float", "default": (lo + hi) / 2, "minimum": lo, "maximum": hi,
-                    "automl_enabled": True} for n, (lo, hi) in zip(names, bounds)}},
+                n: {"type": "float", "default": c, "minimum": lo, "maximum": hi,
+                    "automl_enabled": True} for n, c, (lo, hi) in zip(names, centre, bounds)}},
             "train": {"type": "collection", "properties": {
                 "num_epochs": {"type": "int", "default": R, "minimum": 1, "maximum": float("inf")},
                 "checkpoint_interval": {"type": "int", "default": 1, "minimum": 1},
@@ -226,7 +267,7 @@ def make_skill(folder: Path, problem: str, server: dict[str, str], epoch_s: floa
     }
     template = {
         "results_dir": "",
-        "x": {n: (lo + hi) / 2 for n, (lo, hi) in zip(names, bounds)},
+        "x": dict(zip(names, centre)),
         "train": {"num_epochs": R, "checkpoint_interval": 1, "validation_interval": 1,
                   "resume_training_checkpoint_path": "", "results_dir": ""},
         "mf": {"address": server["address"], "authkey_file": server["authkey_file"],
@@ -246,7 +287,7 @@ def automl_settings(algo: str, budget: int) -> dict[str, int]:
         return {"max_recommendations": math.ceil(budget / R)}
     if algo == "pbt":
         return {"population_size": math.ceil(budget / R)}
-    if algo == "asha":  # ~3 epochs per configuration at R=27, eta=3 (1 + 2/3 + 6/9 + 18/27);
+    if algo in ("asha", "async_bohb"):  # ~3 epochs per configuration at R=27, eta=3;
         return {"max_recommendations": math.ceil(budget / 1.5)}  # generous: BudgetStop ends it
     rungs = rung_ladder(R, 1, ETA)
     n = 1
@@ -294,11 +335,12 @@ class BudgetStop:
         return lambda *a, **k: None
 
 
-def run_automl(algo: str, problem: str, seed: int, budget: int, skill: Path, work: Path) -> dict[str, Any]:
+def run_automl(algo: str, problem: str, seed: int, budget: int, skill: Path, work: Path,
+               no_prior: bool = False) -> dict[str, Any]:
     from automl import cli, engine, tracking
 
     tracking.MlflowTracker = NullTracker  # cli._execute imports it from automl.tracking at call time
-    workspace = work / f"automl-{algo}-{problem}-{seed}"
+    workspace = work / f"automl-{algo}-{problem}-{seed}{'-noprior' if no_prior else ''}"
     stop = BudgetStop(budget, workspace)
     real_execute = getattr(engine.execute, "__wrapped__", engine.execute)
 
@@ -312,6 +354,7 @@ def run_automl(algo: str, problem: str, seed: int, budget: int, skill: Path, wor
             "--direction", "min", "--max-epochs", str(R), "--reduction-factor", str(ETA),
             "--max-concurrent", str(SLOTS), "--cpus-per-trial", "1", "--progress", "none",
             "--workspace", str(workspace), "--seed", str(seed), "--stop-after-failures", "1000"]
+    argv += ["--no-prior"] if no_prior else []
     for key, value in extra.items():
         argv += [f"--{key.replace('_', '-')}", str(value)]
     import contextlib
@@ -544,6 +587,17 @@ def init_ray() -> None:
              logging_level="WARNING", configure_logging=True)
 
 
+def claim(folder: Path, problem: str, method: str, seed: int) -> bool:
+    """Several benchmark processes can share one results file: each experiment is claimed by
+    creating its file (O_EXCL) first. A claim left by a killed process is removed by hand."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        (folder / f"{problem}.{method.replace(':', '_')}.{seed}").open("x").close()
+        return True
+    except FileExistsError:
+        return False
+
+
 def run_all(args: argparse.Namespace) -> None:
     work = Path(args.work)
     out = RESULTS / f"{args.name}.jsonl"
@@ -570,12 +624,19 @@ def run_all(args: argparse.Namespace) -> None:
         skills = {p: make_skill(work / "skills" / p, p, servers[p], args.epoch_s) for p in problems}
         t_start = time.time()
         for i, (problem, method, seed) in enumerate(todo, 1):
+            if args.claims and not claim(Path(args.claims), problem, method, seed):
+                continue  # another benchmark process runs (or ran) this one
             budget = args.budget_r * R
             t0 = time.time()
             family, _, name = method.partition(":")
             exp_work = work / "runs"
             if family == "automl":
-                res = run_automl(name, problem, seed, budget, skills[problem], exp_work)
+                algo, _, prior = name.partition("@")
+                skill = skills[problem] if prior in ("", "none") else make_skill(
+                    work / "skills" / f"{problem}-{prior}", problem, servers[problem],
+                    args.epoch_s, prior)
+                res = run_automl(algo, problem, seed, budget, skill, exp_work,
+                                 no_prior=prior == "none")
             elif family == "ray":
                 res = run_ray(name, problem, seed, budget, servers[problem], exp_work, args.epoch_s)
             elif method == "optuna:tpe_hb":
@@ -587,6 +648,7 @@ def run_all(args: argparse.Namespace) -> None:
             wall = time.time() - t0
             traj = trajectory(res["events"], optima[problem])
             row = {"problem": problem, "method": method, "seed": seed, "budget": budget, "R": R,
+                   "slots": SLOTS,
                    "results_reported": res.get("results_reported"),
                    "epoch_s": args.epoch_s, "stopped_at_budget": res.get("stopped_at_budget"),
                    "optimum": optima[problem], "epochs": len(res["events"]),
@@ -669,13 +731,14 @@ def ratio(a: float, b: float, budget: int) -> dict[str, Any]:
     return {"ratio": None, "bound": "n/a"}
 
 
-TARGETS = {"target": 1, "hard_target": 10}  # random search's median epochs = 1 x B, 10 x B
+TARGETS = {"target": 1, "hard_target": 10}
+REFERENCES = ("ray:bohb", "optuna:tpe_hb", "random")  # random search's median epochs = 1 x B, 10 x B
 
 
 def render(args: argparse.Namespace) -> None:
     rows = [json.loads(line) for line in (RESULTS / f"{args.name}.jsonl").read_text().splitlines()]
-    global R
-    R = rows[0]["R"]
+    global R, SLOTS
+    R, SLOTS = rows[0]["R"], rows[0].get("slots", 4)
     problems = [p for p in PROBLEMS if any(r["problem"] == p for r in rows)]
     methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
     servers, procs = start_servers(Path(args.work) / "servers-render", problems)
@@ -713,23 +776,48 @@ def render(args: argparse.Namespace) -> None:
             ours = [m for m in per if m.startswith("automl:") and m.split(":")[1] in OURS_MF]
             best = min(ours, key=lambda m: (per[m]["epochs_to_target"]["median"],
                                             per[m]["regret_at_B"]["median"])) if ours else None
-            comparisons: dict[str, Any] = {}
             randoms = {name: random_exact(regrets, t) for name, t in targets.items()}
-            if best:
+            # Every automl multi-fidelity method (prior variants included) against the references,
+            # medians over the seeds both have run (paired: a cell may have fewer seeds).
+            def paired(m: str, ref: str, value) -> tuple[float, float, int]:
+                seeds = ({r["seed"] for r in mine if r["method"] == m}
+                         & {r["seed"] for r in mine if r["method"] == ref})
+                if not seeds:
+                    return math.nan, math.nan, 0
+                a = [value(r) for r in mine if r["method"] == m and r["seed"] in seeds]
+                b = [value(r) for r in mine if r["method"] == ref and r["seed"] in seeds]
+                return quantiles(a)[0], quantiles(b)[0], len(seeds)
+
+            def reach(name: str):
+                return lambda r: epochs_to([t for t in r["trajectory"] if t[0] <= budget],
+                                           targets[name]) or math.inf
+
+            def final(r: dict[str, Any]) -> float:
+                value = regret_at(r["trajectory"], budget)
+                return math.inf if value is None else value
+
+            comparisons: dict[str, Any] = {}
+            for m in per:
+                if not m.startswith("automl:") or m.split(":")[1].split("@")[0] not in OURS_MF:
+                    continue
+                mine_c = comparisons[m] = {}
+                # prior variants (and the neutral default) also against --no-prior
+                no_prior = f"automl:{m.split(':')[1].split('@')[0]}@none"
+                refs = REFERENCES + ((no_prior,) if no_prior in per and no_prior != m else ())
                 for name in targets:
-                    a = per[best][f"epochs_to_{name}"]["median"]
-                    for ref in ("ray:bohb", "random"):
-                        if ref in per:
-                            comparisons[f"epochs_to_{name} vs {ref}"] = ratio(
-                                a, per[ref][f"epochs_to_{name}"]["median"], budget)
+                    for ref in refs:
+                        a, b, n = paired(m, ref, reach(name))
+                        if n:
+                            mine_c[f"epochs_to_{name} vs {ref}"] = {**ratio(a, b, budget), "seeds": n}
                     if randoms[name]["median_epochs"]:
-                        comparisons[f"epochs_to_{name} vs random (exact median)"] = ratio(
-                            a, randoms[name]["median_epochs"], budget)
-                for ref in ("ray:bohb", "random"):
-                    if ref in per and per[ref]["regret_at_B"]["median"] > 0:
-                        comparisons[f"regret_at_B vs {ref}"] = {
-                            "ratio": per[best]["regret_at_B"]["median"] / per[ref]["regret_at_B"]["median"],
-                            "bound": "="}
+                        mine_c[f"epochs_to_{name} vs random (exact median)"] = ratio(
+                            per[m][f"epochs_to_{name}"]["median"], randoms[name]["median_epochs"],
+                            budget)
+                for ref in refs:
+                    a, b, n = paired(m, ref, final)
+                    if n:
+                        mine_c[f"regret_at_B vs {ref}"] = {
+                            "ratio": a / b if b > 0 else None, "bound": "=", "seeds": n}
             summary["problems"][p] = {"budget": budget, "optimum": optimum, "targets": targets,
                                       "random_search_exact": randoms, "methods": per,
                                       "best_automl_multifidelity": best, "comparisons": comparisons}
@@ -762,7 +850,8 @@ def _fmt(v: Any, budget: int | None = None) -> str:
 def _ratio_text(v: dict[str, Any]) -> str:
     if v["ratio"] is None:
         return "n/a (both > B)"
-    return f"{'' if v['bound'] == '=' else v['bound'] + ' '}{v['ratio']:.2f}×"
+    seeds = f" ({v['seeds']} paired seeds)" if "seeds" in v else ""
+    return f"{'' if v['bound'] == '=' else v['bound'] + ' '}{v['ratio']:.2f}×{seeds}"
 
 
 def write_markdown(summary: dict[str, Any]) -> str:
@@ -794,9 +883,11 @@ def write_markdown(summary: dict[str, Any]) -> str:
         best = data.get("best_automl_multifidelity")
         if best:
             lines.append(f"* best automl multi-fidelity method (fewest median epochs to {t['target']}, "
-                         f"then lowest median regret after B): **{best}**; as a ratio of the reference "
-                         f"(measured in this run; `<`/`>`: bound from a median that is > B):")
-            for key, v in data["comparisons"].items():
+                         f"then lowest median regret after B): **{best}**.")
+        for method, comparisons in data["comparisons"].items():
+            lines.append(f"* **{method}** as a ratio of the reference (medians, measured in this run; "
+                         f"`<`/`>`: bound from a median that is > B):")
+            for key, v in comparisons.items():
                 label = (key.replace("epochs_to_hard_target", f"epochs to regret {t['hard_target']}")
                          .replace("epochs_to_target", f"epochs to regret {t['target']}")
                          .replace("regret_at_B", "regret after B"))
@@ -850,6 +941,9 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=9, help="R, the full budget of one trial")
     parser.add_argument("--budget-r", type=int, default=8, help="budget per experiment, in units of R")
     parser.add_argument("--epoch-s", type=float, default=0.02, help="simulated seconds per epoch")
+    parser.add_argument("--slots", type=int, default=4, help="trials in flight")
+    parser.add_argument("--claims", help="folder of claim files shared by processes that "
+                        "append to the same results file side by side")
     parser.add_argument("--problems", default=",".join(PROBLEMS))
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--name", default="multifidelity")
@@ -861,8 +955,8 @@ def main() -> None:
     parser.add_argument("--address", help=argparse.SUPPRESS)
     parser.add_argument("--authkey-file", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    global R
-    R = args.max_epochs
+    global R, SLOTS
+    R, SLOTS = args.max_epochs, args.slots
     if args.serve:
         serve(args.serve, args.address, args.authkey_file)
         return
@@ -880,6 +974,7 @@ def main() -> None:
                         "--work", str(Path(args.work) / problem), "--name", args.name,
                         "--seeds", str(args.seeds), "--max-epochs", str(R),
                         "--budget-r", str(args.budget_r), "--epoch-s", str(args.epoch_s),
+                        "--slots", str(SLOTS),
                         "--methods", args.methods] + (["--keep"] if args.keep else [])
                 children.append(subprocess.Popen(argv))
             codes = [child.wait() for child in children]

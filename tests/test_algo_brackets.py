@@ -1,4 +1,4 @@
-"""asha, hyperband_es, bohb and dehb end to end on Ray Tune with the fake trainer.
+"""asha, hyperband_es, bohb, async_bohb and dehb end to end on Ray Tune with the fake trainer.
 
 Small budgets (R=3, eta=3: rungs 1 and 3; Hyperband: 3@1 -> 1@3 and 2@3) so that every
 algorithm runs in a few seconds; the allocation itself is tested in test_algo_schedulers.py
@@ -31,7 +31,7 @@ def validation_epochs(folder: str) -> list[int]:
     return status_epochs(Path(folder), "val_loss")
 
 
-@pytest.mark.parametrize("algo", ["asha", "hyperband_es", "bohb", "dehb"])
+@pytest.mark.parametrize("algo", ["asha", "hyperband_es", "bohb", "async_bohb", "dehb"])
 def test_runs_end_to_end_minimizing(fake_skill, tmp_path, algo):
     ws = run(fake_skill, tmp_path / algo, "--algo", algo, "--max-recommendations", "5",
              "--metric", "val_loss", "--direction", "min", "--seed", "3")
@@ -44,7 +44,7 @@ def test_runs_end_to_end_minimizing(fake_skill, tmp_path, algo):
         assert record.bracket is not None
     full = [r for r in records if r.observed_budget == 3]
     assert full and len(full) < 5  # some stopped at 1 epoch
-    if algo != "asha":  # Hyperband brackets: 3@1 -> 1@3, 2@3
+    if algo not in ("asha", "async_bohb"):  # Hyperband brackets: 3@1 -> 1@3, 2@3
         assert sum(r.bracket == 0 for r in records) == 3
         assert sum(r.bracket == 0 and r.observed_budget == 3 for r in records) <= 1
         assert sum(r.bracket == 1 and r.observed_budget == 3 for r in records) == 2
@@ -65,6 +65,26 @@ def test_runs_end_to_end_minimizing(fake_skill, tmp_path, algo):
                    for p in specs]
         if record.observed_budget == 3 and record.bracket == 0:
             assert Path(resumes[-1]).name.startswith("model_epoch_000_step_"), resumes
+
+
+@pytest.mark.parametrize("algo", ["bohb", "async_bohb"])
+def test_progress_says_which_model_proposed_each_trial(fake_skill, tmp_path, capsys, algo):
+    """The schema's default configuration first (the prior), then the prior's neighbourhood,
+    the model or random draws - each trial's start line and record say which."""
+    ws = run(fake_skill, tmp_path / algo, "--algo", algo, "--max-recommendations", "8",
+             "--seed", "5", "--progress", "plain", "--max-concurrent", "1")
+    out = capsys.readouterr().out
+    started = [line for line in out.splitlines() if " started (budget " in line]
+    # (a promoted trial's restart prints its start line again)
+    assert len({line.split()[0] for line in started}) == 8
+    assert all("proposed by " in line for line in started)
+    assert "proposed by prior (default)" in started[0]
+    _, records = read_history(ws / "history.json")
+    by_index = sorted(records, key=lambda r: r.index)
+    assert by_index[0].proposed_by == "prior (default)"
+    assert by_index[0].params == {"hp.x": 0.5, "hp.y": 1, "hp.c": "a"}  # conftest's schema
+    assert {r.proposed_by for r in records} <= {"prior (default)", "prior", "tpe", "random"}
+    assert "tpe" in {r.proposed_by for r in records}  # the model engages within 8 trials
 
 
 def test_a_rung_without_its_checkpoint_fails_visibly(fake_skill, tmp_path):

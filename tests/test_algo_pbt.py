@@ -15,13 +15,14 @@ from automl.tao.lines import read_status
 from automl.tao.progress import read_results, runs
 from automl.algorithms import AlgoContext, Budget, build_plan
 from automl.algorithms.pb2 import ModelSpace, _engine_pb2_class
-from automl.algorithms.pbt import ClipToSpace, initial_population, mutations, resource_slots
+from automl.algorithms.pbt import (ClipToSpace, initial_population, mutations,
+                                  perturbation_interval, resource_slots)
 from automl.cli import main
 from automl.errors import UserError
 from automl.records import read_history
 from automl.report import read_best_rec
 from automl.space import Param, SearchSpace
-from automl.contract import LINEAGE, PARENT_KEY
+from automl.contract import LINEAGE, PARENT_KEY, STOP_EVERY_KEY, hyperparameters
 from automl.trial import inherit
 
 RICH = SearchSpace(
@@ -103,6 +104,9 @@ def test_same_seed_same_initial_population(algo):
     assert first == second and first != other
     assert len(first) == 4
     for config in first:
+        # trainers stop at every perturbation boundary (train.num_epochs = next boundary)
+        assert config[STOP_EVERY_KEY] == perturbation_interval(_ctx(seed=7))
+        config = hyperparameters(config)
         RICH.validate(config)
         _assert_types(config)
 
@@ -288,8 +292,12 @@ def _check_population_run(workspace: Path, epochs: int = R) -> dict[str, int]:
         specs = _specs(folder)
         segments = _status_segments(folder)
         trained += sum(len(s) for s in segments)
-        for spec_path in specs:
+        interval = max(1, -(-epochs // 9))  # pbt.perturbation_interval
+        for spec_path, segment in zip(specs, segments):
             spec = yaml.safe_load(spec_path.read_text())
+            if segment:  # each trainer run stops at the next perturbation boundary: no overshoot
+                boundary = min(epochs, ((segment[0] - 1) // interval + 1) * interval)
+                assert spec["train"]["num_epochs"] == boundary and segment[-1] <= boundary
             values = {name: spec["hp"][name.split(".", 1)[1]] for name in space.names()}
             space.validate(values)  # every segment's (perturbed) values inside the schema
             assert type(values["hp.y"]) is int and type(values["hp.x"]) is float

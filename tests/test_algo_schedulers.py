@@ -24,7 +24,7 @@ from ray.tune.experiment import Trial
 from ray.tune.search import Searcher
 
 from automl.algorithms import AlgoContext, Budget, build_plan
-from automl.algorithms.proposers import DEProposer, TPEPerBudget, decode
+from automl.algorithms.proposers import DEProposer, decode
 from automl.schedulers import Slot, epochs_of, hyperband_brackets, rung_ladder
 from automl.space import Param, SearchSpace
 from automl.contract import BRACKET_KEY, EPOCHS_KEY, RUNG_KEY
@@ -304,7 +304,7 @@ def test_reported_rung_and_bracket_in_config():
         assert trial.config[BRACKET_KEY] in (0, 1, 2)
 
 
-@pytest.mark.parametrize("algo", ["asha", "hyperband", "hyperband_es", "bohb", "dehb"])
+@pytest.mark.parametrize("algo", ["asha", "hyperband", "hyperband_es", "bohb", "async_bohb", "dehb"])
 def test_same_seed_same_configurations(algo):
     def configs(seed):
         sim = Sim(plan_for(algo, seed=seed, n=17), cpus=1).run()
@@ -331,37 +331,6 @@ def test_state_survives_pickling_midway():
 
 
 # -- proposers ---------------------------------------------------------------------------------
-
-def test_bohb_uses_the_largest_budget_with_enough_results():
-    proposer = TPEPerBudget(SPACE, "max", seed=1, random_fraction=0.0)
-    assert proposer.min_points == 6
-    for i in range(8):
-        config = proposer.propose(f"a{i}", Slot(0, 0), 1)
-        proposer.observe(f"a{i}", 0, 1, objective(config, 1))
-    assert proposer.model_rung() == 0
-    for i in range(5):
-        proposer.observe(f"a{i}", 1, 3, objective(proposer_config(proposer, f"a{i}"), 3))
-    assert proposer.model_rung() == 0  # 5 < 6 results at 3 epochs
-    proposer.observe("a5", 1, 3, 0.5)
-    assert proposer.model_rung() == 1
-    proposer.propose("b0", Slot(0, 0), 1)
-    assert proposer.sources["b0"] == 1
-
-
-def proposer_config(proposer, trial_id):
-    params, _ = proposer.raw[trial_id]
-    return {**params}
-
-
-def test_tpe_per_budget_moves_towards_the_optimum():
-    proposer = TPEPerBudget(SPACE, "min", seed=2, random_fraction=0.0)
-    xs = []
-    for i in range(40):
-        config = proposer.propose(f"t{i}", Slot(0, 0), 1)
-        proposer.observe(f"t{i}", 0, 1, (config["hp.x"] - 0.7) ** 2)
-        xs.append(config["hp.x"])
-    assert np.mean([abs(x - 0.7) for x in xs[-10:]]) < np.mean([abs(x - 0.7) for x in xs[:10]])
-
 
 def test_de_decode_respects_the_space():
     space = SearchSpace(params=(
@@ -399,7 +368,7 @@ def test_de_selection_and_mutation():
     SPACE.validate(child)
 
 
-@pytest.mark.parametrize("algo", ["random", "bayesian", "asha", "hyperband", "bohb", "dehb"])
+@pytest.mark.parametrize("algo", ["random", "bayesian", "asha", "hyperband", "bohb", "async_bohb", "dehb"])
 def test_building_a_plan_warns_nothing(algo):
     """Optuna's 'experimental argument' warnings would reach the user's terminal at every run."""
     import warnings

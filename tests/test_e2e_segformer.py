@@ -80,3 +80,28 @@ def test_tao_skill_folder_runs_with_the_bundled_trainer(tiny_dataset, tmp_path):
     assert res.stdout.count("Weights & Biases logging is off") == 1
     for spec in ws.glob("trials/*/spec.yaml"):
         assert yaml.safe_load(spec.read_text())["wandb"]["enable"] is False
+
+
+def test_bohb_on_the_bundled_trainer_starts_from_the_schema_defaults(tiny_dataset, tmp_path, capsys):
+    """`--algo bohb` through the real trainer: the first trial is the schema's default
+    configuration (the prior), the progress says which model proposed each trial, a promoted
+    trial resumes from its rung file, and the answer is chosen at the largest budget."""
+    ws = tmp_path / "ws"
+    code = main(["run", "--root-dir", str(tiny_dataset), "--workspace", str(ws),
+                 "--algo", "bohb", "--max-recommendations", "4", "--max-epochs", "3",
+                 "--max-concurrent", "1", "--set", "dataset.segment.img_size=32",
+                 "--set", "dataset.segment.batch_size=8", "--progress", "plain", "--seed", "4"])
+    assert code == 0
+    out = capsys.readouterr().out
+    started = [line for line in out.splitlines() if " started (budget " in line]
+    assert "proposed by prior (default)" in started[0]
+    assert all("proposed by " in line for line in started)
+    records = sorted(read_history(ws / "history.json")[1], key=lambda r: r.index)
+    experiment = yaml.safe_load((ws / "experiment.yaml").read_text())
+    space = SearchSpace.from_json(experiment["space"])
+    env = {**space.context, **space.pinned}
+    for param in space.params:
+        expected = param.nearest(param.default, env)
+        env[param.name] = expected
+        assert records[0].params[param.name] == pytest.approx(expected), param.name
+    assert read_best_rec(ws / "best_rec.json")["best"]["observed_budget"] == 3

@@ -40,10 +40,10 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
         flag = flag_of(field)
         if flag is not None:
             p.add_argument(flag_name(field), dest=field, metavar=flag.metavar, help=flag.help,
-                           **_argparse_kind(info.annotation))
+                           **_argparse_kind(info.annotation, flag.const))
 
 
-def _argparse_kind(annotation: Any) -> dict[str, Any]:
+def _argparse_kind(annotation: Any, const: Any = True) -> dict[str, Any]:
     """How argparse reads a value of ``annotation``: repeatable lists and KEY=VALUE overrides
     append, a bool is a switch, paths and numbers are converted (pydantic validates the rest)."""
     kinds = set(typing.get_args(annotation)) | {typing.get_origin(annotation) or annotation}
@@ -51,7 +51,7 @@ def _argparse_kind(annotation: Any) -> dict[str, Any]:
         items = typing.get_args(annotation)
         return {"action": "append", **({"type": Path} if Path in items else {})}
     if bool in kinds:
-        return {"action": "store_const", "const": True}
+        return {"action": "store_const", "const": const}
     converter = next((k for k in (Path, int, float) if k in kinds), None)
     return {"type": converter} if converter else {}
 

@@ -16,6 +16,11 @@ PARENT_KEY = "__parent__"  # PBT: the trial whose checkpoint this one continues 
 # Set by the bracket schedulers; reported with every result as "rung" / "bracket".
 RUNG_KEY = "__rung__"
 BRACKET_KEY = "__bracket__"
+# Set by the bracket searcher: which model proposed the configuration (random, tpe, prior, de).
+PROPOSER_KEY = "__proposer__"
+# Set by PBT/PB2 (perturbation interval): each trainer run stops at the next multiple of it
+# after the epoch it resumes from, i.e. at the next exploit/explore decision.
+STOP_EVERY_KEY = "__stop_every__"
 RESERVED_PREFIX = "__"
 
 

@@ -359,7 +359,7 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
         budget=Budget(prepared.budget, settings.min_epochs, settings.reduction_factor),
         max_recommendations=settings.max_recommendations,
         max_concurrent=prepared.max_concurrent, population_size=settings.population_size,
-        fixed_budget=settings.fixed_budget,
+        fixed_budget=settings.fixed_budget, prior=settings.prior,
     )
     plan = build_plan(settings.algo, algo_ctx)
     trial_ctx = TrialContext(

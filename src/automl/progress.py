@@ -80,7 +80,8 @@ class PlainProgress(_Base):
     def trial_started(self, record: TrialRecord) -> None:
         self.records[record.rec_id] = record
         params = ", ".join(f"{short_name(k)}={_fmt(v)}" for k, v in redact(record.params).items())
-        self._print(f"{record.rec_id} started (budget {record.budget} epochs): {params}")
+        by = f", proposed by {record.proposed_by}" if record.proposed_by else ""
+        self._print(f"{record.rec_id} started (budget {record.budget} epochs{by}): {params}")
 
     def trial_result(self, record: TrialRecord, result: dict[str, Any]) -> None:
         self.records[record.rec_id] = record
@@ -118,10 +119,12 @@ class RichProgress(_Base):
         from rich.table import Table
 
         table = Table(title=self.summary_line(), title_justify="left", expand=False)
-        for column in ("trial", "status", "epoch", self.metric, "best of trial", "params"):
-            table.add_column(column, overflow="fold")
         with self._lock:
             records = sorted(self.records.values(), key=lambda r: r.index)
+        by = any(r.proposed_by for r in records)  # bracket family: which model proposed it
+        for column in ("trial", "status", "epoch", self.metric, "best of trial",
+                       *(("proposed by",) if by else ()), "params"):
+            table.add_column(column, overflow="fold")
         varying = self._varying(records)
         for record in records[-30:]:
             values = [r.get(self.metric) for r in record.results if r.get(self.metric) is not None]
@@ -131,7 +134,8 @@ class RichProgress(_Base):
             status = record.status + (f" ({record.failure_class})" if record.failure_class else "")
             params = ", ".join(f"{short_name(k)}={_fmt(record.params.get(k))}" for k in varying)
             table.add_row(record.rec_id, status, f"{record.observed_budget}/{record.budget}",
-                          _fmt(current), _fmt(best), params, style=style)
+                          _fmt(current), _fmt(best),
+                          *((record.proposed_by or "",) if by else ()), params, style=style)
         return table
 
     @staticmethod

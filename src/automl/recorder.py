@@ -19,10 +19,11 @@ from typing import Any, Protocol
 
 from ray import tune
 
+from automl.contract import (EPOCHS_KEY, FINISHED, OUTCOME, PARENT_KEY, PROPOSER_KEY,
+                             hyperparameters)
 from automl.failures import HINTS
 from automl.journal import Journal, journal_path
 from automl.records import TrialRecord, write_history
-from automl.contract import EPOCHS_KEY, FINISHED, OUTCOME, PARENT_KEY, hyperparameters
 
 
 class Observer(Protocol):
@@ -74,7 +75,8 @@ class Recorder(tune.Callback):
             index = int(tag.split("_", 1)[0]) if tag.split("_", 1)[0].isdigit() else len(self.records) + 1
             record = TrialRecord(rec_id=rec_id, params=hyperparameters(config), index=index,
                                  folder=str(self.workspace / "trials" / rec_id),
-                                 parent=config.get(PARENT_KEY))
+                                 parent=config.get(PARENT_KEY),
+                                 proposed_by=config.get(PROPOSER_KEY))
             self.records[rec_id] = record
         else:
             # PBT/PB2 change a running trial's config when it exploits another trial (it then

@@ -37,6 +37,7 @@ class TrialRecord:
     parent: str | None = None  # PBT: the trial whose checkpoint this one started from
     rung: int | None = None
     bracket: int | None = None
+    proposed_by: str | None = None  # bracket family: the model that proposed it
     started_at: float | None = None
     ended_at: float | None = None
     retries: int = 0

@@ -157,7 +157,7 @@ def rebuild_record(folder: Path, metric: str, names: list[str], default_budget: 
 
     record = TrialRecord(rec_id=folder.name, params=params, folder=str(folder), budget=budget)
     if old is not None:
-        for key in ("index", "parent", "rung", "bracket", "started_at", "retries"):
+        for key in ("index", "parent", "rung", "bracket", "proposed_by", "started_at", "retries"):
             setattr(record, key, getattr(old, key))
         record.budget = max(record.budget, old.budget)
     if record.parent is None:

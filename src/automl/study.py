@@ -28,6 +28,7 @@ class Flag:
     help: str
     name: str | None = None  # default: --<field name with dashes>
     metavar: str | None = None
+    const: Any = True  # what a bool switch stores (``--no-prior`` stores False)
 
 
 class Settings(BaseModel):
@@ -71,6 +72,10 @@ class Settings(BaseModel):
     population_size: Annotated[int, Flag("PBT population (default 4)")] = Field(4, ge=2)
     seed: Annotated[int | None, Flag("random seed (same seed, same suggestions)")] = None
     fixed_budget: Annotated[bool, Flag("lock train.num_epochs for every trial")] = False
+    prior: Annotated[bool, Flag(
+        "bohb/async_bohb: do not use the schema's defaults as a prior", name="--no-prior",
+        const=False)] = Field(True, description="bohb/async_bohb: the schema's defaults as a "
+                              "prior (default configuration first; flag: --no-prior)")
     overrides: Annotated[dict[str, Any], Flag(
         "spec override (repeatable)", name="--set", metavar="KEY=VALUE")] = Field(
         default_factory=dict, description="spec overrides KEY: VALUE")

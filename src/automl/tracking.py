@@ -738,7 +738,7 @@ class MlflowTracker:
             tags.append(("failure_class", record.failure_class))
         if message:
             tags.append(("failure_message", _tag_value(message, MESSAGE_CHARS)))
-        for name in ("rung", "bracket"):
+        for name in ("rung", "bracket", "proposed_by"):
             if getattr(record, name) is not None:
                 tags.append((name, getattr(record, name)))
         if record.parent:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from automl.contract import (BRACKET_KEY, EPOCHS_KEY, INHERITED, LINEAGE, OUTCOME, POINTER,
-                             RUNG_KEY, hyperparameters)
+                             RUNG_KEY, STOP_EVERY_KEY, hyperparameters)
 from automl.failures import RETRYABLE, Outcome, decide, is_finite, missing_metric_message
 from automl.reconcile import record_trainer
 from automl.records import atomic_write_json
@@ -167,6 +167,9 @@ class _Segment:
         self.resume = resume
         self.epochs = int(config.get(EPOCHS_KEY) or ctx.budget)
         self.start = int(resume["epoch"]) if resume else 0  # epochs completed before this run
+        every = int(config.get(STOP_EVERY_KEY) or 0)
+        if every:  # PBT: train.num_epochs = the next perturbation boundary (no overshoot)
+            self.epochs = min(self.epochs, (self.start // every + 1) * every)
         self.results_dir = folder / "results"
         self.lines: list[StatusLine] = []
         self.results: list[EpochResult] = []

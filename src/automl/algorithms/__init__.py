@@ -38,7 +38,8 @@ class Algorithm:
         return population_size if self.population else max_recommendations
 
 
-_PBT = ("Ray Tune's {}; exploit copies the parent's checkpoint into the child's folder "
+_PBT = ("Ray Tune's {}; each trainer run stops at the next perturbation boundary "
+        "(`train.num_epochs`); exploit copies the parent's checkpoint into the child's folder "
         "(`lineage.json`), explore stays inside the schema's bounds and types")
 ALGORITHMS: dict[str, Algorithm] = {
     "random": Algorithm("random", "Optuna RandomSampler", "FIFO"),
@@ -53,8 +54,12 @@ ALGORITHMS: dict[str, Algorithm] = {
                            "successive halving, survivors resumed", "epochs"),
     "hyperband_es": Algorithm("hyperband_es", "random", "Hyperband + stop a bracket whose best is "
                               "outside the top 1/η of other brackets at the same budget", "epochs"),
-    "bohb": Algorithm("bohb", "one Optuna TPE per budget, fed by all results", "Hyperband brackets",
-                      "epochs"),
+    "bohb": Algorithm("bohb", "one Optuna TPE over every rung's results (higher budgets ranked "
+                      "first, model from 5 results on, constant liar for trials in flight, 1/3 "
+                      "random), the schema's defaults as a decaying prior (`--no-prior` to switch "
+                      "off)", "Hyperband brackets", "epochs"),
+    "async_bohb": Algorithm("async_bohb", "the same model and prior as `bohb`",
+                            "promotion-based ASHA: no slot waits at a bracket barrier", "epochs"),
     "dehb": Algorithm("dehb", "differential evolution per budget", "Hyperband brackets", "epochs"),
     "pbt": Algorithm("pbt", "population", _PBT.format("PBT"), "epochs", population=True),
     "pb2": Algorithm("pb2", "population (GP-bandit explore)", _PBT.format("PB2"), "epochs",

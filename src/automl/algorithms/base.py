@@ -34,6 +34,7 @@ class AlgoContext:
     max_concurrent: int
     population_size: int
     fixed_budget: bool
+    prior: bool = True  # bohb/async_bohb: the schema's defaults as a prior
 
 
 @dataclass

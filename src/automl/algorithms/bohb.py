@@ -1,4 +1,4 @@
-"""``bohb``: BOHB (Falkner et al. 2018) - Hyperband brackets, a TPE model per budget.
+"""``bohb``: BOHB (Falkner et al. 2018) - Hyperband brackets, configurations from a model.
 
 Own implementation on Optuna rather than Ray's ``TuneBOHB`` + ``HyperBandForBOHB``:
 
@@ -9,25 +9,45 @@ Own implementation on Optuna rather than Ray's ``TuneBOHB`` + ``HyperBandForBOHB
   (:meth:`automl.space.SearchSpace.suggest`) already drives Optuna.
 * ``HyperBandForBOHB`` inherits ``HyperBandScheduler``'s allocation and its halving of partly
   filled brackets (see :mod:`automl.algorithms.hyperband`).
+* BOHB's model per budget waits for ``d + 3`` results at a budget (19 for SegFormer's 16
+  parameters): at TAO's sizes no rung gets there and BOHB is Hyperband with random search.
 
 Brackets, rungs and promotion are ``hyperband``'s (:class:`automl.schedulers.HyperbandScheduler`).
-Configurations come from :class:`automl.algorithms.proposers.TPEPerBudget`: every result at a
-rung feeds that budget's TPE; a new configuration is drawn from the model of the largest budget
-with at least ``d + 3`` results (``d`` = searched parameters; BOHB's ``N_min + 2``), one in three
-at random (BOHB's ``random_fraction``), all random until a model is ready.
+Configurations come from :func:`proposer`: one TPE over every rung's results, higher budgets
+ranked first, from 5 results on, pending trials as constant liars, 1/3 at random
+(:class:`automl.algorithms.mf_tpe.MultiFidelityTPE`), with the schema's defaults as a prior
+unless ``--no-prior`` (:class:`automl.algorithms.prior.PriorProposer`: the default
+configuration first, then its neighbourhood with a weight that decays with evidence).
 """
 
 from __future__ import annotations
 
 from automl.algorithms import brackets
 from automl.algorithms.base import AlgoContext, Plan
-from automl.algorithms.proposers import TPEPerBudget
+from automl.algorithms.mf_tpe import MultiFidelityTPE
+from automl.algorithms.prior import PriorProposer
+from automl.schedulers import BracketScheduler
+
+
+def proposer(ctx: AlgoContext, scheduler: BracketScheduler) -> MultiFidelityTPE | PriorProposer:
+    """The model-based proposer of ``bohb`` and ``async_bohb``."""
+    model = MultiFidelityTPE(ctx.space, ctx.mode, ctx.seed, top_rung=len(scheduler.rungs) - 1)
+    if not ctx.prior:
+        return model
+    return PriorProposer(model, ctx.space, ctx.seed, ctx.budget.eta)
+
+
+def describe(chosen: MultiFidelityTPE | PriorProposer) -> str:
+    model = chosen.model if isinstance(chosen, PriorProposer) else chosen
+    prior = "; schema defaults as a decaying prior (default first)" \
+        if isinstance(chosen, PriorProposer) else ""
+    return (f"one TPE over all rungs (higher budgets first, model after {model.min_points} "
+            f"results, constant liar, {model.random_fraction:.0%} random){prior}")
 
 
 def plan(ctx: AlgoContext) -> Plan:
     scheduler = brackets.hyperband_scheduler(ctx)
-    proposer = TPEPerBudget(ctx.space, ctx.mode, ctx.seed)
-    return brackets.plan(ctx, scheduler, proposer,
-                         f"BOHB: TPE per budget (model after {proposer.min_points} results, 1/3 "
-                         f"random), Hyperband (eta={ctx.budget.eta}); "
+    chosen = proposer(ctx, scheduler)
+    return brackets.plan(ctx, scheduler, chosen,
+                         f"BOHB: {describe(chosen)}, Hyperband (eta={ctx.budget.eta}); "
                          f"{brackets.describe_brackets(scheduler)}")

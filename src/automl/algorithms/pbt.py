@@ -31,6 +31,20 @@ What this module adds to Ray's ``PopulationBasedTraining``:
   or restarting after an exploit, and a pause would cost a trainer restart. Time-sharing stays
   on when the population is larger than the slots. (Tune does not apply
   ``max_concurrent_trials`` to a population: the resources bound how many members run.)
+* **Trainers stop at each decision.** Each member's config carries ``__stop_every__`` = the
+  perturbation interval, and each trainer run gets ``train.num_epochs`` = the next multiple of
+  it after the epoch it resumes from (:class:`automl.trial._Segment`): the trainer ends exactly
+  at the decision instead of training past it while the scheduler decides (then that work was
+  either thrown away by an exploit or trained on stale hyperparameters). A member that keeps
+  its place is paused there and continues from its own checkpoint. Costs one trainer start
+  per interval. As for the bracket family, the LR schedule's horizon is each run's
+  ``num_epochs``; ``--fixed-budget`` keeps ``num_epochs = R`` (and the old overshoot).
+* **What an lr perturbation reaches.** A trainer that resumes restores its optimizer and
+  LR-scheduler state; TAO's Lightning trainers and the bundled trainer restore the optimizer's
+  param groups (lr, weight decay) with it, so a perturbed ``train.optim.lr`` written to the
+  spec does not change the lr of a resumed run of those trainers - it does take effect for any
+  parameter the trainer reads from the spec at start (augmentation, batch size, loss
+  weights, ...). The engine does not patch checkpoints to force it.
 * **No exploit at the end.** A member that reached R finishes; it is not replaced by a copy of
   another finished model (that would only duplicate work, not explore).
 * **Reproducible start.** The initial population is drawn with a seeded sampler (Optuna's
@@ -54,7 +68,7 @@ from ray.tune.schedulers import PopulationBasedTraining, TrialScheduler
 from automl.algorithms.base import AlgoContext, Plan
 from automl.records import atomic_write_json
 from automl.space import Param, SearchSpace, _exponents
-from automl.contract import INHERITED, PARENT_KEY, POINTER
+from automl.contract import INHERITED, PARENT_KEY, POINTER, STOP_EVERY_KEY
 from automl.trial import copy_file, read_pointer
 
 log = logging.getLogger(__name__)
@@ -175,9 +189,16 @@ class EngineSchedulerMixin:
     multiplex: bool | None = None
 
     def on_trial_result(self, tune_controller, trial, result: dict[str, Any]) -> str:
-        if result.get(self._time_attr, 0) >= self.max_epochs:
+        epoch = result.get(self._time_attr, 0)
+        if epoch >= self.max_epochs:
             return TrialScheduler.CONTINUE  # finish; never replaced by a copy at the end
         decision = super().on_trial_result(tune_controller, trial, result)
+        every = trial.config.get(STOP_EVERY_KEY)
+        if decision != TrialScheduler.NOOP and every and epoch % every == 0:
+            # The trainer stops here by itself (train.num_epochs = this boundary): a member
+            # that was not replaced continues from its own checkpoint, with num_epochs = the
+            # next boundary (trial._Segment).
+            return TrialScheduler.PAUSE
         if decision == TrialScheduler.PAUSE and not self._multiplexing(tune_controller, trial):
             # Ray pauses a member at its perturbation step whenever another one is pending, to
             # share slots. When the whole population fits, a pending member is only starting
@@ -316,6 +337,8 @@ def population_search(ctx: AlgoContext, scheduler: Any = None):
     """Tune's variant generator fed the seeded initial population (PBT refuses Searchers); it
     carries ``scheduler``'s state in its own (see :meth:`EngineSchedulerMixin.export_state`)."""
     points = initial_population(ctx.space, ctx.population_size, ctx.seed)
+    if not ctx.fixed_budget:  # trainers stop at each decision instead of training past it
+        points = [{**point, STOP_EVERY_KEY: perturbation_interval(ctx)} for point in points]
     generator = _PopulationGenerator(points)
     generator.scheduler = scheduler
     return generator

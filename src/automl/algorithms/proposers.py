@@ -1,20 +1,14 @@
 """Where the bracket algorithms' configurations come from (the search half).
 
 A proposer turns a slot reserved by a bracket scheduler (:mod:`automl.schedulers`) into
-hyperparameters, and is told every result a trial reports at a rung. All three are seeded, and
+hyperparameters, and is told every result a trial reports at a rung. All are seeded, and
 called in the driver's callback order, so the same seed gives the same configurations (with
 ``--max-concurrent 1``, where the order of results is fixed too).
 
 * :class:`RandomProposer` - Optuna's ``RandomSampler`` over the define-by-run space (asha,
   hyperband, hyperband_es): conditions and pins are honoured exactly as in ``random``.
-* :class:`TPEPerBudget` - BOHB's model (Falkner et al. 2018): one TPE per rung budget, fitted
-  on every result reported at that budget; a new configuration is drawn from the model of the
-  largest budget that has at least ``d + 3`` results (BOHB's ``N_min + 2``, ``N_min = d + 1``,
-  ``d`` searched parameters); a fixed fraction (1/3, BOHB's default) is drawn at random so the
-  model cannot lock itself in. Optuna's multivariate TPE (``group=True``: conditional
-  parameters are modelled jointly) stands in for BOHB's product KDE - same family (Parzen
-  estimators of the good and bad sets, EI by their ratio) - and it reads the same define-by-run
-  space as ``bayesian``.
+* :class:`automl.algorithms.mf_tpe.MultiFidelityTPE` (bohb, async_bohb): one TPE over every
+  rung's results; see its module.
 * :class:`DEProposer` - differential evolution per budget, DEHB-style (Awad et al. 2021): see
   its docstring.
 """
@@ -23,7 +17,6 @@ from __future__ import annotations
 
 import bisect
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,61 +46,8 @@ class RandomProposer:
     def observe(self, trial_id: str, rung: int, epochs: int, value: float) -> None:
         pass
 
-
-class TPEPerBudget:
-    """BOHB's sampler: a TPE model per budget, the largest budget with enough results."""
-
-    def __init__(self, space: SearchSpace, mode: str, seed: int,
-                 random_fraction: float = 1 / 3, min_points: int | None = None) -> None:
-        self.space = space
-        self.mode = mode
-        self.seed = seed
-        self.random_fraction = random_fraction
-        self.min_points = min_points if min_points is not None else len(space.params) + 3
-        self.random = _study(mode, optuna.samplers.RandomSampler(seed=seed))
-        self.models: dict[int, optuna.Study] = {}
-        self.raw: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
-        self.rng = np.random.default_rng(seed)
-        self.sources: dict[str, int | None] = {}  # trial -> budget rung of the model used
-
-    def _model(self, rung: int) -> optuna.Study:
-        if rung not in self.models:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                sampler = optuna.samplers.TPESampler(
-                    seed=self.seed + 1 + rung, multivariate=True, group=True,
-                    n_startup_trials=0)
-            self.models[rung] = _study(self.mode, sampler)
-        return self.models[rung]
-
-    def model_rung(self) -> int | None:
-        """The largest budget (rung) whose model has enough results, or None."""
-        ready = [rung for rung, study in self.models.items()
-                 if len(study.get_trials(deepcopy=False,
-                                         states=(optuna.trial.TrialState.COMPLETE,)))
-                 >= self.min_points]
-        return max(ready) if ready else None
-
-    def propose(self, trial_id: str, slot: Slot, epochs: int) -> dict[str, Any]:
-        use_random = self.rng.random() < self.random_fraction
-        rung = None if use_random else self.model_rung()
-        study = self.random if rung is None else self.models[rung]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            trial = study.ask()
-            values = self.space.suggest(trial)
-        # The draw stays RUNNING in that study (TPE ignores running trials); its raw values
-        # feed the per-budget models when results arrive.
-        self.raw[trial_id] = (dict(trial.params), dict(trial.distributions))
-        self.sources[trial_id] = rung
-        return values
-
-    def observe(self, trial_id: str, rung: int, epochs: int, value: float) -> None:
-        if trial_id not in self.raw or not math.isfinite(value):
-            return
-        params, distributions = self.raw[trial_id]
-        self._model(rung).add_trial(optuna.trial.create_trial(
-            params=params, distributions=distributions, value=value))
+    def source(self, trial_id: str) -> str:
+        return "random"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,6 +184,11 @@ class DEProposer:
         self.vectors[trial_id] = vector
         self.targets[trial_id] = (rung, place)
         return decode(self.space, vector)
+
+    def source(self, trial_id: str) -> str | None:
+        """"random" (initialisation) or "de" (a mutant)."""
+        kind = self.kind.get(trial_id)
+        return "de" if kind == "mutant" else kind
 
     def observe(self, trial_id: str, rung: int, epochs: int, value: float) -> None:
         if trial_id not in self.vectors or not math.isfinite(value):

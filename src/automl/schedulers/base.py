@@ -49,8 +49,8 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers.trial_scheduler import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
+from automl.contract import BRACKET_KEY, EPOCHS_KEY, PROPOSER_KEY, RUNG_KEY
 from automl.records import atomic_write_bytes
-from automl.contract import BRACKET_KEY, EPOCHS_KEY, RUNG_KEY
 
 if TYPE_CHECKING:
     from ray.tune.execution.tune_controller import TuneController
@@ -103,6 +103,11 @@ class Proposer(Protocol):
 
     def observe(self, trial_id: str, rung: int, epochs: int, value: float) -> None:
         """``trial_id`` reported ``value`` (the metric, as reported) at rung ``rung``."""
+        ...
+
+    def source(self, trial_id: str) -> str | None:
+        """Which model proposed ``trial_id`` ("random", "tpe", "prior", ...), for the progress
+        output and the trial records."""
         ...
 
 
@@ -355,7 +360,10 @@ class BracketSearcher(Searcher):
             return slot
         job = self.scheduler.jobs[trial_id]
         params = self.proposer.propose(trial_id, slot, self.scheduler.rungs[slot.rung])
-        return {**params, **self.scheduler.config_for(job)}
+        source = getattr(self.proposer, "source", None)
+        label = source(trial_id) if source is not None else None
+        return {**params, **self.scheduler.config_for(job),
+                **({PROPOSER_KEY: label} if label else {})}
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
