@@ -281,7 +281,7 @@ def make_skill(folder: Path, problem: str, server: dict[str, str], epoch_s: floa
 # Budgets: how many configurations each of automl's algorithms needs to spend B epochs
 # ---------------------------------------------------------------------------------------------
 def automl_settings(algo: str, budget: int) -> dict[str, int]:
-    from automl.schedulers import epochs_of, hyperband_brackets, rung_ladder
+    from automl.brackets import epochs_of, hyperband_brackets, rung_ladder
 
     if algo in ("random", "bayesian"):
         return {"max_recommendations": math.ceil(budget / R)}
@@ -337,9 +337,11 @@ class BudgetStop:
 
 def run_automl(algo: str, problem: str, seed: int, budget: int, skill: Path, work: Path,
                no_prior: bool = False) -> dict[str, Any]:
-    from automl import cli, engine, tracking
+    from automl import cli
+    from automl.run import engine
+    from automl.observers import tracking
 
-    tracking.MlflowTracker = NullTracker  # cli._execute imports it from automl.tracking at call time
+    tracking.MlflowTracker = NullTracker  # cli._execute imports it from automl.observers.tracking at call time
     workspace = work / f"automl-{algo}-{problem}-{seed}{'-noprior' if no_prior else ''}"
     stop = BudgetStop(budget, workspace)
     real_execute = getattr(engine.execute, "__wrapped__", engine.execute)
@@ -481,7 +483,7 @@ def run_ray(kind: str, problem: str, seed: int, budget: int, server: dict[str, s
         search_alg = BasicVariantGenerator(random_state=seed)
     else:
         raise ValueError(kind)
-    from automl.schedulers import rung_ladder
+    from automl.brackets import rung_ladder
 
     checkpoint_at = set(rung_ladder(R, 1, ETA)) | set(range(interval, R + 1, interval))
     trainable = tune.with_resources(_ray_trainable(evaluator, bounds, epoch_s, checkpoint_at),
@@ -572,7 +574,7 @@ def epochs_to(traj: list[tuple[int, float]], target: float) -> int | None:
 # Driver
 # ---------------------------------------------------------------------------------------------
 def init_ray() -> None:
-    from automl.engine import _RAY_ENV
+    from automl.run.engine import _RAY_ENV
 
     # Tune's experiment-state save period: automl sets 0 (save at every change, for crash
     # resume); this benchmark never resumes a Tune run, so Tune's own default throttle (10 s)

@@ -261,7 +261,7 @@ def process_cpu_s() -> float:
 def init_ray(cpus: int, ours: bool) -> None:
     """Environment + ray.init, before any timing (the same call the engine makes)."""
     if ours:
-        from automl.engine import _RAY_ENV  # does not import ray
+        from automl.run.engine import _RAY_ENV  # does not import ray
 
         for key, value in _RAY_ENV.items():
             os.environ.setdefault(key, value)
@@ -401,19 +401,19 @@ def mode_options(mode: str) -> tuple[str, dict[str, str]]:
 
 
 def save_at_every_step() -> None:
-    """Before: Tune saved its experiment state at every controller step (no automl.tune_state
+    """Before: Tune saved its experiment state at every controller step (no automl.run.tune_state
     gate; TUNE_GLOBAL_CHECKPOINT_S=0 still applies)."""
     import contextlib
 
-    from automl import tune_state
+    from automl.run import tune_state
 
     tune_state.save_state_on_change = lambda: contextlib.nullcontext(False)
 
 
 def full_rescan_retention(recorder_cls: Any) -> None:
     """Before: ``Recorder._retain`` pruned every finished trial at every trial end."""
-    from automl.report import choose_best
-    from automl.retention import prune
+    from automl.results.best import choose_best
+    from automl.results.retention import prune
 
     def _retain(self: Any) -> None:
         if self.experiment.get("keep_checkpoints", "best") != "best":
@@ -428,7 +428,7 @@ def full_rescan_retention(recorder_cls: Any) -> None:
 
 def no_store_template() -> None:
     """Before: MLflow created every workspace store itself (its schema migrations: ~7 s)."""
-    from automl import tracking
+    from automl.observers import tracking
 
     tracking.copy_store_template = lambda db, template: False
     tracking.save_store_template = lambda db, template: None
@@ -451,7 +451,7 @@ def warm_store_template(root: Path) -> Path:
     Every ``automl`` run then starts from it, as a user's second and later experiments in the
     same workspace root do; ``+notemplate`` measures the first one.
     """
-    from automl.tracking import MlflowTracker, store_template, workspace_tracking_uri
+    from automl.observers.tracking import MlflowTracker, store_template, workspace_tracking_uri
 
     cache = root / "_cache"
     template = store_template(cache)
@@ -467,7 +467,7 @@ def warm_store_template(root: Path) -> Path:
 
 
 def measure_worker_cpu(cls: Any) -> dict[str, float]:
-    """CPU seconds of the MLflow logging process (``automl.tracking_worker``), read from /proc
+    """CPU seconds of the MLflow logging process (``automl.observers.tracking_worker``), read from /proc
     when it has exited but is not yet reaped (a zombie keeps its CPU times), and how long the
     driver's ``close`` waited for it to write what was queued after the run ended."""
     out: dict[str, float] = {}
@@ -502,7 +502,9 @@ def child_automl(args: argparse.Namespace) -> dict[str, Any]:
     init_ray(args.cpus, ours=True)
     from ray.tune.search.optuna import OptunaSearch
 
-    from automl import cli, engine, recorder, tracking_worker
+    from automl import cli
+    from automl.run import engine, recorder
+    from automl.observers import tracking_worker
 
     work = Path(args.work)
     skill = make_zero_skill(work / "skill")
@@ -528,7 +530,7 @@ def child_automl(args: argparse.Namespace) -> dict[str, Any]:
     if "poll" in options:
         import functools
 
-        from automl import trial
+        from automl.run import trial
 
         trial.TrialContext = functools.partial(trial.TrialContext, poll_s=float(options["poll"]))
     worker_cpu: dict[str, float] = {}

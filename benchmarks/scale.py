@@ -86,7 +86,7 @@ def classify(pid: int, root: int) -> str:
     cmd = _cmdline(pid)
     if "zero_trainer.py" in cmd:
         return "trainers"
-    if "automl.tracking_worker" in cmd:
+    if "automl.observers.tracking_worker" in cmd:
         return "mlflow_process"
     if cmd.startswith("ray::") or "default_worker.py" in cmd:
         return "ray_workers"

@@ -42,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from automl.records import read_history  # noqa: E402
+from automl.results.records import read_history  # noqa: E402
 
 DEFAULT_TRIALS = 6  # the embedded default's max_recommendations (studies/quickstart.yaml)
 REFERENCE_FACTOR = 10

@@ -26,7 +26,7 @@ def ray_session():
     """One ray.init for the whole test session (ray.init costs ~3 s and ~750 MiB)."""
     import ray
 
-    from automl.engine import _RAY_ENV
+    from automl.run.engine import _RAY_ENV
 
     for key, value in _RAY_ENV.items():
         os.environ.setdefault(key, value)

@@ -12,9 +12,9 @@ import yaml
 from automl.algorithms import AlgoContext, Budget, build_plan
 from automl.algorithms.bfbo import BatchBOSearcher
 from automl.cli import main
-from automl.records import read_history
-from automl.report import read_best_rec
-from automl.space import Param, SearchSpace
+from automl.results.records import read_history
+from automl.results.best import read_best_rec
+from automl.space.params import Param, SearchSpace
 
 SPACE = SearchSpace(
     params=(

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from automl.cli import main
-from automl.records import read_history
-from automl.report import read_best_rec
+from automl.results.records import read_history
+from automl.results.best import read_best_rec
 from tests.helpers.processes import status_epochs
 
 pytestmark = pytest.mark.usefixtures("ray_session")

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from automl.cli import main
-from automl.records import read_history
-from automl.report import read_best_rec
+from automl.results.records import read_history
+from automl.results.best import read_best_rec
 from automl.tao.lines import read_status
 from automl.tao.progress import runs
 from tests.helpers.processes import status_epochs

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from automl.records import read_history
+from automl.results.records import read_history
 from tests.helpers.processes import cli, kill_controller, start_run, trial_folders, wait_until
 from tests.helpers.processes import status_epochs as epochs_in_status
 

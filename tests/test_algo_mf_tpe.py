@@ -8,8 +8,8 @@ from ray.tune.experiment import Trial
 
 from automl.algorithms.mf_tpe import MultiFidelityTPE
 from automl.algorithms.prior import PriorProposer
-from automl.schedulers import Slot
-from automl.space import Param, SearchSpace
+from automl.brackets import Slot
+from automl.space.params import Param, SearchSpace
 from automl.contract import PROPOSER_KEY
 from test_algo_schedulers import SPACE, Sim, objective, plan_for
 
@@ -149,9 +149,9 @@ def test_prior_and_model_on_segformers_real_space():
     """The bundled SegFormer trainer's schema (16 parameters: powers, a child bounded by its parent,
     weighted options, log ranges): the default configuration is the schema's defaults made
     valid, and every later proposal (prior neighbourhood, model, random) is a valid config."""
-    from automl.schema import load_schema
-    from automl.skill import bundled_skill_dir
-    from automl.space import build_space
+    from automl.skill.schema import load_schema
+    from automl.skill.folder import bundled_skill_dir
+    from automl.space.params import build_space
 
     space = build_space(load_schema(bundled_skill_dir() / "schemas" / "train.schema.json"))
     assert len(space.params) == 16

@@ -19,11 +19,11 @@ from automl.algorithms.pbt import (ClipToSpace, initial_population, mutations,
                                   perturbation_interval, resource_slots)
 from automl.cli import main
 from automl.errors import UserError
-from automl.records import read_history
-from automl.report import read_best_rec
-from automl.space import Param, SearchSpace
+from automl.results.records import read_history
+from automl.results.best import read_best_rec
+from automl.space.params import Param, SearchSpace
 from automl.contract import LINEAGE, PARENT_KEY, STOP_EVERY_KEY, hyperparameters
-from automl.trial import inherit
+from automl.run.trial import inherit
 
 RICH = SearchSpace(
     params=(

@@ -24,9 +24,9 @@ from ray.tune.experiment import Trial
 from ray.tune.search import Searcher
 
 from automl.algorithms import AlgoContext, Budget, build_plan
-from automl.algorithms.proposers import DEProposer, decode
-from automl.schedulers import Slot, epochs_of, hyperband_brackets, rung_ladder
-from automl.space import Param, SearchSpace
+from automl.brackets.proposers import DEProposer, decode
+from automl.brackets import Slot, epochs_of, hyperband_brackets, rung_ladder
+from automl.space.params import Param, SearchSpace
 from automl.contract import BRACKET_KEY, EPOCHS_KEY, RUNG_KEY
 
 SPACE = SearchSpace(params=(

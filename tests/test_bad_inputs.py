@@ -71,7 +71,7 @@ def _edit_info(skill: Path, edit: Callable[[dict], None]) -> Path:
 def segformer_skill(folder: Path) -> Path:
     """A copy of the bundled SegFormer skill whose train command is the fake trainer (so the
     trainer-on-PATH check passes however the tests are started)."""
-    from automl.skill import bundled_skill_dir
+    from automl.skill.folder import bundled_skill_dir
 
     skill = folder / "segformer-skill"
     if not skill.exists():
@@ -394,13 +394,13 @@ CASES = [
 @pytest.fixture
 def ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ctx:
     """A fresh folder with the fake skill; the working directory is inside it; launching fails."""
-    import automl.engine
+    import automl.run.engine
     from launchers.local import LocalLauncher
 
     def launched(*args, **kwargs):
         raise AssertionError("a user mistake got as far as launching trials")
 
-    monkeypatch.setattr(automl.engine, "execute", launched)
+    monkeypatch.setattr(automl.run.engine, "execute", launched)
     monkeypatch.setattr(LocalLauncher, "start", launched)
     try:
         from launchers.docker import DockerLauncher
@@ -575,9 +575,9 @@ def test_gpus_per_trial_without_gpus_fails_fast(ray_session, tmp_path, capsys, m
 
     if ray_session.cluster_resources().get("GPU", 0) >= 1:
         pytest.skip("this machine has a GPU: --gpus-per-trial 1 is satisfiable")
-    import automl.engine
+    import automl.run.engine
 
-    monkeypatch.setattr(automl.engine, "execute", lambda *a, **k: pytest.fail("launched"))
+    monkeypatch.setattr(automl.run.engine, "execute", lambda *a, **k: pytest.fail("launched"))
     skill = make_fake_skill(tmp_path / "skill")
     before = snapshot(tmp_path)
     started = time.monotonic()
@@ -611,8 +611,8 @@ def test_resume_with_a_corrupted_state_file(experiments, tmp_path, capsys, name,
     """A torn history.json/state.json (ours are written atomically; another tool or a disk
     error can still break them) is one line naming the file and `automl recover`, which repairs
     it so that the experiment can be resumed."""
-    from automl.engine import _check_resumable
-    from automl.workspace import Workspace
+    from automl.run.engine import _check_resumable
+    from automl.results.workspace import Workspace
 
     ws = tmp_path / "ws"
     shutil.copytree(experiments["done"], ws)

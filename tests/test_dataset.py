@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from automl import dataset
+from automl.skill import dataset
 from automl.errors import UserError
-from automl.spec import SpecBuilder
+from automl.skill.spec import SpecBuilder
 
 TEMPLATE = {"dataset": {"segment": {"root_dir": "???", "num_classes": 2, "train_split": "train",
                                     "validation_split": "val", "label_transform": "norm"}}}
@@ -79,7 +79,7 @@ def test_without_norm_0_255_masks_are_class_255(tmp_path: Path) -> None:
 
 def test_tao_template_says_norm() -> None:
     """The real template's default is what makes 0/255 masks the normal case."""
-    from automl.skill import SkillDir
+    from automl.skill.folder import SkillDir
     from tests.helpers.skills import shared_tao
 
     template = SkillDir.load(shared_tao() / "tao-train-segformer").template("train")

@@ -148,7 +148,7 @@ def test_unreachable_engine_is_a_user_error_with_the_fix(tmp_path, monkeypatch):
     assert "DOCKER_HOST" in message
     with pytest.raises(LaunchError, match="cannot reach the Docker engine"):
         launcher.start(_job(tmp_path))  # in a trial: an infrastructure failure (retried)
-    from automl.cleanup import cleanup
+    from automl.commands.cleanup import cleanup
 
     with pytest.raises(UserError, match="cannot reach the Docker engine"):
         cleanup("ws")
@@ -156,7 +156,7 @@ def test_unreachable_engine_is_a_user_error_with_the_fix(tmp_path, monkeypatch):
 
 
 def test_cleanup_cli_names(tmp_path):
-    from automl.cleanup import experiment_label
+    from automl.commands.cleanup import experiment_label
 
     assert experiment_label("seg-bohb-20260101") == "seg-bohb-20260101"
     assert experiment_label(str(tmp_path / "seg-bohb-20260101") + "/") == "seg-bohb-20260101"
@@ -384,7 +384,7 @@ def test_containers_are_removed_when_the_process_exits(engine, test_image, tmp_p
 
 
 def test_cleanup_removes_what_a_killed_controller_left(engine, test_image, tmp_path, capsys):
-    from automl.cleanup import main_cleanup
+    from automl.commands.cleanup import main_cleanup
 
     proc = _orphan(tmp_path, test_image, "exp-killed", "kill")
     container_id = proc.stdout.readline().strip()
@@ -413,9 +413,9 @@ def test_cleanup_removes_what_a_killed_controller_left(engine, test_image, tmp_p
 
 
 def test_resume_removes_the_containers_a_killed_controller_left(engine, test_image, tmp_path):
-    """`automl resume` (automl.reconcile, before it launches anything) removes the running
+    """`automl resume` (automl.resume.reconcile, before it launches anything) removes the running
     containers labelled with its experiment, and only those, and says so."""
-    from automl.reconcile import stop_leftover_trainers
+    from automl.resume.reconcile import stop_leftover_trainers
 
     proc = _orphan(tmp_path, test_image, "exp-resume", "kill")
     container_id = proc.stdout.readline().strip()
@@ -465,14 +465,14 @@ def _run(tmp_path: Path, *extra: str) -> tuple[int, Path]:
 
 
 def _history(workspace: Path):
-    from automl.records import read_history
+    from automl.results.records import read_history
 
     return read_history(workspace / "history.json")[1]
 
 
 @pytest.mark.usefixtures("ray_session")
 def test_engine_runs_trials_in_containers(engine, tmp_path):
-    from automl.report import read_best_rec
+    from automl.results.best import read_best_rec
 
     code, ws = _run(tmp_path, "--algo", "random", "--max-recommendations", "2",
                     "--max-epochs", "2")

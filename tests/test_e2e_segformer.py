@@ -14,9 +14,9 @@ import yaml
 from automl.tao.lines import read_status
 from automl.tao.progress import final_status, read_results, runs
 from automl.cli import main
-from automl.records import read_history
-from automl.report import read_best_rec
-from automl.space import SearchSpace
+from automl.results.records import read_history
+from automl.results.best import read_best_rec
+from automl.space.params import SearchSpace
 
 pytest.importorskip("torch")
 pytestmark = pytest.mark.usefixtures("ray_session")

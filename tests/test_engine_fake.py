@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from automl.cli import main
-from automl.records import read_history
-from automl.report import read_best_rec
+from automl.results.records import read_history
+from automl.results.best import read_best_rec
 
 pytestmark = pytest.mark.usefixtures("ray_session")
 
@@ -116,7 +116,7 @@ def test_same_seed_same_suggestions(fake_skill, tmp_path):
     import optuna
     import yaml
 
-    from automl.space import SearchSpace
+    from automl.space.params import SearchSpace
 
     args = ("--algo", "bayesian", "--max-recommendations", "12", "--max-epochs", "1",
             "--max-concurrent", "1")

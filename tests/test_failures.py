@@ -4,7 +4,7 @@ KPIs in separate eval lines that persist)."""
 import json
 import math
 
-from automl.failures import classify, decide
+from automl.results.failures import classify, decide
 from automl.tao.lines import parse_text
 from automl.tao.progress import read_results
 

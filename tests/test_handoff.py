@@ -17,11 +17,11 @@ from PIL import Image
 
 from automl.cli import main
 from automl.errors import UserError
-from automl.handoff import handoff, main_handoff, merge_trained, model_key_for
-from automl.records import TrialRecord
-from automl.report import best_rec, choose_best, read_best_rec, write_best_rec
-from automl.skill import SkillDir
-from automl.spec import flatten, get_dotted
+from automl.commands.handoff import handoff, main_handoff, merge_trained, model_key_for
+from automl.results.records import TrialRecord
+from automl.results.best import best_rec, choose_best, read_best_rec, write_best_rec
+from automl.skill.folder import SkillDir
+from automl.skill.spec import flatten, get_dotted
 from tests.helpers.skills import FAKE_TEMPLATE, SHARED_TAO, make_fake_skill
 
 SECRET = "s3cret-key-value"
@@ -263,7 +263,7 @@ def test_checkpoint_latest_only_when_asked(experiment, tmp_path):
 
 
 def test_handoff_after_retention(experiment, tmp_path):
-    from automl.retention import finalize_retention
+    from automl.results.retention import finalize_retention
 
     ws = copy_ws(experiment[0], tmp_path)
     finalize_retention(ws, "best")  # the engine already applied it at the end of the run
@@ -506,7 +506,7 @@ def _bundled_skill() -> Path:
     if not (root / "references" / "skill_info.yaml").is_file():
         pytest.skip(f"bundled SegFormer skill folder not generated yet ({root}): the real "
                     f"hand-off test needs the bundled trainer's evaluate action")
-    # The bundled skill runs this interpreter's `-m segformer_trainer.cli` (automl.skill), not a
+    # The bundled skill runs this interpreter's `-m segformer_trainer.cli` (automl.skill.folder), not a
     # console script on PATH: what it needs is the trainer extra.
     pytest.importorskip("torch", reason="the bundled trainer needs pip install -e '.[trainer]'")
     return root
@@ -533,7 +533,7 @@ def test_bundled_evaluate_reproduces_best_val_miou(ray_session, tmp_path, capsys
 def test_read_paths_are_the_dataset_inputs_and_checkpoint_folder(tmp_path):
     """What a container of the hand-off mounts read-only: no duplicates, nothing nested twice,
     nothing that does not exist (a bind mount of a missing path fails the container)."""
-    from automl.handoff import _read_paths
+    from automl.commands.handoff import _read_paths
 
     root = tmp_path / "data"
     (root / "images" / "train").mkdir(parents=True)

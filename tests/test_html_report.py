@@ -15,11 +15,11 @@ from tests.helpers.skills import FAKE_SCHEMA, make_fake_skill
 from PIL import Image
 
 from automl.errors import UserError
-from automl.failures import HINTS
-from automl.html_report import FIGURES, cost, importances, main_report, write_report, _load
-from automl.records import TrialRecord, read_history, write_history
-from automl.space import Param, SearchSpace
-from automl.workspace import Workspace
+from automl.results.failures import HINTS
+from automl.commands.report import FIGURES, cost, importances, main_report, write_report, _load
+from automl.results.records import TrialRecord, read_history, write_history
+from automl.space.params import Param, SearchSpace
+from automl.results.workspace import Workspace
 
 HEADINGS = ("Experiment", "Best trial", "Optimization history", "Learning curves", "All trials",
             "Hyperparameters vs metric (parallel coordinates)", "Hyperparameter importance",
@@ -271,7 +271,7 @@ def test_legends_name_only_what_occurred(tmp_path, monkeypatch):
     """All trials completed at the full budget: the legends name "completed", nothing else (no
     failed/stopped entry, no "score below the budget" marker), and each curve has its own
     colour, named in a legend of trials."""
-    from automl import html_report
+    from automl.commands import report as html_report
 
     records = [TrialRecord(f"t{i:02d}", {"train.optim.lr": 1e-4 * (i + 1), "dataset.batch_size": 2,
                                          "model.head": "mlp"}, index=i + 1, status="completed",

@@ -1,4 +1,4 @@
-"""The trial journal (automl.journal) and history.json as its compaction (automl.records)."""
+"""The trial journal (automl.results.journal) and history.json as its compaction (automl.results.records)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from automl.journal import Journal, journal_path, read_journal
-from automl.records import TrialRecord, read_history, write_history
+from automl.results.journal import Journal, journal_path, read_journal
+from automl.results.records import TrialRecord, read_history, write_history
 
 
 def _record(rec_id: str, index: int, status: str = "running", epochs: int = 0) -> TrialRecord:

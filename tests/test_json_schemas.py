@@ -17,8 +17,8 @@ import yaml
 
 from automl import json_schemas
 from automl.errors import UserError
-from automl.records import TrialRecord, read_history, write_history
-from automl.space import load_overrides
+from automl.results.records import TrialRecord, read_history, write_history
+from automl.space.params import load_overrides
 from automl.study import load_study
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,7 +100,7 @@ def test_history_is_validated_when_read_back(tmp_path: Path) -> None:
 
 
 def test_experiment_yaml_is_validated_when_read_back(tmp_path: Path) -> None:
-    from automl.workspace import Workspace
+    from automl.results.workspace import Workspace
 
     ws = Workspace(tmp_path)
     ws.write_experiment({"experiment_id": "x", "direction": "max", "metric": "val_miou"})
@@ -111,7 +111,7 @@ def test_experiment_yaml_is_validated_when_read_back(tmp_path: Path) -> None:
 
 
 def test_best_rec_is_validated_when_read_back(tmp_path: Path) -> None:
-    from automl.report import best_rec, read_best_rec
+    from automl.results.best import best_rec, read_best_rec
 
     path = tmp_path / "best_rec.json"
     path.write_text(json.dumps(best_rec("x", [], "val_miou", "max", None)))

@@ -20,10 +20,10 @@ import yaml
 from PIL import Image
 
 from automl.cli import _settings, build_parser, main
-from automl.engine import DEFAULT_MAX_EPOCHS, prepare
+from automl.run.engine import DEFAULT_MAX_EPOCHS, prepare
 from automl.errors import UserError
-from automl.records import read_history
-from automl.report import read_best_rec
+from automl.results.records import read_history
+from automl.results.best import read_best_rec
 from tests.helpers.skills import FAKE_TEMPLATE, make_fake_skill, segformer_shim, shared_tao
 
 
@@ -145,7 +145,7 @@ def test_real_skill_with_automl_disabled_is_refused(tmp_path, capsys, policy) ->
 
 def test_every_real_skill_is_runnable_with_policy_on() -> None:
     """All shipped skills have automl_enabled: true and both generated files."""
-    from automl.skill import SkillDir
+    from automl.skill.folder import SkillDir
 
     folders = sorted(shared_tao().glob("tao-*"))
     assert folders

@@ -6,10 +6,10 @@ import random
 from pathlib import Path
 
 from automl.tao.checkpoints import checkpoint_name
-from automl.records import TrialRecord
-from automl.recorder import Recorder
-from automl.report import choose_best
-from automl.retention import checkpoint_files, prune
+from automl.results.records import TrialRecord
+from automl.run.recorder import Recorder
+from automl.results.best import choose_best
+from automl.results.retention import checkpoint_files, prune
 
 METRIC = "val_miou"
 

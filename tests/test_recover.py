@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from automl.errors import UserError
-from automl.records import read_history
-from automl.recover import main_recover, recover
-from automl.report import read_best_rec
+from automl.results.records import read_history
+from automl.resume.recover import main_recover, recover
+from automl.results.best import read_best_rec
 from tests.helpers.experiments import finished_random_search
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from automl.records import read_history
+from automl.results.records import read_history
 from tests.helpers.processes import cli, kill_when, start_run
 
 

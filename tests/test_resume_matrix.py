@@ -34,8 +34,8 @@ from pathlib import Path
 
 import pytest
 
-from automl.records import read_history
-from automl.schedulers import hyperband_brackets
+from automl.results.records import read_history
+from automl.brackets import hyperband_brackets
 from automl.tao.lines import read_status
 from tests.helpers.processes import (cli, ended_segments, kill_controller, start_run,
                                      status_epochs, trial_folders, wait_until)
@@ -242,7 +242,7 @@ def test_population_scheduler_state_travels_with_the_searcher(algo):
     from ray.tune.schedulers.pbt import _PBTTrialState
 
     from automl.algorithms import AlgoContext, Budget, build_plan
-    from automl.space import Param, SearchSpace
+    from automl.space.params import Param, SearchSpace
 
     space = SearchSpace(params=(Param("hp.x", "float", 0.0, 1.0, default=0.5),
                                 Param("hp.c", "categorical", choices=("a", "b"), default="a")))

@@ -14,8 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from automl.records import read_history
-from automl.reconcile import TRAINER_FILE, _stat, leftover_processes, record_trainer
+from automl.results.records import read_history
+from automl.resume.reconcile import TRAINER_FILE, _stat, leftover_processes, record_trainer
 from tests.helpers.processes import cli, kill_controller, start_run, trial_folders, wait_until
 
 
@@ -87,8 +87,8 @@ def test_trials_tune_never_saved_are_set_aside(tmp_path: Path):
     """A trial started in the controller step that was cut short is unknown to the restored
     Tune: its folder goes to abandoned/ and its record is dropped (the search proposes again);
     trials Tune saved, and finished ones, stay."""
-    from automl.reconcile import set_aside_unsaved_trials
-    from automl.records import TrialRecord
+    from automl.resume.reconcile import set_aside_unsaved_trials
+    from automl.results.records import TrialRecord
 
     tune_dir = tmp_path / "ray" / "tune"
     tune_dir.mkdir(parents=True)

@@ -9,9 +9,9 @@ import pytest
 
 from automl.tao.checkpoints import list_checkpoints
 from automl.errors import UserError
-from automl.records import read_history
-from automl.report import read_best_rec, write_best_rec
-from automl.retention import checkpoint_files, finalize_retention, format_bytes, prune
+from automl.results.records import read_history
+from automl.results.best import read_best_rec, write_best_rec
+from automl.results.retention import checkpoint_files, finalize_retention, format_bytes, prune
 from tests.helpers.experiments import finished_random_search
 
 

@@ -26,9 +26,9 @@ from pathlib import Path
 import pytest
 
 from automl.cli import main
-from automl.failures import HINTS, classify
-from automl.records import read_history
-from automl.report import read_best_rec
+from automl.results.failures import HINTS, classify
+from automl.results.records import read_history
+from automl.results.best import read_best_rec
 from automl.tao.lines import parse_text
 
 pytestmark = pytest.mark.usefixtures("ray_session")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from automl.errors import UserError
-from automl.schema import SEARCHABLE_TYPES, disabled_parameters, iter_leaves, load_schema, parse_yaml
+from automl.skill.schema import SEARCHABLE_TYPES, disabled_parameters, iter_leaves, load_schema, parse_yaml
 
 TAO = Path(__file__).resolve().parents[2] / "shared" / "tao"
 NO_TAO = "../shared/tao not present: the real TAO skill folders are test data beside the checkout"

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from automl.records import TrialRecord, write_history
+from automl.results.records import TrialRecord, write_history
 from automl.service import auth
 from automl.service.api import Config, create_app
 from automl.service.runner import Runner

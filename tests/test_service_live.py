@@ -5,7 +5,6 @@ and the OpenAPI contract (committed document current, schemathesis finds no 5xx)
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from automl.errors import UserError
-from automl.skill import SkillDir
+from automl.skill.folder import SkillDir
 
 TAO = Path(__file__).resolve().parents[2] / "shared" / "tao"
 NO_TAO = "../shared/tao not present: the real TAO skill folders are test data beside the checkout"
@@ -75,7 +75,7 @@ def test_bundled_skill_runs_this_installations_trainer() -> None:
     import subprocess
     import sys
 
-    from automl.skill import bundled_skill_dir
+    from automl.skill.folder import bundled_skill_dir
 
     skill = SkillDir.load(bundled_skill_dir())
     argv = skill.command("train", "s.yaml")

@@ -11,16 +11,8 @@ import optuna
 import pytest
 
 from automl.errors import UserError
-from automl.schema import load_schema
-from automl.space import (
-    Param,
-    SearchSpace,
-    SpaceOverrides,
-    build_space,
-    load_overrides,
-    overrides_from_flags,
-    parse_overrides,
-)
+from automl.skill.schema import load_schema
+from automl.space.params import Param, SearchSpace, SpaceOverrides, build_space, load_overrides, overrides_from_flags, parse_overrides
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

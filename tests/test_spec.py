@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from automl.errors import UserError
-from automl.spec import SpecBuilder, flatten, get_dotted, parse_assignments
+from automl.skill.spec import SpecBuilder, flatten, get_dotted, parse_assignments
 
 TEMPLATE = {"results_dir": "", "train": {"num_epochs": 10, "checkpoint_interval": 5,
                                           "validation_interval": 2, "optim": {"lr": 1e-4},
@@ -91,8 +91,8 @@ def test_no_wandb_section_no_change(tmp_path: Path):
 
 
 def test_wandb_in_tao_segformer_template(tmp_path: Path):
-    from automl.schema import iter_leaves
-    from automl.skill import SkillDir
+    from automl.skill.schema import iter_leaves
+    from automl.skill.folder import SkillDir
     from tests.helpers.skills import shared_tao
 
     skill = SkillDir.load(shared_tao() / "tao-train-segformer")

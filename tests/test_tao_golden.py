@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from automl.failures import decide
+from automl.results.failures import decide
 from automl.tao.checkpoints import CheckpointFile, checkpoint_after, list_checkpoints
 from automl.tao.lines import StatusTail, read_status, status_path
 from automl.tao.progress import ResultReader, final_status, read_results, runs

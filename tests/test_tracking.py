@@ -16,9 +16,9 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from automl.records import TrialRecord
+from automl.results.records import TrialRecord
 from automl.secrets import redact_text, redact_tree
-from automl.tracking import MlflowTracker, resolve_tracking_uri, workspace_tracking_uri
+from automl.observers.tracking import MlflowTracker, resolve_tracking_uri, workspace_tracking_uri
 
 SECRET = "secret123"
 METRIC = "val_miou"
@@ -237,7 +237,7 @@ def test_pbt_changed_params_start_a_new_segment_run(workspace: Path, caplog):
     tracker = MlflowTracker(workspace_tracking_uri(workspace), "automl-pbt", workspace)
     tracker.experiment_started({**_experiment(workspace), "algo": "pbt"})
     record = _trial(workspace, "t00003", 1e-4, "running")
-    with caplog.at_level(logging.WARNING, logger="automl.tracking"):
+    with caplog.at_level(logging.WARNING, logger="automl.observers.tracking"):
         _run_trial(tracker, record, "paused", epochs=(1, 2))
         record.status = "running"
         tracker.trial_started(record)  # same params (a pause/resume): same run
@@ -247,7 +247,7 @@ def test_pbt_changed_params_start_a_new_segment_run(workspace: Path, caplog):
         _run_trial(tracker, record, "completed", epochs=(3, 4))
         tracker.experiment_ended({"metric_name": METRIC, "best": None, "all_recs": []})
         tracker.close()
-    assert not [r for r in caplog.records if r.name == "automl.tracking"], caplog.text
+    assert not [r for r in caplog.records if r.name == "automl.observers.tracking"], caplog.text
 
     client = _client(workspace)
     children = sorted((r for r in _all_runs(client, "automl-pbt")
@@ -300,7 +300,7 @@ def test_resume_continues_the_same_parent_and_child(workspace: Path):
 def test_a_broken_store_never_raises(tmp_path: Path, caplog):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with caplog.at_level(logging.WARNING, logger="automl.tracking"):
+    with caplog.at_level(logging.WARNING, logger="automl.observers.tracking"):
         tracker = MlflowTracker(f"sqlite:///{blocker}/sub/mlflow.db", "x", tmp_path)
         tracker.experiment_started(_experiment(tmp_path))
         record = _trial(tmp_path, "t00000", 1e-4, "running")
@@ -376,6 +376,6 @@ def test_tracking_uri_resolution(tmp_path: Path, monkeypatch):
 
 
 def test_importing_tracking_does_not_import_torch_or_mlflow():
-    code = ("import sys, automl.tracking, automl.ui; "
+    code = ("import sys, automl.observers.tracking, automl.commands.ui; "
             "assert 'torch' not in sys.modules; assert 'mlflow' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)

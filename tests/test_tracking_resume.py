@@ -1,5 +1,5 @@
 """No result is lost to MLflow: kill the controller mid-run, `automl resume`, then MLflow has every
-result the journal has (automl.tracking_worker: MLflow in its own process, replay on resume).
+result the journal has (automl.observers.tracking_worker: MLflow in its own process, replay on resume).
 
 ``worker-first`` kills the logging process before the controller, so trial ends that the journal
 has never reach MLflow in the first run: only the resume's replay can put them there.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from automl.records import read_history
+from automl.results.records import read_history
 from tests.helpers.processes import cli, kill_controller, start_run, wait_until
 
 FINISHED = ("completed", "failed", "recovered", "stopped")
@@ -38,7 +38,7 @@ def _tracking_workers(parent: int) -> list[int]:
             ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, ValueError, IndexError):
             continue
-        if ppid == parent and b"automl.tracking_worker" in cmdline:
+        if ppid == parent and b"automl.observers.tracking_worker" in cmdline:
             pids.append(int(entry.name))
     return pids
 
@@ -100,8 +100,8 @@ def test_replay_logs_only_the_ends_mlflow_lacks(tmp_path: Path):
     a trial whose end MLflow has is left alone."""
     from mlflow.tracking import MlflowClient
 
-    from automl.records import TrialRecord
-    from automl.tracking import MlflowTracker, workspace_tracking_uri
+    from automl.results.records import TrialRecord
+    from automl.observers.tracking import MlflowTracker, workspace_tracking_uri
 
     ws = tmp_path / "ws"
     ws.mkdir()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from automl.tune_state import _gate, save_state_on_change
+from automl.run.tune_state import _gate, save_state_on_change
 
 
 class FakeTrial:

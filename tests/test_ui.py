@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from automl.errors import UserError
-from automl.ui import _group_alive, find_workspace, runs_path, serve, server_command, store_uri
+from automl.commands.ui import _group_alive, find_workspace, runs_path, serve, server_command, store_uri
 
 
 def _workspace(root: Path, name: str, with_store: bool = False) -> Path:
@@ -99,7 +99,7 @@ def test_ui_serves_the_workspace_runs_and_stops_on_ctrl_c(tmp_path: Path):
     root = tmp_path / "automl-workspaces"
     ws = _workspace(root, "segformer-bayesian-20260101-000000", with_store=True)
     port = _free_port()
-    code = ("import sys, argparse; from pathlib import Path; from automl.ui import main_ui; "
+    code = ("import sys, argparse; from pathlib import Path; from automl.commands.ui import main_ui; "
             f"sys.exit(main_ui(argparse.Namespace(workspace=None, port={port}, "
             "host='127.0.0.1', browser=False)))")
     # Started with SIGINT ignored, as from a parent that ignores it (this pytest process can,

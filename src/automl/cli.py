@@ -67,7 +67,7 @@ EMBEDDED_DEFAULTS = {"max_recommendations": 6, "name": "segformer-quickstart"}
 
 
 def _settings(args: argparse.Namespace):
-    from automl.spec import parse_assignments
+    from automl.skill.spec import parse_assignments
     from automl.study import load_study, make_settings
 
     study = load_study(args.study) if args.study else {}
@@ -80,14 +80,14 @@ def _settings(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from automl import engine
+    from automl.run import engine
 
     prepared = engine.prepare(_settings(args))
     return _execute(prepared, restore=False)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from automl import engine
+    from automl.run import engine
 
     prepared = engine.prepare_resume(args.workspace)
     update = {k: getattr(args, k) for k in ("progress", "address") if getattr(args, k)}
@@ -105,10 +105,10 @@ def _trial_count(settings) -> int:
 
 
 def _execute(prepared, restore: bool) -> int:
-    from automl import engine
-    from automl.progress import make_progress
-    from automl.tracking import resolve_tracking_uri
-    from automl.tracking_worker import TrackingProcess
+    from automl.run import engine
+    from automl.observers.progress import make_progress
+    from automl.observers.tracking import resolve_tracking_uri
+    from automl.observers.tracking_worker import TrackingProcess
 
     settings = prepared.settings
     print(f"workspace: {prepared.workspace.path}" + (" (resuming)" if restore else ""))
@@ -129,7 +129,7 @@ def _execute(prepared, restore: bool) -> int:
                              _trial_count(settings))
     tracking_uri = resolve_tracking_uri(prepared.workspace.path, settings.tracking_uri)
     # A new workspace store starts as a copy of an empty one kept beside the workspaces (MLflow's
-    # schema migrations take ~7 s per new store): see automl.tracking.
+    # schema migrations take ~7 s per new store): see automl.observers.tracking.
     shared = prepared.workspace.shared_dir(settings.workspace_root)
     # MLflow runs in its own process, which opens the store while the engine starts Ray.
     tracker = TrackingProcess(tracking_uri, f"automl-{prepared.skill.name}",
@@ -147,7 +147,7 @@ def _execute(prepared, restore: bool) -> int:
     if state.get("failures"):
         print(f"failures: {state['failures']}")
     if state.get("reclaimed_bytes"):
-        from automl.retention import format_bytes
+        from automl.results.retention import format_bytes
 
         print(f"checkpoints: kept the best trial's, reclaimed {format_bytes(state['reclaimed_bytes'])}"
               f" (--keep-checkpoints all keeps every one)")
@@ -159,7 +159,7 @@ def _execute(prepared, restore: bool) -> int:
 
 
 def _print_best(doc: dict[str, Any], workspace: Path) -> int:
-    from automl.progress import _fmt
+    from automl.observers.progress import _fmt
 
     best = doc.get("best")
     if not best:
@@ -169,7 +169,7 @@ def _print_best(doc: dict[str, Any], workspace: Path) -> int:
     print(f"\nbest trial: {best['rec_id']}  {doc['metric_name']} = {best['score']:.4f} "
           f"(observed at {best['observed_budget']} epochs)")
     print("hyperparameters:")
-    from automl.spec import flatten
+    from automl.skill.spec import flatten
 
     for key, value in flatten(best["specs"]).items():
         print(f"  {key} = {_fmt(value)}")
@@ -188,8 +188,8 @@ def _print_best(doc: dict[str, Any], workspace: Path) -> int:
 
 
 def cmd_space(args: argparse.Namespace) -> int:
-    from automl.overrides import space_for_cli
-    from automl.skill import SkillDir, bundled_skill_dir
+    from automl.space.overrides import space_for_cli
+    from automl.skill.folder import SkillDir, bundled_skill_dir
 
     skill = SkillDir.load(args.skill_dir or bundled_skill_dir())
     space = space_for_cli(skill, args.space_file, args.ranges or [], args.options or [],
@@ -212,8 +212,8 @@ def cmd_space(args: argparse.Namespace) -> int:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    from automl.report import read_best_rec
-    from automl.workspace import Workspace
+    from automl.results.best import read_best_rec
+    from automl.results.workspace import Workspace
 
     workspace = Workspace.open(args.workspace)
     if not workspace.best_rec.exists():
@@ -231,37 +231,37 @@ def cmd_best(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from automl.status_view import print_status
+    from automl.commands.status import print_status
 
     return print_status(Path(args.workspace))
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from automl.ui import main_ui
+    from automl.commands.ui import main_ui
 
     return main_ui(args)
 
 
 def cmd_handoff(args: argparse.Namespace) -> int:
-    from automl.handoff import main_handoff
+    from automl.commands.handoff import main_handoff
 
     return main_handoff(args)
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
-    from automl.recover import main_recover
+    from automl.resume.recover import main_recover
 
     return main_recover(args)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from automl.html_report import main_report
+    from automl.commands.report import main_report
 
     return main_report(args)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from automl.status_view import print_list
+    from automl.commands.status import print_list
 
     return print_list(Path(args.root))
 
@@ -328,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("list", help="list experiments under a folder")
     listing.add_argument("root", nargs="?", default="automl-workspaces")
     listing.set_defaults(func=cmd_list)
-    from automl.cleanup import add_parser as add_cleanup_parser
+    from automl.commands.cleanup import add_parser as add_cleanup_parser
 
     add_cleanup_parser(sub)
     from automl.service.server import add_parser as add_serve_parser

@@ -101,7 +101,7 @@ def study_schema() -> dict[str, Any]:
 
 def overrides_schema() -> dict[str, Any]:
     """The ``--space-file`` overrides: SpaceOverrides, where a bare value pins the parameter."""
-    from automl.space import SpaceOverrides
+    from automl.space.params import SpaceOverrides
 
     schema = SpaceOverrides.model_json_schema()
     entry = schema["properties"]["parameters"]["additionalProperties"]
@@ -114,7 +114,7 @@ def history_schema() -> dict[str, Any]:
     """``history.json``: records.write_history's envelope around TrialRecord.to_json()."""
     from pydantic import TypeAdapter
 
-    from automl.records import HISTORY_VERSION, TrialRecord
+    from automl.results.records import HISTORY_VERSION, TrialRecord
 
     trial = TypeAdapter(TrialRecord).json_schema()
     trial["properties"]["results"]["items"]["additionalProperties"] = {

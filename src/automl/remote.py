@@ -21,7 +21,7 @@ from automl.errors import UserError
 
 def _body(args: argparse.Namespace) -> dict[str, Any]:
     from automl.cli import _run_flag_fields
-    from automl.spec import parse_assignments
+    from automl.skill.spec import parse_assignments
     from automl.study import load_study
 
     body = load_study(args.study) if args.study else {}
@@ -120,7 +120,7 @@ def _best(client: Client, args: argparse.Namespace) -> int:
 
 
 def _handoff(client: Client, args: argparse.Namespace) -> int:
-    from automl.spec import parse_assignments
+    from automl.skill.spec import parse_assignments
 
     options: dict[str, Any] = {"checkpoint": args.checkpoint}
     if args.root_dir:

@@ -149,7 +149,7 @@ def spec_input_paths(spec: dict[str, Any], input_keys: Iterable[str]) -> tuple[P
     ``train.pretrained_model_path``, ``train.resume_training_checkpoint_path``). Empty values,
     ``???`` placeholders and relative paths (resolved inside the trial folder) are skipped.
     """
-    from automl.spec import get_dotted
+    from automl.skill.spec import get_dotted
 
     out: list[Path] = []
     for key in input_keys:

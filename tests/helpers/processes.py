@@ -9,7 +9,6 @@ a ``running`` record in it.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -21,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from automl.records import read_history
+from automl.results.records import read_history
 from automl.tao.lines import read_status
 from automl.tao.progress import read_results
 

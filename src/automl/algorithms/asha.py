@@ -1,6 +1,6 @@
 """``asha``: promotion-based ASHA (Li et al. 2020) with random search.
 
-Scheduler: :class:`automl.schedulers.PromotionASHA` (own code: Ray's ``ASHAScheduler`` only
+Scheduler: :class:`automl.brackets.PromotionASHA` (own code: Ray's ``ASHAScheduler`` only
 stops trials, it never pauses and promotes them). A trial pauses at every rung ``r * eta**k``;
 a free slot promotes the best paused trial that is in the top ``1/eta`` of its rung (resumed
 from the rung checkpoint), else starts one of the ``max_recommendations`` configurations.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from automl.algorithms import brackets
 from automl.algorithms.base import AlgoContext, Plan
-from automl.algorithms.proposers import RandomProposer
+from automl.brackets.proposers import RandomProposer
 
 
 def plan(ctx: AlgoContext) -> Plan:

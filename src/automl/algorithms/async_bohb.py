@@ -2,7 +2,7 @@
 new configurations come from BOHB's model (in the spirit of A-BOHB and Syne Tune's
 MOBSTER/Hyper-Tune).
 
-Scheduler: :class:`automl.schedulers.PromotionASHA` (promotion = resume from the rung
+Scheduler: :class:`automl.brackets.PromotionASHA` (promotion = resume from the rung
 checkpoint; a free slot promotes a paused trial in the top ``1/eta`` of its rung, else starts a
 new configuration), so no slot waits at a synchronous bracket barrier. Configurations: the same
 proposer as ``bohb`` (:func:`automl.algorithms.bohb.proposer`: one TPE over every rung's

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from automl.space import SearchSpace
+from automl.space.params import SearchSpace
 
 
 @dataclass(frozen=True)

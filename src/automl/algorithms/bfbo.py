@@ -49,7 +49,7 @@ import numpy as np
 from ray.tune.search import Searcher
 
 from automl.algorithms.base import AlgoContext, Plan
-from automl.space import Param, SearchSpace, _exponents, _weighted_index
+from automl.space.params import Param, SearchSpace, _exponents, _weighted_index
 
 KAPPA = 2.0
 RANDOM_CANDIDATES = 768
@@ -207,7 +207,7 @@ class BatchBOSearcher(Searcher):
     def save(self, checkpoint_path: str) -> None:
         from pathlib import Path
 
-        from automl.records import atomic_write_bytes
+        from automl.results.records import atomic_write_bytes
 
         atomic_write_bytes(Path(checkpoint_path), pickle.dumps(self.__dict__))
 

@@ -6,13 +6,13 @@ Own implementation on Optuna rather than Ray's ``TuneBOHB`` + ``HyperBandForBOHB
   ``netifaces``, a C extension built from source on Python 3.11). They do install and run with
   numpy 2 here, but a ConfigSpace cannot express our space's conditions (a child bounded by its
   parent's value, ``math_cond`` ``/ N``, powers, weighted options); the define-by-run space
-  (:meth:`automl.space.SearchSpace.suggest`) already drives Optuna.
+  (:meth:`automl.space.params.SearchSpace.suggest`) already drives Optuna.
 * ``HyperBandForBOHB`` inherits ``HyperBandScheduler``'s allocation and its halving of partly
   filled brackets (see :mod:`automl.algorithms.hyperband`).
 * BOHB's model per budget waits for ``d + 3`` results at a budget (19 for SegFormer's 16
   parameters): at TAO's sizes no rung gets there and BOHB is Hyperband with random search.
 
-Brackets, rungs and promotion are ``hyperband``'s (:class:`automl.schedulers.HyperbandScheduler`).
+Brackets, rungs and promotion are ``hyperband``'s (:class:`automl.brackets.HyperbandScheduler`).
 Configurations come from :func:`proposer`: one TPE over every rung's results, higher budgets
 ranked first, from 5 results on, pending trials as constant liars, 1/3 at random
 (:class:`automl.algorithms.mf_tpe.MultiFidelityTPE`), with the schema's defaults as a prior
@@ -26,7 +26,7 @@ from automl.algorithms import brackets
 from automl.algorithms.base import AlgoContext, Plan
 from automl.algorithms.mf_tpe import MultiFidelityTPE
 from automl.algorithms.prior import PriorProposer
-from automl.schedulers import BracketScheduler
+from automl.brackets import BracketScheduler
 
 
 def proposer(ctx: AlgoContext, scheduler: BracketScheduler) -> MultiFidelityTPE | PriorProposer:

@@ -1,6 +1,6 @@
 """Shared plan builder of the bracket family (asha, hyperband, hyperband_es, bohb, dehb).
 
-Every one of them trains to the same rung epochs (:func:`automl.schedulers.rung_ladder` of
+Every one of them trains to the same rung epochs (:func:`automl.brackets.rung_ladder` of
 R = ``--max-epochs``, r = ``--min-epochs``, eta = ``--reduction-factor``), reports a checkpoint
 pointer with each result (so a paused trial resumes from its rung), and sets the checkpoint and
 validation interval to the gcd of the rung epochs so every rung epoch has both.
@@ -9,9 +9,7 @@ validation interval to the gcd of the rung epochs so every rung epoch has both.
 from __future__ import annotations
 
 from automl.algorithms.base import AlgoContext, Plan
-from automl.schedulers import (BracketScheduler, BracketSearcher, HyperbandScheduler,
-                               PromotionASHA, Proposer, checkpoint_interval, epochs_of,
-                               rung_ladder)
+from automl.brackets import BracketScheduler, BracketSearcher, HyperbandScheduler, PromotionASHA, Proposer, checkpoint_interval, epochs_of, rung_ladder
 
 
 def ladder(ctx: AlgoContext) -> list[int]:

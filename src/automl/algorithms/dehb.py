@@ -6,8 +6,8 @@ requires ``numpy<2`` (the engine pins numpy 2), pulls in dask/distributed, needs
 own evaluation loop, where a configuration evaluated at a larger budget is trained from
 scratch - we promote by resuming from the rung checkpoint.
 
-Brackets, rungs and promotion are ``hyperband``'s (:class:`automl.schedulers.HyperbandScheduler`);
-configurations come from :class:`automl.algorithms.proposers.DEProposer`: one subpopulation per
+Brackets, rungs and promotion are ``hyperband``'s (:class:`automl.brackets.HyperbandScheduler`);
+configurations come from :class:`automl.brackets.proposers.DEProposer`: one subpopulation per
 budget (sized like the largest bracket's rungs), random initialisation, ``rand/1/bin`` with
 ``F = CR = 0.5``, selection against the target at the configuration's first budget, and the
 survivors of successive halving joining the larger budgets' subpopulations.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from automl.algorithms import brackets
 from automl.algorithms.base import AlgoContext, Plan
-from automl.algorithms.proposers import DEProposer
+from automl.brackets.proposers import DEProposer
 
 
 def plan(ctx: AlgoContext) -> Plan:

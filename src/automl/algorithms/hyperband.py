@@ -1,6 +1,6 @@
 """``hyperband``: Hyperband (Li et al. 2018) with random search and promotion by resume.
 
-Scheduler: :class:`automl.schedulers.HyperbandScheduler` (own code). Ray's
+Scheduler: :class:`automl.brackets.HyperbandScheduler` (own code). Ray's
 ``HyperBandScheduler`` was tried and not used: it fills brackets from ``s = 0`` up instead of
 ``s_max`` down, keeps ``ceil(n / eta)`` instead of ``floor(n * eta**-i)`` (5 -> 2 rather than
 5 -> 1 at R=9, eta=3), halves a bracket once the trials *added so far* reached the rung, and
@@ -10,7 +10,7 @@ epochs (153 epochs; this scheduler: 69) - probably because the ``ConcurrencyLimi
 wraps around the searcher counts paused trials as running, so those brackets never fill.
 
 Allocation (R=9, eta=3, 17 configurations): bracket s=2: 9@1 -> 3@3 -> 1@9; s=1: 5@3 -> 1@9;
-s=0: 3@9 - see :mod:`automl.schedulers.budgets` for other budgets and for
+s=0: 3@9 - see :mod:`automl.brackets.budgets` for other budgets and for
 ``max_recommendations`` that is not a whole number of Hyperband iterations.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from automl.algorithms import brackets
 from automl.algorithms.base import AlgoContext, Plan
-from automl.algorithms.proposers import RandomProposer
+from automl.brackets.proposers import RandomProposer
 
 
 def plan(ctx: AlgoContext) -> Plan:

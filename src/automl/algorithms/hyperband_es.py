@@ -9,14 +9,14 @@ rule is the successive-halving rule itself applied across brackets: under the ra
 that justifies halving, a configuration outside the top ``1/eta`` at budget ``b`` would not be
 kept, so training it further cannot produce the winner. Brackets that start at a budget no
 other bracket has reached yet, and last rungs, are never stopped. Details:
-:class:`automl.schedulers.HyperbandScheduler`.
+:class:`automl.brackets.HyperbandScheduler`.
 """
 
 from __future__ import annotations
 
 from automl.algorithms import brackets
 from automl.algorithms.base import AlgoContext, Plan
-from automl.algorithms.proposers import RandomProposer
+from automl.brackets.proposers import RandomProposer
 
 
 def plan(ctx: AlgoContext) -> Plan:

@@ -38,9 +38,9 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState, create_trial
 
-from automl.algorithms.proposers import _study
-from automl.schedulers.base import Slot
-from automl.space import SearchSpace
+from automl.brackets.proposers import _study
+from automl.brackets.base import Slot
+from automl.space.params import SearchSpace
 
 MIN_POINTS = 5
 
@@ -54,7 +54,7 @@ class _Config:
 
 
 class MultiFidelityTPE:
-    """Proposer (:class:`automl.schedulers.base.Proposer`) for the bracket schedulers."""
+    """Proposer (:class:`automl.brackets.base.Proposer`) for the bracket schedulers."""
 
     def __init__(self, space: SearchSpace, mode: str, seed: int, top_rung: int,
                  random_fraction: float = 1 / 3, min_points: int = MIN_POINTS) -> None:

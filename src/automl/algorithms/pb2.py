@@ -44,7 +44,7 @@ from automl.algorithms.pbt import (
     static_bounds,
 )
 from automl.errors import UserError
-from automl.space import SearchSpace
+from automl.space.params import SearchSpace
 
 
 class ModelSpace:

@@ -33,7 +33,7 @@ What this module adds to Ray's ``PopulationBasedTraining``:
   ``max_concurrent_trials`` to a population: the resources bound how many members run.)
 * **Trainers stop at each decision.** Each member's config carries ``__stop_every__`` = the
   perturbation interval, and each trainer run gets ``train.num_epochs`` = the next multiple of
-  it after the epoch it resumes from (:class:`automl.trial._Segment`): the trainer ends exactly
+  it after the epoch it resumes from (:class:`automl.run.trial._Segment`): the trainer ends exactly
   at the decision instead of training past it while the scheduler decides (then that work was
   either thrown away by an exploit or trained on stale hyperparameters). A member that keeps
   its place is paused there and continues from its own checkpoint. Costs one trainer start
@@ -66,10 +66,10 @@ import optuna
 from ray.tune.schedulers import PopulationBasedTraining, TrialScheduler
 
 from automl.algorithms.base import AlgoContext, Plan
-from automl.records import atomic_write_json
-from automl.space import Param, SearchSpace, _exponents
+from automl.results.records import atomic_write_json
+from automl.space.params import Param, SearchSpace, _exponents
 from automl.contract import INHERITED, PARENT_KEY, POINTER, STOP_EVERY_KEY
-from automl.trial import copy_file, read_pointer
+from automl.run.trial import copy_file, read_pointer
 
 log = logging.getLogger(__name__)
 
@@ -300,9 +300,9 @@ class EngineSchedulerMixin:
         """
         from ray.tune import Checkpoint
 
-        from automl.ray_private import training_result_class
+        from automl.run.ray_private import training_result_class
 
-        _TrainingResult = training_result_class()  # private: see automl.ray_private
+        _TrainingResult = training_result_class()  # private: see automl.run.ray_private
 
         manager = trial.run_metadata.checkpoint_manager
         latest = manager._latest_checkpoint_result  # what Ray's PBT just set (private API)
@@ -360,7 +360,7 @@ def _population_generator_class():
             self._keys = sorted({key for point in points for key in point})
 
         def add_configurations(self, experiments) -> None:
-            from automl.ray_private import convert_to_experiment_list
+            from automl.run.ray_private import convert_to_experiment_list
 
             experiments = convert_to_experiment_list(experiments)  # private, as Tune's own
             for experiment in experiments:

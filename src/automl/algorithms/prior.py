@@ -4,7 +4,7 @@ TAO's schemas carry an expert default for every parameter. :class:`PriorProposer
 :class:`~automl.algorithms.mf_tpe.MultiFidelityTPE`:
 
 * The **first** configuration is the default configuration (each searched parameter at its
-  schema default, made valid by :meth:`automl.space.Param.nearest`; a parameter without a
+  schema default, made valid by :meth:`automl.space.params.Param.nearest`; a parameter without a
   default is drawn at random).
 * Each later proposal is, with probability :meth:`PriorProposer.weight`, a draw from the
   default's **neighbourhood** (every numeric coordinate moved by a normal step of
@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from automl.algorithms.mf_tpe import MultiFidelityTPE
-from automl.schedulers.base import Slot
-from automl.space import Param, SearchSpace, _exponents
+from automl.brackets.base import Slot
+from automl.space.params import Param, SearchSpace, _exponents
 
 
 def _raw(param: Param, value: Any) -> Any:

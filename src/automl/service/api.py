@@ -27,8 +27,8 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from automl.errors import UserError
-from automl.failures import HINTS
-from automl.schema import parse_yaml
+from automl.results.failures import HINTS
+from automl.skill.schema import parse_yaml
 from automl.service import auth
 from automl.service.progress_doc import progress
 from automl.service.runner import Runner
@@ -208,7 +208,7 @@ def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
         with store.session() as session:
             row = owned(session, experiment_id, who)
             out = _out(row, owner_name(session, row))
-        from automl.ui import runs_path
+        from automl.commands.ui import runs_path
 
         out.mlflow_runs = runs_path(Path(out.workspace))
         return out
@@ -331,7 +331,7 @@ def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
     @api.get("/experiments/{experiment_id}/best", tags=["results"], responses=_ERRORS)
     def best(experiment_id: str, who: Who) -> dict[str, Any]:
         """The experiment's best_rec.json (written when the experiment ends)."""
-        from automl.report import read_best_rec
+        from automl.results.best import read_best_rec
 
         path = workspace_of(experiment_id, who) / "best_rec.json"
         if not path.exists():
@@ -342,7 +342,7 @@ def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
               tags=["actions"], responses=_ERRORS)
     def handoff(experiment_id: str, body: HandoffIn, who: Who) -> HandoffOut:
         """Write (and with ``run``, run) an action's spec for the best trial's exact checkpoint."""
-        from automl.handoff import handoff as write_handoff
+        from automl.commands.handoff import handoff as write_handoff
 
         workspace = workspace_of(experiment_id, who)
         if body.root_dir is not None and not inside(body.root_dir, config.allowed_roots):
@@ -361,7 +361,7 @@ def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
              response_class=FileResponse, responses=_ERRORS)
     def report(experiment_id: str, who: Who) -> FileResponse:
         """The HTML report (``automl report``), drawn now; figures at ``report/{name}``."""
-        from automl.html_report import write_report
+        from automl.commands.report import write_report
 
         workspace = workspace_of(experiment_id, who)
         if not (workspace / "history.json").exists():
@@ -379,7 +379,7 @@ def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
     # -- skills --------------------------------------------------------------------------
     @api.get("/skills", response_model=list[SkillOut], tags=["skills"], responses=_ERRORS)
     def skills(who: Who) -> list[SkillOut]:
-        from automl.skill import SkillDir
+        from automl.skill.folder import SkillDir
 
         out = []
         for name, path in config.skills.items():
@@ -393,8 +393,8 @@ def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
         """The skill's search space, as `automl space --json` prints it."""
         import json
 
-        from automl.overrides import space_for_cli
-        from automl.skill import SkillDir
+        from automl.space.overrides import space_for_cli
+        from automl.skill.folder import SkillDir
 
         if name not in config.skills:
             raise HTTPException(404, f"no skill {name}")

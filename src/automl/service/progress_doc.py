@@ -6,8 +6,8 @@ from typing import Any
 
 from automl.cli import _trial_count
 from automl.contract import FINISHED
-from automl.records import TrialRecord
-from automl.report import choose_best
+from automl.results.records import TrialRecord
+from automl.results.best import choose_best
 from automl.study import Settings
 
 

@@ -33,12 +33,12 @@ from typing import Any
 import yaml
 from sqlalchemy import select
 
-from automl.journal import journal_path
-from automl.records import read_history
+from automl.results.journal import journal_path
+from automl.results.records import read_history
 from automl.service.progress_doc import progress
 from automl.service.states import ACTIVE, State
 from automl.service.store import Experiment, Store, Trial
-from automl.workspace import Workspace
+from automl.results.workspace import Workspace
 
 log = logging.getLogger("automl.service")
 STOP_TIMEOUT_S = 60.0

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
 from automl.errors import UserError
@@ -55,7 +54,7 @@ def add_parser(sub) -> None:
 
 
 def _skills(dirs: list[Path]) -> dict[str, Path]:
-    from automl.skill import SkillDir, bundled_skill_dir
+    from automl.skill.folder import SkillDir, bundled_skill_dir
 
     found: dict[str, Path] = {}
     try:
@@ -93,7 +92,7 @@ def openapi_document() -> dict:
 
 
 def _start_ray(args: argparse.Namespace) -> str:
-    from automl.engine import _RAY_ENV
+    from automl.run.engine import _RAY_ENV
 
     for key, value in _RAY_ENV.items():
         os.environ.setdefault(key, value)

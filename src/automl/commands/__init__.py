@@ -1,0 +1,1 @@
+"""The CLI's commands beyond run/resume: status, report, handoff, ui, cleanup."""

@@ -1,0 +1,572 @@
+"""Hand-off: the spec (and optionally the run) of a downstream action on the best trial's model.
+
+``automl handoff evaluate|export|inference|quantize WORKSPACE`` writes
+``<workspace>/handoff/<action>/spec.yaml`` from the skill's ``spec_template_<action>.yaml``:
+
+* the model is the experiment's answer: the **exact** checkpoint file named in ``best_rec.json``
+  (the epoch that was scored), never "latest" unless ``--checkpoint latest`` asks for it;
+* everything the action template shares with the best trial's own ``spec.yaml`` follows the
+  trained model (``dataset.segment.num_classes``, ``img_size``, ``palette``, ``root_dir``,
+  augmentation mean/std, the whole ``model`` section, ``encryption_key``, ...). Not copied:
+  every ``results_dir``, the train resume path, and the sections of the hand-off actions
+  themselves (``evaluate.*``, ``export.*``, ...), which come from the action's template;
+* ``export.input_height/width`` = ``dataset.segment.img_size``; ``export.onnx_file`` and
+  ``results_dir`` lie inside ``<workspace>/handoff/<action>/``;
+* ``--root-dir`` points the action at another dataset (e.g. an evaluation set); ``--set`` sets any
+  other key the action's template or schema knows.
+
+* ``quantize`` calibrates on ``dataset.segment.quant_calibration_dataset.images_dir``, which the
+  skill marks mandatory and TAO's template leaves empty: unless the trained spec or ``--set``
+  names a folder, it is the training split's images (``<root_dir>/images/<train_split>``).
+
+With ``run=True`` the action's command (``skill_info.yaml`` ``actions.<action>.command``) runs
+where the experiment's trials ran: through the launcher of its recorded settings (experiment.yaml),
+so a Docker experiment's action runs in its image, with the dataset, the action's declared inputs
+and the checkpoint's folder mounted read-only and the hand-off folder read-write. Its log goes to
+``<workspace>/handoff/<action>/<action>.log`` and its KPIs are read from
+``results/<action>/status.json``. Secret values (``encryption_key``, tokens) are never printed,
+not even when they appear in the trainer's log.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shlex
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from automl.tao.checkpoints import CheckpointFile, latest_checkpoint
+from automl.errors import UserError, did_you_mean
+from automl.secrets import is_secret_key, redact_text, secret_values
+from automl.skill.spec import flatten, get_dotted, set_dotted, write_spec
+from automl.results.workspace import Workspace
+
+HANDOFF_DIR = "handoff"
+CHECKPOINT_CHOICES = ("best", "latest")
+# Where each action reads its model when skill_info.yaml's spec_params does not say
+# (spec_params marks it with the value "parent_model").
+DEFAULT_MODEL_KEYS = {
+    "evaluate": "evaluate.checkpoint",
+    "export": "export.checkpoint",
+    "inference": "inference.checkpoint",
+    "quantize": "quantize.model_path",
+}
+ROOT_KEY = "dataset.segment.root_dir"
+CALIBRATION_KEY = "dataset.segment.quant_calibration_dataset.images_dir"
+TRAIN_SPLIT_KEY = "dataset.segment.train_split"
+IMG_SIZE_KEY = "dataset.segment.img_size"
+ONNX_KEY = "export.onnx_file"
+# Train-only keys that make no sense in a downstream spec: left at the action template's value.
+_NOT_PRESERVED = frozenset({"train.resume_training_checkpoint_path"})
+# Shown in the summary (when present) - the keys that must follow the trained model.
+HEADLINE_KEYS = (
+    "dataset.segment.num_classes", "dataset.segment.img_size", ROOT_KEY, "model.backbone.type",
+)
+_MISSING = object()
+
+
+@dataclass
+class HandoffResult:
+    """What :func:`handoff` wrote (and, with ``run``, what the action reported)."""
+
+    action: str
+    workspace: Path
+    rec_id: str
+    spec_path: Path
+    checkpoint: Path
+    checkpoint_kind: str  # "best" | "latest"
+    results_dir: Path
+    command: list[str]
+    preserved: dict[str, Any] = field(default_factory=dict)  # keys copied from the trial's spec
+    overrides: dict[str, Any] = field(default_factory=dict)  # --set / --root-dir, canonical keys
+    defaults: dict[str, Any] = field(default_factory=dict)  # keys hand-off filled in (calibration)
+    launcher: str = "local"  # where --run runs the action (the experiment's launcher)
+    metric_name: str = ""
+    score: float | None = None  # the best trial's score (best_rec.json)
+    log_path: Path | None = None
+    exit_code: int | None = None  # None: not run
+    # How the action ended per status.json (SUCCESS | FAILURE | ...): TAO's RUNNING
+    # "<Action> finished successfully." counts as SUCCESS.
+    status: str = ""
+    kpis: dict[str, float] = field(default_factory=dict)
+    message: str = ""
+    failure_class: str | None = None
+    hint: str = ""
+
+    @property
+    def ran(self) -> bool:
+        return self.exit_code is not None
+
+    @property
+    def ok(self) -> bool:
+        return not self.ran or (self.exit_code == 0 and self.status != "FAILURE")
+
+
+# ---------------------------------------------------------------------------------------------
+# Building the spec
+
+
+def handoff(
+    workspace: Path,
+    action: str,
+    root_dir: Path | None,
+    run: bool,
+    checkpoint: str = "best",
+    overrides: dict | None = None,
+    *,
+    stream: Callable[[str], None] | None = None,
+) -> HandoffResult:
+    """Write ``<workspace>/handoff/<action>/spec.yaml`` (and run the action when ``run``).
+
+    ``overrides``: ``{dotted key or skill shorthand: value}`` (parsed ``--set``). ``stream``
+    receives the action's log lines, secrets redacted, while it runs. Raises UserError for every
+    problem a user can fix (unknown action, no best trial, missing checkpoint or template, ...).
+    """
+    from automl.skill.folder import SkillDir
+
+    ws = Workspace.open(Path(workspace))
+    experiment = ws.read_experiment()
+    settings = _experiment_settings(ws, experiment)
+    if checkpoint not in CHECKPOINT_CHOICES:
+        raise UserError(f"--checkpoint {checkpoint!r}: expected one of {', '.join(CHECKPOINT_CHOICES)}")
+    skill_dir = experiment.get("skill_dir")
+    if not skill_dir:
+        raise UserError(f"{ws.experiment_file}: no skill_dir recorded; cannot find the action templates")
+    skill = SkillDir.load(skill_dir)
+    valid = [a for a in skill.actions() if a != "train"]
+    if action not in valid:
+        raise UserError(f"unknown hand-off action '{action}'{did_you_mean(action, valid)}; "
+                        f"{skill.name} has: {', '.join(valid) or 'none'}")
+    best = _read_best(ws)
+    rec_id = str(best["rec_id"])
+    trial_dir = ws.trials / rec_id
+    model_path = _resolve_checkpoint(ws, best, trial_dir, checkpoint)
+    template = skill.template(action)  # UserError when the skill has no template for it
+    trained = _read_trial_spec(trial_dir)
+
+    out_dir = ws.path / HANDOFF_DIR / action
+    results_dir = out_dir / "results"
+    model_key = model_key_for(skill.info, action)
+    owned = {"results_dir", f"{action}.results_dir", model_key}
+    if action == "export":
+        owned.add(ONNX_KEY)
+
+    spec, preserved = merge_trained(template, trained, skip_sections=set(valid))
+    user = _resolve_overrides(dict(overrides or {}), skill, action, template, owned, model_key)
+    if root_dir is not None:
+        user[ROOT_KEY] = root_dir
+    if ROOT_KEY in user:
+        root = Path(str(user[ROOT_KEY])).expanduser().resolve()
+        if not root.is_dir():
+            raise UserError(f"--root-dir {root}: dataset folder not found")
+        user[ROOT_KEY] = str(root)
+    for key, value in user.items():
+        set_dotted(spec, key, value)
+
+    set_dotted(spec, "results_dir", str(results_dir))
+    if isinstance(get_dotted(spec, action, None), dict) and \
+            get_dotted(spec, f"{action}.results_dir", _MISSING) is not _MISSING:
+        set_dotted(spec, f"{action}.results_dir", str(results_dir / action))
+    set_dotted(spec, model_key, str(model_path))
+    if action == "export":
+        _export_keys(spec, user, out_dir)
+    defaults = _calibration_images(spec, user) if action == "quantize" else {}
+
+    spec_path = write_spec(spec, out_dir / "spec.yaml")
+    from launchers import LAUNCHERS
+
+    launcher = "local" if settings is None else settings.launcher
+    command = skill.command(action, str(spec_path), local=LAUNCHERS[launcher].runs_on_host)
+    result = HandoffResult(
+        action=action, workspace=ws.path, rec_id=rec_id, spec_path=spec_path,
+        checkpoint=model_path, checkpoint_kind=checkpoint, results_dir=results_dir,
+        command=command, preserved=preserved, overrides=user, defaults=defaults,
+        launcher=launcher,
+        metric_name=_read_metric_name(ws), score=best.get("score"),
+    )
+    if run:
+        inputs = set((skill.info.get("actions", {}).get(action, {}) or {}).get("inputs") or {})
+        _run_action(result, spec, out_dir, stream, _launcher(settings, skill),
+                    tuple(sorted(inputs - {model_key})), _gpu_ids(settings))
+    return result
+
+
+def _experiment_settings(ws: Workspace, experiment: Mapping[str, Any]):
+    """The experiment's resolved settings (experiment.yaml), or None for a workspace written
+    before they were recorded (its hand-off runs locally, as it always did)."""
+    from pydantic import ValidationError
+
+    from automl.study import Settings
+
+    recorded = experiment.get("settings")
+    if recorded is None:
+        return None
+    try:
+        return Settings(**recorded)
+    except (TypeError, ValidationError) as exc:
+        raise UserError(f"{ws.experiment_file}: unreadable settings ({str(exc).splitlines()[0]}); "
+                        f"the hand-off cannot tell where the trials ran") from None
+
+
+def _launcher(settings, skill):
+    """Where ``--run`` runs the action: the experiment's own launcher (a Docker experiment's
+    image, pull policy, shm size, network and extra mounts), else a local process."""
+    if settings is None:
+        from launchers import LAUNCHERS
+
+        return LAUNCHERS["local"]()
+    from automl.run.engine import make_launcher
+
+    return make_launcher(settings, skill)
+
+
+def _gpu_ids(settings) -> tuple[int, ...]:
+    """As many GPUs as one trial had (the first ones): the action loads the same model."""
+    import math
+
+    gpus = settings.gpus_per_trial if settings is not None else 0
+    return tuple(range(math.ceil(gpus))) if gpus > 0 else ()
+
+
+def _calibration_images(spec: dict[str, Any], user: Mapping[str, Any]) -> dict[str, Any]:
+    """Fill the quantize calibration folder the skill marks mandatory (TAO's template leaves it
+    empty, and INT8 calibration without images fails inside the container): the training
+    split's images of the action's dataset. A folder the trained spec or ``--set`` names wins."""
+    current = get_dotted(spec, CALIBRATION_KEY, None)
+    if CALIBRATION_KEY in user or current not in (None, "", "???"):
+        return {}
+    root = get_dotted(spec, ROOT_KEY, None)
+    split = get_dotted(spec, TRAIN_SPLIT_KEY, None) or "train"
+    if not isinstance(root, str) or root in ("", "???"):
+        raise UserError(f"quantize: {CALIBRATION_KEY} is required and the spec names no "
+                        f"dataset root to take calibration images from; pass --set "
+                        f"calibration_images=DIR")
+    folder = Path(root) / "images" / str(split)
+    if not folder.is_dir():
+        raise UserError(f"quantize: no calibration images at {folder} (the training split's "
+                        f"images, the default of {CALIBRATION_KEY}); pass --set "
+                        f"calibration_images=DIR or --root-dir")
+    set_dotted(spec, CALIBRATION_KEY, str(folder))
+    return {CALIBRATION_KEY: str(folder)}
+
+
+def model_key_for(info: Mapping[str, Any], action: str) -> str:
+    """The spec key that holds the model an action loads (``spec_params`` ``parent_model``)."""
+    params = (info.get("spec_params") or {}).get(action) or {}
+    for key, role in params.items():
+        if role == "parent_model":
+            return str(key)
+    return DEFAULT_MODEL_KEYS.get(action, f"{action}.checkpoint")
+
+
+def merge_trained(template: Mapping[str, Any], trained: Mapping[str, Any],
+                  skip_sections: set[str] = frozenset()) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The action template with every key it shares with the trained spec set to the trained value.
+
+    Keys are the template's leaves (an empty mapping or a list is one leaf, copied whole).
+    Skipped: any ``results_dir``, train-only keys (the resume path) and keys under
+    ``skip_sections`` (the hand-off actions' own sections). Returns (spec, preserved values).
+    """
+    spec = copy.deepcopy(dict(template))
+    preserved: dict[str, Any] = {}
+    for key in flatten(template):
+        parts = key.split(".")
+        if parts[-1] == "results_dir" or key in _NOT_PRESERVED or parts[0] in skip_sections:
+            continue
+        value = get_dotted(trained, key, _MISSING)
+        if value is _MISSING:
+            continue
+        set_dotted(spec, key, copy.deepcopy(value))
+        preserved[key] = value
+    return spec, preserved
+
+
+def _read_best(ws: Workspace) -> dict[str, Any]:
+    import jsonschema
+
+    from automl.results.best import read_best_rec
+
+    if not ws.best_rec.exists():
+        raise UserError(f"{ws.path}: no best_rec.json (the experiment has not finished, or it "
+                        f"crashed: `automl recover {ws.path}` rebuilds it from the trial folders)")
+    try:
+        doc = read_best_rec(ws.best_rec)
+    except (OSError, ValueError, jsonschema.ValidationError) as exc:
+        raise UserError(f"{ws.best_rec}: unreadable ({str(exc).splitlines()[0]}); run "
+                        f"`automl recover {ws.path}`") from None
+    best = doc.get("best")
+    if not best:
+        raise UserError(f"{ws.path}: no trial of this experiment produced a finite "
+                        f"{doc.get('metric_name', 'metric')}: no checkpoint to hand off; see "
+                        f"`automl status {ws.path}` for why the trials failed")
+    return best
+
+
+def _read_metric_name(ws: Workspace) -> str:
+    try:
+        return str(json.loads(ws.best_rec.read_text(encoding="utf-8")).get("metric_name", ""))
+    except (OSError, ValueError):
+        return ""
+
+
+def _resolve_checkpoint(ws: Workspace, best: Mapping[str, Any], trial_dir: Path,
+                        checkpoint: str) -> Path:
+    train_dir = trial_dir / "results" / "train"
+    if checkpoint == "latest":
+        found = latest_checkpoint(train_dir)
+        if found is None:
+            raise UserError(f"--checkpoint latest: no *_model_latest.pth in {train_dir}; use "
+                            f"--checkpoint best (the scored epoch's checkpoint)")
+        return found.resolve()
+    uri = best.get("checkpoint_uri")
+    if not uri:
+        raise UserError(f"best trial {best['rec_id']}: best_rec.json names no checkpoint file (none "
+                        f"was written at epoch {best.get('observed_budget')}): no checkpoint to "
+                        f"hand off")
+    path = Path(str(uri))
+    if not ws.inside(path):
+        # best_rec.json was written before the workspace was moved or copied: the same file here.
+        path = train_dir / path.name
+    if CheckpointFile.parse(path) is None and not path.name.endswith(".pth"):
+        raise UserError(f"best_rec.json: checkpoint_uri {uri!r} is not a checkpoint file name")
+    if not path.is_file():
+        raise UserError(f"best trial {best['rec_id']}: checkpoint file missing on disk: {path} "
+                        f"(deleted? --keep-checkpoints best keeps exactly this file)")
+    return path.resolve()
+
+
+def _read_trial_spec(trial_dir: Path) -> dict[str, Any]:
+    path = trial_dir / "spec.yaml"
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: the best trial's spec is missing; cannot tell which dataset and "
+                        f"model settings it was trained with") from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise UserError(f"{path}: unreadable ({exc})") from None
+    if not isinstance(spec, dict):
+        raise UserError(f"{path}: expected a mapping at the top level")
+    return spec
+
+
+def _known_keys(skill, action: str, template: Mapping[str, Any]) -> set[str]:
+    known = set(flatten(template))
+    schema_path = skill.path / "schemas" / f"{action}.schema.json"
+    if schema_path.is_file():
+        from automl.skill.schema import iter_leaves, load_schema
+
+        try:
+            known |= {leaf.name for leaf in iter_leaves(load_schema(schema_path))}
+        except UserError:
+            pass  # a broken action schema only narrows what --set accepts
+    return known
+
+
+def _is_known(key: str, known: set[str], template: Mapping[str, Any]) -> bool:
+    if key in known:
+        return True
+    parent = key.rpartition(".")[0]  # inside a free-form mapping of the template
+    while parent:
+        if parent in known and isinstance(get_dotted(template, parent, None), dict):
+            return True
+        parent = parent.rpartition(".")[0]
+    return False
+
+
+def _resolve_overrides(values: Mapping[str, Any], skill, action: str,
+                       template: Mapping[str, Any], owned: set[str], model_key: str) -> dict[str, Any]:
+    shorthand = skill.shorthand()
+    known = _known_keys(skill, action, template)
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        full = shorthand.get(key, key)
+        if full in owned:
+            why = ("the model is the best trial's scored checkpoint; --checkpoint latest picks the "
+                   "latest one" if full == model_key else "outputs stay in the workspace's "
+                   "handoff folder")
+            raise UserError(f"--set {key}: this key is managed by automl hand-off ({why}); remove it")
+        if not _is_known(full, known, template):
+            raise UserError(f"--set {key}: unknown {action} spec key"
+                            f"{did_you_mean(full, known | set(shorthand))}; keys come from "
+                            f"spec_template_{action}.yaml and {action}.schema.json")
+        out[full] = value
+    return out
+
+
+def _export_keys(spec: dict[str, Any], user: Mapping[str, Any], out_dir: Path) -> None:
+    set_dotted(spec, ONNX_KEY, str(out_dir / "model.onnx"))
+    size = get_dotted(spec, IMG_SIZE_KEY, None)
+    if isinstance(size, (list, tuple)) and len(size) == 2:
+        height, width = size
+    elif isinstance(size, int) and not isinstance(size, bool):
+        height = width = size
+    else:
+        return
+    for key, value in (("export.input_height", height), ("export.input_width", width)):
+        if key not in user:  # an explicit --set wins
+            set_dotted(spec, key, value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running the action
+
+
+def _read_paths(spec: Mapping[str, Any], input_keys: tuple[str, ...],
+                checkpoint: Path) -> tuple[Path, ...]:
+    """Host paths the action reads (a container mounts exactly these, read-only): the dataset,
+    the action's declared inputs (calibration images, ...) and the checkpoint's folder."""
+    from launchers.docker import spec_input_paths
+
+    root = get_dotted(spec, ROOT_KEY, None)
+    candidates = [Path(root)] if isinstance(root, str) and root.startswith("/") else []
+    candidates += [*spec_input_paths(dict(spec), input_keys), checkpoint.parent]
+    existing = [path for path in candidates if path.exists()]
+    # A path inside another one (calibration images under the dataset root) is already visible.
+    return tuple(dict.fromkeys(path for path in existing
+                               if not any(other != path and path.is_relative_to(other)
+                                          for other in existing)))
+
+
+def _run_action(result: HandoffResult, spec: Mapping[str, Any], out_dir: Path,
+                stream: Callable[[str], None] | None, launcher, input_keys: tuple[str, ...] = (),
+                gpu_ids: tuple[int, ...] = ()) -> None:
+    from automl.results.failures import HINTS, classify
+    from automl.tao.lines import read_status, status_path
+    from automl.tao.progress import final_status, runs
+    from launchers.base import LaunchSpec, LaunchError, log_tail
+
+    launcher.preflight(tuple(result.command))
+    log_path = out_dir / f"{result.action}.log"
+    log_path.unlink(missing_ok=True)  # this run's log only
+    for stale in (result.results_dir / result.action / "status.json", result.results_dir / "status.json"):
+        stale.unlink(missing_ok=True)  # trainers append: old lines would pass for this run's KPIs
+    job = LaunchSpec(argv=tuple(result.command), cwd=out_dir, log_path=log_path,
+              name=f"{result.workspace.name}-handoff-{result.action}",
+              labels={"automl.experiment": result.workspace.name, "automl.handoff": result.action},
+              gpu_ids=gpu_ids, read_paths=_read_paths(spec, input_keys, result.checkpoint),
+              write_paths=(out_dir,))
+    try:
+        handle = launcher.start(job)
+    except LaunchError as exc:
+        raise UserError(f"{result.action}: {exc}") from None
+    secrets = secret_values(spec)  # redacted from the streamed log and the messages
+    follower = _LogFollower(log_path, stream, secrets)
+    try:
+        while (code := handle.poll()) is None:
+            follower.pump()
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        handle.stop()
+        raise
+    follower.pump(final=True)
+    result.log_path = log_path
+    result.exit_code = code
+    lines = read_status(status_path(result.results_dir, result.action))
+    for line in lines:
+        result.kpis.update(line.kpi)
+    statuses = [line.status for line in lines if line.status]
+    # TAO ends a good action with RUNNING "<Action> finished successfully." (no SUCCESS line).
+    result.status = (final_status(runs(lines)[-1]) if lines else None) or \
+        (statuses[-1] if statuses else "")
+    messages = [line.message for line in lines if line.message]
+    result.message = redact_text(messages[-1], secrets) if messages else ""
+    if code != 0 or result.status == "FAILURE":
+        failure_class, message = classify(code, lines, log_tail(log_path))
+        result.failure_class = failure_class
+        result.message = redact_text(message or result.message, secrets)
+        result.hint = HINTS.get(failure_class, "")
+
+
+class _LogFollower:
+    """Streams complete lines appended to a log file, secrets redacted."""
+
+    def __init__(self, path: Path, sink: Callable[[str], None] | None, secrets: set[str]) -> None:
+        self.path = path
+        self.sink = sink
+        self.secrets = secrets
+        self.offset = 0
+        self.pending = b""
+
+    def pump(self, final: bool = False) -> None:
+        if self.sink is None:
+            return
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(self.offset)
+                chunk = handle.read()
+        except FileNotFoundError:
+            return
+        self.offset += len(chunk)
+        data = self.pending + chunk
+        if final:
+            complete, self.pending = data, b""
+        else:
+            complete, _, self.pending = data.rpartition(b"\n")
+        for line in complete.decode("utf-8", errors="replace").splitlines():
+            self.sink(redact_text(line, self.secrets))
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def main_handoff(args) -> int:
+    """``automl handoff ACTION WORKSPACE [--root-dir DIR] [--run] [--checkpoint best|latest]
+    [--set KEY=VALUE ...]``. args: .action, .workspace, .root_dir, .run, .checkpoint, .set_."""
+    from automl.skill.spec import parse_assignments
+
+    overrides = parse_assignments(getattr(args, "set_", None) or [])
+    run = bool(getattr(args, "run", False))
+    root_dir = getattr(args, "root_dir", None)
+
+    def echo(line: str) -> None:
+        print(f"  | {line}", flush=True)
+
+    result = handoff(Path(args.workspace), args.action, Path(root_dir) if root_dir else None, run,
+                     getattr(args, "checkpoint", None) or "best", overrides,
+                     stream=echo if run else None)
+    score = f", {result.metric_name} = {_fmt(result.score)}" if result.score is not None else ""
+    print(f"{result.action} spec: {result.spec_path}")
+    print(f"model: {result.checkpoint} ({result.checkpoint_kind} checkpoint of trial "
+          f"{result.rec_id}{score})")
+    shown = {k: result.preserved[k] for k in HEADLINE_KEYS if k in result.preserved}
+    shown.update({k: v for k, v in result.overrides.items() if k in HEADLINE_KEYS})
+    if shown:
+        print("from the trained model: " + ", ".join(
+            f"{k.rsplit('.', 1)[-1]}={'***' if is_secret_key(k) else _fmt(v)}"
+            for k, v in shown.items()) + f" ({len(result.preserved)} keys preserved)")
+    if result.overrides:
+        print("overrides: " + ", ".join(f"{k}={'***' if is_secret_key(k) else _fmt(v)}"
+                                        for k, v in result.overrides.items()))
+    for key, value in result.defaults.items():
+        print(f"{key} = {_fmt(value)} (default: the training split's images)")
+    print(f"results: {result.results_dir}")
+    if not result.ran:
+        local = result.launcher == "local"
+        where = "" if local else f" (in the experiment's {result.launcher} image)"
+        print(f"run it{where}: {shlex.join(result.command)}")
+        return 0
+    print(f"{result.action} exited {result.exit_code}"
+          + ("" if result.launcher == "local" else f" ({result.launcher})")
+          + f"; log: {result.log_path}")
+    for key, value in result.kpis.items():
+        print(f"  {key} = {_fmt(value)}")
+    if result.ok:
+        return 0
+    reason = f"{result.failure_class}: " if result.failure_class else ""
+    print(f"{result.action} failed: {reason}{result.message}"
+          + (f" ({result.hint})" if result.hint else ""), file=sys.stderr)
+    return 1

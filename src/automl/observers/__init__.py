@@ -1,0 +1,1 @@
+"""Who watches an experiment: the progress display and MLflow tracking."""

@@ -1,0 +1,177 @@
+"""Live progress of an experiment: a rich table on a terminal, plain log lines elsewhere.
+
+``rich`` (a live table: trial, status, epoch/budget, current and best metric, the
+hyperparameters, elapsed) when stdout is a TTY; ``plain`` (one line per event, for CI logs and
+pipes); ``none`` (quiet). Both are observers of the :class:`~automl.run.recorder.Recorder`.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from typing import Any, TextIO
+
+from automl.contract import FINISHED
+from automl.results.records import TrialRecord
+from automl.secrets import redact
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        return f"{value:.3g}" if (abs(value) < 1e-2 or abs(value) >= 1e4) and value else f"{value:.4f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def short_name(name: str) -> str:
+    """``dataset.segment.augmentation.random_flip.enable`` → ``random_flip.enable``."""
+    parts = name.split(".")
+    return ".".join(parts[-2:]) if len(parts) > 1 else name
+
+
+class _Base:
+    def __init__(self, metric: str, direction: str, total: int) -> None:
+        self.metric = metric
+        self.direction = direction
+        self.total = total
+        self.best: tuple[str, float] | None = None
+        self.records: dict[str, TrialRecord] = {}
+        self.started = time.monotonic()
+
+    def _update_best(self, record: TrialRecord) -> None:
+        value = record.results[-1].get(self.metric) if record.results else None
+        if value is None or not math.isfinite(value):
+            return
+        better = self.best is None or (value > self.best[1] if self.direction == "max" else value < self.best[1])
+        if better:
+            self.best = (record.rec_id, value)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for record in self.records.values():
+            out[record.status] = out.get(record.status, 0) + 1
+        return out
+
+    def summary_line(self) -> str:
+        counts = self.counts()
+        done = sum(counts.get(s, 0) for s in FINISHED)
+        best = f"best {self.metric}={_fmt(self.best[1])} ({self.best[0]})" if self.best else "best: -"
+        elapsed = time.monotonic() - self.started
+        extra = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if s not in ("completed",))
+        return (f"[{elapsed:6.1f}s] trials {done}/{self.total} done"
+                f"{', ' + extra if extra else ''} | {best}")
+
+
+class PlainProgress(_Base):
+    """One line per event."""
+
+    def __init__(self, metric: str, direction: str, total: int, stream: TextIO | None = None) -> None:
+        super().__init__(metric, direction, total)
+        self.stream = stream or sys.stdout
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def trial_started(self, record: TrialRecord) -> None:
+        self.records[record.rec_id] = record
+        params = ", ".join(f"{short_name(k)}={_fmt(v)}" for k, v in redact(record.params).items())
+        by = f", proposed by {record.proposed_by}" if record.proposed_by else ""
+        self._print(f"{record.rec_id} started (budget {record.budget} epochs{by}): {params}")
+
+    def trial_result(self, record: TrialRecord, result: dict[str, Any]) -> None:
+        self.records[record.rec_id] = record
+        self._update_best(record)
+        where = f" rung {result['rung']}" if "rung" in result else ""
+        self._print(f"{record.rec_id} epoch {result.get('epoch')}/{record.budget}{where}: "
+                    f"{self.metric}={_fmt(result.get(self.metric))} | {self.summary_line()}")
+
+    def trial_ended(self, record: TrialRecord) -> None:
+        self.records[record.rec_id] = record
+        note = f" [{record.failure_class}: {record.failure_message}]" if record.failure_class else ""
+        score = record.score(self.metric)
+        self._print(f"{record.rec_id} {record.status} at epoch {record.observed_budget}"
+                    f" {self.metric}={_fmt(score)}{note} | {self.summary_line()}")
+
+    def close(self) -> None:
+        pass
+
+
+class RichProgress(_Base):
+    """A live table, refreshed a few times a second."""
+
+    def __init__(self, metric: str, direction: str, total: int) -> None:
+        super().__init__(metric, direction, total)
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = Console()
+        self._lock = threading.Lock()
+        self.live = Live(self._render(), console=self.console, refresh_per_second=4,
+                         get_renderable=self._render, transient=False)
+        self.live.start()
+
+    def _render(self):
+        from rich.table import Table
+
+        table = Table(title=self.summary_line(), title_justify="left", expand=False)
+        with self._lock:
+            records = sorted(self.records.values(), key=lambda r: r.index)
+        by = any(r.proposed_by for r in records)  # bracket family: which model proposed it
+        for column in ("trial", "status", "epoch", self.metric, "best of trial",
+                       *(("proposed by",) if by else ()), "params"):
+            table.add_column(column, overflow="fold")
+        varying = self._varying(records)
+        for record in records[-30:]:
+            values = [r.get(self.metric) for r in record.results if r.get(self.metric) is not None]
+            best = (max if self.direction == "max" else min)(values) if values else None
+            current = values[-1] if values else None
+            style = {"failed": "red", "recovered": "yellow", "running": "cyan"}.get(record.status, "")
+            status = record.status + (f" ({record.failure_class})" if record.failure_class else "")
+            params = ", ".join(f"{short_name(k)}={_fmt(record.params.get(k))}" for k in varying)
+            table.add_row(record.rec_id, status, f"{record.observed_budget}/{record.budget}",
+                          _fmt(current), _fmt(best),
+                          *((record.proposed_by or "",) if by else ()), params, style=style)
+        return table
+
+    @staticmethod
+    def _varying(records: list[TrialRecord]) -> list[str]:
+        """Only hyperparameters whose values differ between trials are worth the width."""
+        keys: dict[str, set[str]] = {}
+        for record in records:
+            for key, value in redact(record.params).items():
+                keys.setdefault(key, set()).add(repr(value))
+        return [k for k, seen in keys.items() if len(seen) > 1 or len(records) == 1][:6]
+
+    def trial_started(self, record: TrialRecord) -> None:
+        with self._lock:
+            self.records[record.rec_id] = record
+
+    def trial_result(self, record: TrialRecord, result: dict[str, Any]) -> None:
+        with self._lock:
+            self.records[record.rec_id] = record
+            self._update_best(record)
+
+    def trial_ended(self, record: TrialRecord) -> None:
+        self.trial_started(record)
+
+    def close(self) -> None:
+        self.live.stop()
+
+
+class NoProgress(_Base):
+    def trial_started(self, record: TrialRecord) -> None: ...
+    def trial_result(self, record: TrialRecord, result: dict[str, Any]) -> None: ...
+    def trial_ended(self, record: TrialRecord) -> None: ...
+    def close(self) -> None: ...
+
+
+def make_progress(mode: str, metric: str, direction: str, total: int):
+    if mode == "auto":
+        mode = "rich" if sys.stdout.isatty() else "plain"
+    cls = {"rich": RichProgress, "plain": PlainProgress, "none": NoProgress}[mode]
+    return cls(metric, direction, total)

@@ -1,0 +1,1 @@
+"""What an experiment leaves: workspace, trial records, best, failures, retention."""

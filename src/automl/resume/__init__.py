@@ -1,0 +1,1 @@
+"""Continuing an interrupted experiment and rebuilding its records."""

@@ -1,0 +1,1 @@
+"""Running an experiment: the engine, one trial, the Tune callback, Tune persistence."""

@@ -1,0 +1,248 @@
+"""Driver-side bookkeeping: Ray Tune callbacks → trial records → journal/history.json, observers.
+
+Ray Tune tells the driver when a trial starts, reports, pauses, ends or errors; this callback
+keeps one :class:`TrialRecord` per trial, merges in the trial's own ``outcome.json`` at the end,
+appends every change to the journal (:mod:`automl.results.journal`: fsync'd, constant cost per event,
+instead of rewriting ``history.json``: O(trials) per event), compacts the journal into
+``history.json`` at the start and end of a run, and fans the events out to observers (live
+progress, MLflow). The :class:`FailureStopper` uses the same records to stop an experiment whose trials all
+fail, instead of launching more.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from ray import tune
+
+from automl.contract import (EPOCHS_KEY, FINISHED, OUTCOME, PARENT_KEY, PROPOSER_KEY,
+                             hyperparameters)
+from automl.results.failures import HINTS
+from automl.results.journal import Journal, journal_path
+from automl.results.records import TrialRecord, write_history
+
+
+class Observer(Protocol):
+    """Receives experiment events (progress display, tracking)."""
+
+    def trial_started(self, record: TrialRecord) -> None: ...
+    def trial_result(self, record: TrialRecord, result: dict[str, Any]) -> None: ...
+    def trial_ended(self, record: TrialRecord) -> None: ...
+
+
+class Recorder(tune.Callback):
+    def __init__(self, workspace: Path, experiment: dict[str, Any], metric: str,
+                 observers: list[Observer] | None = None,
+                 records: dict[str, TrialRecord] | None = None) -> None:
+        self.workspace = workspace
+        self.experiment = experiment
+        self.metric = metric
+        self.observers = list(observers or [])
+        self.records: dict[str, TrialRecord] = dict(records or {})
+        self._lock = threading.Lock()
+        self._journal: Journal | None = None  # opened (after a compaction) at the first event
+        self.reclaimed = 0  # bytes of checkpoints deleted by retention during the run
+        # Finished trials whose checkpoints retention already deleted (not the best): see _retain.
+        self._pruned: set[str] = set()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Tune pickles its callbacks into the experiment state: leave out locks and observers
+        (live displays, tracking clients), which belong to the running driver only."""
+        state = dict(self.__dict__)
+        state["observers"] = []
+        state.pop("_lock", None)
+        state.pop("_pruned", None)
+        state["_journal"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._pruned = set()
+        self._journal = None
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _record(self, trial) -> TrialRecord:
+        rec_id = trial.trial_id
+        record = self.records.get(rec_id)
+        if record is None:
+            config = dict(trial.config)
+            tag = str(getattr(trial, "experiment_tag", "") or "")
+            index = int(tag.split("_", 1)[0]) if tag.split("_", 1)[0].isdigit() else len(self.records) + 1
+            record = TrialRecord(rec_id=rec_id, params=hyperparameters(config), index=index,
+                                 folder=str(self.workspace / "trials" / rec_id),
+                                 parent=config.get(PARENT_KEY),
+                                 proposed_by=config.get(PROPOSER_KEY))
+            self.records[rec_id] = record
+        else:
+            # PBT/PB2 change a running trial's config when it exploits another trial (it then
+            # restarts from that trial's checkpoint): the record follows its current params.
+            record.params = hyperparameters(trial.config)
+            record.parent = trial.config.get(PARENT_KEY) or record.parent
+        budget = trial.config.get(EPOCHS_KEY) or self.experiment.get("budget", 0)
+        record.budget = max(record.budget, int(budget))
+        return record
+
+    @property
+    def history(self) -> Path:
+        return self.workspace / "history.json"
+
+    def save(self) -> None:
+        """Compaction: history.json := every record, journal emptied (start, end, pause)."""
+        with self._lock:
+            write_history(self.history, self.experiment, list(self.records.values()))
+
+    def _log(self, record: TrialRecord) -> None:
+        """One fsync'd journal line with the record's new state (constant cost per event)."""
+        with self._lock:
+            if self._journal is None:
+                # A run starts from a compacted history: it also holds the experiment dict and
+                # what a resume's reconciliation changed in the restored records.
+                write_history(self.history, self.experiment, list(self.records.values()))
+                self._journal = Journal(journal_path(self.history))
+            self._journal.append({"trial": record.to_json()})
+
+    def close(self) -> None:
+        """Compact and release the journal (the engine calls it when the run ends)."""
+        self.save()
+        with self._lock:
+            if self._journal is not None:
+                self._journal.close()
+                self._journal = None
+
+    def _emit(self, event: str, *args: Any) -> None:
+        for observer in self.observers:
+            getattr(observer, event)(*args)
+
+    # -- Tune callbacks --------------------------------------------------------------------
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        record = self._record(trial)
+        record.status = "running"
+        record.started_at = record.started_at or time.time()
+        self._pruned.discard(record.rec_id)  # running again: it may write checkpoints again
+        self._log(record)
+        self._emit("trial_started", record)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        if self.metric not in result or "epoch" not in result:
+            return
+        record = self._record(trial)
+        record.status = "running"
+        kpis = {k: v for k, v in result.items() if k.startswith(("val_", "train_"))}
+        kpis[self.metric] = result[self.metric]
+        record.add_result(int(result["epoch"]), kpis)
+        for key in ("rung", "bracket"):
+            if key in result:
+                setattr(record, key, result[key])
+        self._log(record)
+        self._emit("trial_result", record, result)
+
+    def on_trial_save(self, iteration, trials, trial, **info) -> None:
+        if getattr(trial, "status", None) == "PAUSED":
+            record = self._record(trial)
+            record.status = "paused"
+            self._log(record)
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self._finish(trial, errored=False)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self._finish(trial, errored=True)
+
+    def _finish(self, trial, errored: bool) -> None:
+        record = self._record(trial)
+        outcome = self.read_outcome(record)
+        status = outcome.get("status") or ("failed" if errored else "completed")
+        if not errored and getattr(trial, "status", None) == "PAUSED":
+            # Ended while parked at a rung (not promoted): outcome.json still describes the last
+            # segment, which "completed" its rung; the trial itself was stopped there.
+            status = "stopped"
+        record.status = status
+        record.failure_class = outcome.get("failure_class")
+        record.failure_message = outcome.get("message", "")
+        record.retries = int(outcome.get("retries", 0) or 0)
+        if errored and not record.failure_class:
+            record.failure_class, record.failure_message = "infrastructure", "the Ray worker died"
+        record.ended_at = time.time()
+        self._pruned.discard(record.rec_id)
+        self._log(record)  # durable before anything else learns of the end (MLflow, best)
+        self._retain()
+        self._emit("trial_ended", record)
+
+    def _retain(self) -> None:
+        """``--keep-checkpoints best``: delete checkpoints of finished trials that can no longer
+        be chosen (a finished trial that is not the best now can never become it).
+
+        Incremental: a finished trial that is not the best is pruned once (remembered in
+        ``_pruned``); what is left to look at on a trial end is that trial, the current best
+        (all but its chosen checkpoint) and a former best, plus, on the first call of a resumed
+        driver, every finished trial of the history. A trial that starts again (restart,
+        resume) leaves ``_pruned`` and is pruned again when it ends. Files a finished trial
+        writes after it ended are left to :func:`automl.results.retention.finalize_retention`.
+        """
+        if self.experiment.get("keep_checkpoints", "best") != "best":
+            return
+        from automl.results.best import choose_best
+        from automl.results.retention import ACTIVE, prune
+
+        records = list(self.records.values())
+        best = choose_best(records, self.metric, self.experiment.get("direction", "max"))
+        best_id = best.record.rec_id if best else None
+        todo = [r for r in records if r.status not in ACTIVE and r.rec_id not in self._pruned]
+        self.reclaimed += prune(self.workspace, todo, best_id, keep_rec_ids=set(),
+                                needed_paths=set())
+        self._pruned.update(r.rec_id for r in todo if r.rec_id != best_id)
+
+    def on_trial_recover(self, iteration, trials, trial, **info) -> None:
+        record = self._record(trial)
+        record.status = "pending"
+        self._log(record)
+
+    @staticmethod
+    def read_outcome(record: TrialRecord) -> dict[str, Any]:
+        path = Path(record.folder) / OUTCOME
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def on_experiment_end(self, trials, **info) -> None:
+        self.save()
+
+    # -- queries ---------------------------------------------------------------------------
+    def finished(self) -> list[TrialRecord]:
+        return [r for r in self.records.values() if r.status in FINISHED]
+
+    def all_failed(self, minimum: int) -> bool:
+        done = self.finished()
+        return len(done) >= minimum and all(r.status == "failed" for r in done)
+
+    def failure_summary(self) -> str:
+        counts: dict[str, int] = {}
+        for record in self.finished():
+            if record.status == "failed":
+                counts[record.failure_class or "error"] = counts.get(record.failure_class or "error", 0) + 1
+        parts = [f"{n}× {cls} ({HINTS.get(cls, '')})" for cls, n in sorted(counts.items())]
+        return "; ".join(parts)
+
+
+class FailureStopper(tune.Stopper):
+    """Stops the whole experiment once ``minimum`` trials have finished and every one failed,
+    or as soon as the metric is found never to be reported (a wrong ``--metric``)."""
+
+    def __init__(self, recorder: Recorder, minimum: int) -> None:
+        self.recorder = recorder
+        self.minimum = minimum
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        done = self.recorder.finished()
+        if any(r.failure_class == "metric" for r in done):
+            return True
+        return self.recorder.all_failed(self.minimum)

@@ -1,0 +1,1 @@
+"""The TAO skill folder: its files, action schemas, the spec it builds, the dataset check."""

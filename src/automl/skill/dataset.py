@@ -1,0 +1,112 @@
+"""Dataset checks before launch, and the generated dataset of the embedded default.
+
+A wrong ``root_dir`` or a mask with more classes than ``num_classes`` would fail every trial
+minutes later; checking the layout (``images/<split>``, ``masks/<split>``) and a sample of masks
+up front turns that into one clear line. Only skills with a ``dataset.segment`` section (the
+SegFormer/UNet data format) are checked this way; other skills' data is the trainer's business.
+
+Masks are read as TAO's SegFormer dataset reads them (``nvidia_tao_pytorch/cv/segformer/
+dataloader/segformer_dataset.py``, ``SFDataset.__getitem__``): with ``dataset.segment.
+label_transform: norm`` (TAO's template) a pixel becomes ``value // 255``, so binary masks stored
+as 0/255 hold classes 0 and 1; with ``None`` (or anything else) pixel values are class ids.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from automl.errors import UserError
+from automl.skill.spec import SpecBuilder, get_dotted
+
+if TYPE_CHECKING:  # numpy/PIL are imported where masks are read: a wrong path is refused first
+    import numpy as np
+
+MASKS_SAMPLED = 16
+
+
+def _split(builder: SpecBuilder, template: dict[str, Any], key: str, default: str) -> str:
+    value = builder.overrides.get(f"dataset.segment.{key}",
+                                  get_dotted(template, f"dataset.segment.{key}", default))
+    return str(value)
+
+
+def check(root: Path, builder: SpecBuilder, template: dict[str, Any], num_classes: Any) -> None:
+    if not root.is_dir():
+        raise UserError(f"--root-dir {root}: dataset folder not found; pass the folder that holds "
+                        f"images/<split> and masks/<split>")
+    if get_dotted(template, "dataset.segment", None) is None:
+        return
+    for key, default in (("train_split", "train"), ("validation_split", "val")):
+        split = _split(builder, template, key, default)
+        for kind in ("images", "masks"):
+            folder = root / kind / split
+            if not folder.is_dir() or not any(folder.iterdir()):
+                raise UserError(f"--root-dir {root}: split '{split}' (dataset.segment.{key}) has no "
+                                f"{kind}/{split}/ folder with files; create it or set "
+                                f"dataset.segment.{key}")
+    if isinstance(num_classes, int) and not isinstance(num_classes, bool):
+        norm = _split(builder, template, "label_transform", "None") == "norm"
+        _check_mask_classes(root / "masks" / _split(builder, template, "train_split", "train"),
+                            num_classes, norm)
+
+
+def _check_mask_classes(folder: Path, num_classes: int, norm: bool) -> None:
+    """Class ids of a sample of masks against ``num_classes``, as the trainer will read them."""
+    import numpy as np
+    from PIL import Image
+
+    for path in sorted(folder.glob("*.png"))[:MASKS_SAMPLED]:
+        try:
+            with Image.open(path) as image:
+                pixels = np.asarray(image)
+        except (OSError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
+            raise UserError(f"{path}: not a readable PNG mask ({type(exc).__name__}); replace or "
+                            f"remove the file") from None
+        top = int(_class_ids(path, pixels, norm).max(initial=0))
+        if top >= num_classes:
+            raise UserError(f"{path}: mask has class id {top} but dataset.segment.num_classes="
+                            f"{num_classes}; set --set dataset.segment.num_classes={top + 1}")
+
+
+def _class_ids(path: Path, pixels: np.ndarray, norm: bool) -> np.ndarray:
+    """The class ids TAO reads from a mask's pixels.
+
+    Under ``norm`` TAO maps a pixel to ``value // 255``: 255 is class 1 and every other value
+    silently becomes class 0. Values other than 0 and 255 therefore mean class-id masks read
+    with TAO's default ``norm``, which would train on a blank mask: refused, with the fix.
+    """
+    if not norm:
+        return pixels
+    stray = pixels[(pixels != 0) & (pixels != 255)]
+    if stray.size:
+        raise UserError(f"{path}: mask has value {int(stray[0])} but dataset.segment."
+                        f"label_transform is norm (TAO reads value // 255, so only 0/255 binary "
+                        f"masks keep their classes); for class-id masks set --set "
+                        f"dataset.segment.label_transform=None")
+    return pixels // 255
+
+
+def synthesize_default(cache: Path, num_classes: Any) -> Path:
+    """Generate (once) the synthetic dataset the embedded default trains on."""
+    from segformer_trainer.synth import DEFAULTS, generate
+
+    classes = int(num_classes) if isinstance(num_classes, int) else DEFAULTS["num_classes"]
+    params = {**DEFAULTS, "num_classes": classes}
+    name = "synth-" + "-".join(f"{k}{v}" for k, v in sorted(params.items()))
+    target = cache / name
+    if not (target / ".complete").exists():
+        # Generate beside the target and rename: two experiments starting at once never see
+        # (or write) a half-written dataset.
+        import shutil
+        import tempfile
+
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=cache))
+        generate(tmp, **params)
+        (tmp / ".complete").write_text("ok")
+        try:
+            tmp.rename(target)
+        except OSError:  # another process won the race: use its copy
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target.resolve()

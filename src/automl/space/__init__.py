@@ -1,0 +1,1 @@
+"""The search space: parameters, their derivation from the schema, user overrides."""
