@@ -1,10 +1,11 @@
 """A live ``automl serve`` (subprocess, its own Ray) running the fake trainer: the life of an
-experiment through the Python client and ``automl … --server``, restart safety after ``kill -9``
+experiment through the Python client and ``automl … --server``, restart safety after ``kill -9`` or SIGTERM
 and the OpenAPI contract (committed document current, schemathesis finds no 5xx)."""
 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 from automl.client import ApiError, Client
 from tests.helpers.skills import make_fake_skill
-from tests.helpers.processes import wait_until
+from tests.helpers.processes import trainer_pids, wait_until
 from service_fixtures import ENV, LiveServer, admin_token
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +80,12 @@ def test_submit_watch_pause_resume_cancel_and_the_cli(tmp_path: Path):
         server.close()
 
 
-def test_kill_9_with_two_running_and_one_queued_loses_nothing(tmp_path: Path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_restart_with_two_running_and_one_queued_loses_nothing(tmp_path: Path, sig: int):
+    """``kill -9`` (the runs die with the server) or a clean SIGTERM (the server stops its runs as
+    Ctrl-C does and exits 0, leaving no trainer behind): after a restart on the same store the two
+    running experiments resume, the queued one stays queued, and every trial finished before the
+    signal is kept as it was, none run twice."""
     server, token = _server(tmp_path, "--max-experiments", "2")
     try:
         client = Client(server.url, token)
@@ -87,7 +93,13 @@ def test_kill_9_with_two_running_and_one_queued_loses_nothing(tmp_path: Path):
         wait_until(lambda: all(client.trials(i)["trials"] for i in ids[:2]), timeout=180,
                    what="trials of both running experiments")
         assert client.get(ids[2])["state"] == "PENDING"
-        server.kill()  # SIGKILL of the server alone
+        done_before = {t["rec_id"]: _kept(t) for i in ids[:2] for t in client.trials(i)["trials"]
+                       if t["status"] == "completed"}
+        server.kill(sig)  # the server process alone
+        if sig == signal.SIGTERM:
+            assert server.proc is not None and server.proc.returncode == 0, \
+                (tmp_path / "serve-0.log").read_text()[-2000:]
+            assert not trainer_pids(tmp_path / "srv" / "workspaces"), "trainers left behind"
         assert "admin token" not in server.start()  # restarted on the same store
         states = {i: client.get(i)["state"] for i in ids}
         assert states[ids[2]] == "PENDING" and {states[ids[0]], states[ids[1]]} <= {"RESUMING", "RUNNING"}
@@ -99,10 +111,18 @@ def test_kill_9_with_two_running_and_one_queued_loses_nothing(tmp_path: Path):
             assert len(rec_ids) == len(set(rec_ids)) == 3
             assert all(t["status"] == "completed" for t in trials)
             assert len(client.best(experiment_id)["all_recs"]) == 3
+            for trial in trials:
+                if trial["rec_id"] in done_before:
+                    assert _kept(trial) == done_before[trial["rec_id"]], trial
         logs = ["".join(client.logs(i, tail=1000)) for i in ids]
         assert all("--- automl resume" in log for log in logs[:2]) and "--- automl resume" not in logs[2]
     finally:
         server.close()
+
+
+def _kept(trial: dict) -> dict:
+    """What a restart must not change in a finished trial (its ``version`` is the feed's)."""
+    return {k: v for k, v in trial.items() if k != "version"}
 
 
 def test_committed_openapi_document_is_current():

@@ -196,7 +196,7 @@ def load_study(path: Path) -> dict[str, Any]:
 def make_settings(study: dict[str, Any], flags: dict[str, Any]) -> Settings:
     """Study-file values, overridden by the flags the user actually gave."""
     merged = {**study, **{k: v for k, v in flags.items() if v is not None}}
-    if "overrides" in study and "overrides" in flags:
+    if study.get("overrides") and flags.get("overrides"):  # no --set: None
         merged["overrides"] = {**study["overrides"], **flags["overrides"]}
     try:
         return Settings(**merged)

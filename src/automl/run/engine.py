@@ -340,6 +340,7 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
 
     from automl.algorithms import AlgoContext, Budget, build_plan
     from automl.run.recorder import FailureStopper, Recorder
+    from automl.run.staging import private_driver_staging
     from automl.results.best import best_rec, choose_best, write_best_rec
     from automl.run.trial import TrialContext, run_trial
     from automl.run.tune_state import save_state_on_change
@@ -395,6 +396,7 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
         _notify(observers, "replay", recorder.finished())
     resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
     trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=trial_ctx), resources)
+    private_driver_staging()
     stopper = FailureStopper(recorder, settings.stop_after_failures)
     if restore:
         tuner = tune.Tuner.restore(str(workspace.path / "ray" / "tune"), trainable=trainable,

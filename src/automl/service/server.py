@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 from pathlib import Path
 
 from automl.errors import UserError
@@ -132,8 +133,23 @@ def main_serve(args: argparse.Namespace) -> int:
     print(f"serving on http://{args.host}:{args.port}  (web page /, API /api/v1, docs /docs) | "
           f"store: {store.url.render_as_string(hide_password=True)} | "
           f"max experiments: {args.max_experiments}", flush=True)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _stop_serving)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    except SystemExit:
+        pass  # the signal, raised again by uvicorn once it stopped serving (_stop_serving)
     finally:
         runner.stop()
     return 0
+
+
+def _stop_serving(signum: int, frame: object) -> None:
+    """SIGINT or SIGTERM: the clean end of the server, exit code 0.
+
+    uvicorn stops serving on the signal and then raises it again for the handler it found; that
+    was Ray's driver handler, ``sys.exit(15)``, which ended the server with an error code (and a
+    Ctrl-C a traceback). This handler ends ``uvicorn.run`` alone; the runs are then stopped as
+    Ctrl-C stops them (``Runner.stop``), so that the next start resumes them.
+    """
+    raise SystemExit(0)
