@@ -133,15 +133,40 @@ def test_committed_openapi_document_is_current():
         "schemas/openapi.json is stale: automl serve --openapi > schemas/openapi.json"
 
 
+def _schemathesis_config(done: str, rec_id: str, figure: str, queued: str) -> str:
+    """Path parameters naming real things: a finished experiment, its trial and report figure,
+    the fake skill; DELETE and :handoff get the queued experiment (409), so that the finished
+    one is not deleted under the other operations and no hand-off runs a trainer."""
+    return (f'[parameters]\n"path.experiment_id" = "{done}"\n"path.rec_id" = "{rec_id}"\n'
+            f'"path.name" = "fake-skill"\n\n'
+            f'[[operations]]\ninclude-path = "/api/v1/experiments/{{experiment_id}}/report/{{name}}"\n'
+            f'parameters = {{ "path.name" = "{figure}" }}\n\n'
+            f'[[operations]]\ninclude-method = "DELETE"\n'
+            f'parameters = {{ "path.experiment_id" = "{queued}" }}\n\n'
+            f'[[operations]]\ninclude-path = "/api/v1/experiments/{{experiment_id}}:handoff"\n'
+            f'parameters = {{ "path.experiment_id" = "{queued}" }}\n')
+
+
 def test_schemathesis_finds_no_server_error(tmp_path: Path):
-    """Fuzz every operation; the paths name a real (queued) experiment and skill, so that the
-    operations on one experiment answer for it rather than 404 for a random id."""
+    """Fuzz every operation on a server that holds a finished experiment (run first, then the
+    server is restarted with ``--max-experiments 0`` so that fuzzed submissions only queue)."""
     pytest.importorskip("schemathesis")
-    server, token = _server(tmp_path, "--max-experiments", "0")
+    server, token = _server(tmp_path, "--max-experiments", "1")
     try:
-        seeded = Client(server.url, token).submit(_body())["id"]
-        (tmp_path / "schemathesis.toml").write_text(
-            f'[parameters]\n"path.experiment_id" = "{seeded}"\n"path.name" = "fake-skill"\n')
+        client = Client(server.url, token)
+        done = client.submit(_body(trials=1))["id"]
+        assert client.wait(done, poll_s=0.5, timeout=240)["state"] == "SUCCEEDED"
+        rec_id = client.trials(done)["trials"][0]["rec_id"]
+        client.report(done)
+        figure = next((tmp_path / "srv" / "workspaces").glob("*/report/*.png")).name
+        server.kill(signal.SIGTERM)
+    finally:
+        server.close()
+    server = LiveServer(tmp_path, *server.args[:-2], "--max-experiments", "0")
+    try:
+        server.start()
+        queued = Client(server.url, token).submit(_body())["id"]
+        (tmp_path / "schemathesis.toml").write_text(_schemathesis_config(done, rec_id, figure, queued))
         run = subprocess.run(
             [sys.executable, "-m", "schemathesis.cli", "run", f"{server.url}/openapi.json",
              "--checks", "not_a_server_error", "--max-examples", "8", "--seed", "1",
@@ -152,5 +177,6 @@ def test_schemathesis_finds_no_server_error(tmp_path: Path):
         assert run.returncode == 0, run.stdout[-4000:]
         print(run.stdout)
         assert " passed" in run.stdout and "Operations:" in run.stdout
+        assert "Missing test data" not in run.stdout, "an operation answered only 404"
     finally:
         server.close()
