@@ -135,7 +135,7 @@ def rebuild_record(folder: Path, metric: str, names: list[str], default_budget: 
     from automl.results.failures import decide
     from automl.skill.spec import get_dotted
     from automl.tao.lines import read_status, status_path
-    from automl.tao.progress import final_status, read_results, runs
+    from automl.tao.progress import final_status, read_results, runs, with_train_kpis
     from launchers.base import log_tail
 
     segments = _segment_specs(folder)
@@ -165,7 +165,7 @@ def rebuild_record(folder: Path, metric: str, names: list[str], default_budget: 
 
     lines = read_status(status_path(folder / "results"))
     results = read_results(lines)
-    for result in results:
+    for result in with_train_kpis(results):
         value = result.metric(metric)
         if value is None or not math.isfinite(value):
             continue

@@ -35,8 +35,8 @@ from automl.results.records import atomic_write_json
 from automl.skill.spec import SpecBuilder, get_dotted, write_spec
 from automl.tao.checkpoints import checkpoint_pattern, wait_for_checkpoint
 from automl.tao.lines import StatusLine, StatusTail, read_status, status_path
-from automl.tao.progress import (EpochResult, ResultReader, final_status, read_results,
-                                 reported_kpis, runs)
+from automl.tao.progress import (EpochResult, ResultReader, final_status, join_train_kpis,
+                                 read_results, reported_kpis, runs)
 from launchers.base import LaunchSpec, Launcher, LaunchError, log_tail
 from launchers.docker import spec_input_paths
 from launchers.gpus import assigned_gpu_ids, gpu_spec_overrides
@@ -290,10 +290,9 @@ class _Segment:
         """
         self.results.append(result)
         held, self._held = self._held, None
-        if not result.validation and held is not None and held.epochs == result.epochs:
-            train = {k: v for k, v in result.kpi.items() if k.startswith("train_")}
-            self._report(EpochResult(held.epochs, {**train, **held.kpi}, held.validation),
-                         report, writer_alive)
+        joined = join_train_kpis(held, result) if held is not None else None
+        if joined is not None:
+            self._report(joined, report, writer_alive)
             return
         if held is not None:
             self._report(held, report, writer_alive)

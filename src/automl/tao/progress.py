@@ -154,6 +154,29 @@ def read_results(lines: list[StatusLine], start: int = 0) -> list[EpochResult]:
     return out + reader.finish()
 
 
+def join_train_kpis(validation: EpochResult, following: EpochResult) -> EpochResult | None:
+    """The validation result with the ``train_*`` KPIs of the result that follows it, when that
+    one is the same epoch's "Train metrics generated." (TAO writes it just after the epoch line
+    that closes a validation); None when it is not. The engine reports the two as one result,
+    so that train_loss travels with the score and never counts as a score of its own."""
+    if following.validation or following.epochs != validation.epochs:
+        return None
+    train = {k: v for k, v in following.kpi.items() if k.startswith("train_")}
+    return EpochResult(validation.epochs, {**train, **validation.kpi}, validation.validation)
+
+
+def with_train_kpis(results: list[EpochResult]) -> list[EpochResult]:
+    """A whole file's results with each validation joined to its epoch's train KPIs."""
+    out: list[EpochResult] = []
+    for result in results:
+        joined = join_train_kpis(out[-1], result) if out and out[-1].validation else None
+        if joined is not None:
+            out[-1] = joined
+        else:
+            out.append(result)
+    return out
+
+
 def runs(lines: list[StatusLine]) -> list[list[StatusLine]]:
     """The file split into trainer processes (each appends its own lines, from its STARTED)."""
     out: list[list[StatusLine]] = []
