@@ -63,7 +63,9 @@ def _mlflow_results(ws: Path) -> dict[str, tuple[dict[int, float], str]]:
     return out
 
 
-@pytest.mark.parametrize("kill", ["worker-first", "controller"])
+# worker-first is slow-marked (CI's time budget); the controller kill is the case.
+@pytest.mark.parametrize("kill", [pytest.param("worker-first", marks=pytest.mark.slow),
+                                  "controller"])
 def test_mlflow_has_every_journaled_result_after_resume(fake_skill, tmp_path, kill):
     ws = tmp_path / "ws"
     total = 6
