@@ -97,10 +97,12 @@ def test_trials_tune_never_saved_are_set_aside(tmp_path: Path):
     (tune_dir / "experiment_state-2026-01-01_00-00-00.json").write_text(json.dumps(state))
     for name in ("a", "b", "c", "d"):
         (tmp_path / "trials" / name).mkdir(parents=True)
+    # "e": journaled as started, killed before its trainer had a folder, never saved by Tune.
     records = {"a": TrialRecord("a", {}, status="completed"), "c": TrialRecord("c", {}),
-               "d": TrialRecord("d", {}, status="completed")}
+               "d": TrialRecord("d", {}, status="completed"),
+               "e": TrialRecord("e", {}, status="running")}
     note = set_aside_unsaved_trials(tmp_path, records)
-    assert "1 trial" in note and "(c)" in note
+    assert "2 trials" in note and "(c, e)" in note
     assert sorted(records) == ["a", "d"]
     assert sorted(p.name for p in (tmp_path / "trials").iterdir()) == ["a", "b", "d"]
     assert (tmp_path / "abandoned" / "c").is_dir()

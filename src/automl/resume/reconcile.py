@@ -197,6 +197,13 @@ def set_aside_unsaved_trials(workspace: Path, records: dict[str, TrialRecord]) -
         os.replace(folder, target)
         records.pop(folder.name, None)
         moved.append(folder.name)
+    # A trial the killed controller journaled as started but that never got a folder (killed
+    # before its trainer launched) and that Tune never saved: the search proposes it again.
+    for rec_id, record in list(records.items()):
+        if (rec_id not in known and record.status not in FINISHED
+                and not (trials / rec_id).exists()):
+            records.pop(rec_id)
+            moved.append(rec_id)
     if not moved:
         return ""
     return (f"{len(moved)} trial{'s' if len(moved) != 1 else ''} started just before the "
