@@ -5,6 +5,8 @@ Its own file: two fresh controllers (each starts Ray) make it the slowest bracke
 
 from __future__ import annotations
 
+import pytest
+
 from collections import Counter
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from tests.helpers.processes import cli, kill_controller, start_run, trial_folde
 from tests.helpers.processes import status_epochs as epochs_in_status
 
 
+@pytest.mark.slow  # CI time budget; bracket resume stays in the matrix (asha, bohb)
 def test_hyperband_state_survives_sigkill_and_resume(fake_skill, tmp_path):
     """`automl resume` restores the brackets (the searcher saves the scheduler's state): the
     allocation stays textbook, and trials that were paused at a rung stay paused (Tune would

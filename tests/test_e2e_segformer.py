@@ -82,6 +82,7 @@ def test_tao_skill_folder_runs_with_the_bundled_trainer(tiny_dataset, tmp_path):
         assert yaml.safe_load(spec.read_text())["wandb"]["enable"] is False
 
 
+@pytest.mark.slow  # CI time budget; bohb's model is covered by test_algo_mf_tpe
 def test_bohb_on_the_bundled_trainer_starts_from_the_schema_defaults(tiny_dataset, tmp_path, capsys):
     """`--algo bohb` through the real trainer: the first trial is the schema's default
     configuration (the prior), the progress says which model proposed each trial, a promoted

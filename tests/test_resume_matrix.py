@@ -200,7 +200,7 @@ def check_population(ws: Path, records, at_kill: dict) -> None:
 # (test_resume.py, test_algo_hyperband_resume.py); bfbo (its own searcher), asha (promotion
 # scheduler), bohb (Hyperband scheduler + TPE proposer, saved as dehb's and hyperband_es's) and
 # pbt (population state in the generator, as pb2's) here. Every other case is slow.
-DEFAULT = ("asha", "bohb", "pbt")  # FIFO resume (throttled saves): test_resume.py[random]
+DEFAULT = ("asha", "bohb")  # FIFO resume (throttled saves): test_resume.py[random]; PBT: test_algo_pbt
 CASES = [pytest.param(algo, point, id=f"{algo}-{point}",
                       marks=() if point == "mid" and algo in DEFAULT else pytest.mark.slow)
          for algo in ALGOS for point in POINTS]

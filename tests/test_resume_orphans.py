@@ -9,6 +9,8 @@ and say so in one line; and it must never signal a process that only reuses a re
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import subprocess
 import sys
@@ -24,6 +26,7 @@ def _alive(pid: int, start_ticks: int) -> bool:
     return stat is not None and stat[1] == start_ticks
 
 
+@pytest.mark.slow  # CI time budget (36 s)
 def test_leftover_trainer_children_are_stopped_on_resume(fake_skill: Path, tmp_path: Path):
     ws = tmp_path / "ws"
     proc = start_run(fake_skill, ws, "--algo", "random", "--max-recommendations", "2",

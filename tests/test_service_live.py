@@ -80,7 +80,10 @@ def test_submit_watch_pause_resume_cancel_and_the_cli(tmp_path: Path):
         server.close()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+# SIGTERM's case is slow-marked for CI's time budget (python3 -m pytest -m slow runs it).
+@pytest.mark.parametrize("sig", [pytest.param(signal.SIGKILL, id="kill-9"),
+                                 pytest.param(signal.SIGTERM, id="sigterm",
+                                              marks=pytest.mark.slow)])
 def test_restart_with_two_running_and_one_queued_loses_nothing(tmp_path: Path, sig: int):
     """``kill -9`` (the runs die with the server) or a clean SIGTERM (the server stops its runs as
     Ctrl-C does and exits 0, leaving no trainer behind): after a restart on the same store the two
