@@ -40,12 +40,11 @@ def _content(db: Path) -> dict:
                                    "ORDER BY experiment_id").fetchall()
         (default,) = conn.execute("SELECT artifact_location FROM experiments "
                                   "WHERE experiment_id = 0").fetchone()
+        runs = conn.execute("SELECT name, status FROM runs ORDER BY name").fetchall()
     # The Default experiment's artifacts stay inside each store's own workspace: compared as a
     # path relative to it.
     assert default.startswith(db.parent.as_uri() + "/"), default
     default = default.removeprefix(db.parent.as_uri())
-    with sqlite3.connect(db) as conn:
-        runs = conn.execute("SELECT name, status FROM runs ORDER BY name").fetchall()
     return {"schema": schema, "revision": revision, "experiments": experiments,
             "default_artifacts": default, "runs": runs}
 
