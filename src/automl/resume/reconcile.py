@@ -180,30 +180,25 @@ def tune_trial_ids(workspace: Path) -> set[str] | None:
 
 
 def set_aside_unsaved_trials(workspace: Path, records: dict[str, TrialRecord]) -> str:
-    """Move unfinished trial folders Tune's saved state does not know to ``abandoned/``; drop
-    their records. Returns a one-line note ("" when there were none)."""
+    """Set aside the unfinished trials Tune's saved state does not know: move their folders to
+    ``abandoned/`` and drop their records, including a record journaled as started whose trial
+    was killed before it had a folder. Returns a one-line note ("" when there were none)."""
     known = tune_trial_ids(workspace)
     trials = workspace / "trials"
     if known is None or not trials.is_dir():
         return ""
+    folders = {p.name for p in trials.iterdir() if p.is_dir()}
     moved = []
-    for folder in sorted(trials.iterdir()):
-        record = records.get(folder.name)
-        if (not folder.is_dir() or folder.name in known
-                or (record is not None and record.status in FINISHED)):
+    for rec_id in sorted(folders | set(records)):
+        record = records.get(rec_id)
+        if rec_id in known or (record is not None and record.status in FINISHED):
             continue
-        target = workspace / "abandoned" / folder.name
-        target.parent.mkdir(exist_ok=True)
-        os.replace(folder, target)
-        records.pop(folder.name, None)
-        moved.append(folder.name)
-    # A trial the killed controller journaled as started but that never got a folder (killed
-    # before its trainer launched) and that Tune never saved: the search proposes it again.
-    for rec_id, record in list(records.items()):
-        if (rec_id not in known and record.status not in FINISHED
-                and not (trials / rec_id).exists()):
-            records.pop(rec_id)
-            moved.append(rec_id)
+        if rec_id in folders:
+            target = workspace / "abandoned" / rec_id
+            target.parent.mkdir(exist_ok=True)
+            os.replace(trials / rec_id, target)
+        records.pop(rec_id, None)
+        moved.append(rec_id)
     if not moved:
         return ""
     return (f"{len(moved)} trial{'s' if len(moved) != 1 else ''} started just before the "
