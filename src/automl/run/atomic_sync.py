@@ -37,21 +37,31 @@ def atomic_upload(local_path: str, fs, fs_path: str, exclude: list[str] | None =
         rel = folder.relative_to(source).as_posix()
         if not (exclude and any(fnmatch.fnmatch(rel, pattern) for pattern in exclude)):
             (target / rel).mkdir(parents=True, exist_ok=True)
-    for path in files:
-        rel = path.name if source.is_file() else path.relative_to(source).as_posix()
-        if exclude and any(fnmatch.fnmatch(rel, pattern) for pattern in exclude):
-            continue
-        dest = target if source.is_file() else target / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-        try:
+    # Two phases: copy every file under a temporary name (the slow part), then move them all
+    # into place. A kill during the copies leaves the previous state whole; only one landing
+    # within the few microseconds of the renames can still mix two saves (seen before this:
+    # a kill during the copies left the searcher's counter of one save with the trial list of
+    # the previous one, and the resumed run made one recommendation too few).
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path in files:
+            rel = path.name if source.is_file() else path.relative_to(source).as_posix()
+            if exclude and any(fnmatch.fnmatch(rel, pattern) for pattern in exclude):
+                continue
+            dest = target if source.is_file() else target / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+            staged.append((tmp, dest))
             with os.fdopen(fd, "wb") as out, path.open("rb") as src:
                 shutil.copyfileobj(src, out)
             shutil.copymode(path, tmp)  # mkstemp makes it private
+        while staged:
+            tmp, dest = staged[0]
             os.replace(tmp, dest)
-        except BaseException:
+            staged.pop(0)
+    finally:
+        for tmp, _dest in staged:
             Path(tmp).unlink(missing_ok=True)
-            raise
     if not files and not source.is_file():
         target.mkdir(parents=True, exist_ok=True)
 

@@ -1,0 +1,57 @@
+"""Tune's state files reach the workspace all from one save or all from the previous one
+(automl.run.atomic_sync): a failure while copying leaves the previous files whole."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow.fs
+import pytest
+
+from automl.run import atomic_sync
+
+
+def _stage(folder: Path, version: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("experiment_state-x.json", "search_gen_state-x.json", "searcher-state-x.pkl"):
+        (folder / name).write_text(f"{name} {version}")
+
+
+def _contents(folder: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted(folder.iterdir())}
+
+
+def test_every_file_is_replaced_and_the_trial_list_last(tmp_path, monkeypatch):
+    staging, target = tmp_path / "staging", tmp_path / "ws" / "tune"
+    _stage(staging, "1")
+    atomic_sync.atomic_upload(str(staging), pyarrow.fs.LocalFileSystem(), str(target))
+    _stage(staging, "2")
+    moved = []
+    replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (moved.append(Path(b).name), replace(a, b)))
+    atomic_sync.atomic_upload(str(staging), pyarrow.fs.LocalFileSystem(), str(target))
+    assert set(_contents(target).values()) == {f"{n} 2" for n in _contents(target)}
+    assert moved[-1] == "experiment_state-x.json" and len(moved) == 3
+
+
+def test_a_failed_copy_leaves_the_previous_save_whole(tmp_path, monkeypatch):
+    staging, target = tmp_path / "staging", tmp_path / "ws" / "tune"
+    _stage(staging, "1")
+    atomic_sync.atomic_upload(str(staging), pyarrow.fs.LocalFileSystem(), str(target))
+    before = _contents(target)
+    _stage(staging, "2")
+    copies = []
+    copy = shutil.copyfileobj
+
+    def failing(src, dst, *args):  # the last file's copy fails (a kill would stop here too)
+        copies.append(src)
+        if len(copies) == 3:
+            raise OSError("disk full")
+        return copy(src, dst, *args)
+
+    monkeypatch.setattr(shutil, "copyfileobj", failing)
+    with pytest.raises(OSError):
+        atomic_sync.atomic_upload(str(staging), pyarrow.fs.LocalFileSystem(), str(target))
+    assert _contents(target) == before  # nothing of save 2 was moved in, no temporary left
