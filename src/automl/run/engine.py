@@ -46,6 +46,15 @@ _RAY_ENV = {
     # `automl resume` would launch extra ones. Tune would then save at every controller step;
     # automl.run.tune_state lets a save through only when the state changed.
     "TUNE_GLOBAL_CHECKPOINT_S": "0",
+    # Tune sets this in every trainable's runtime env; set here, a local instance's workers
+    # inherit it and trials need no runtime env (automl.run.prestarted_workers).
+    "PL_DISABLE_FORK": "1",
+    # Ray renices its workers to 15, and a trial's trainer inherits that from its worker. On a
+    # busy machine a worker at nice 15 gets ~3 % of a core against one process at nice 0: the
+    # first trial started 88 s after ray.init (importing Ray Tune in the worker) with 4 busy
+    # loops on 2 cores, 4 s at nice 0 (benchmarks/results/startup.md); and the user's training
+    # ran below everything else. Workers of an instance automl starts run at the driver's nice.
+    "RAY_worker_niceness": "0",
 }
 
 
@@ -335,6 +344,7 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     # Ray's processes to come up; the logging process opens the MLflow store meanwhile.
     warm = _import_in_background(_DRIVER_MODULES)
     _init_ray(settings, num_cpus=os.cpu_count() or 1)
+    ray_ready = time.time()  # kept in state.json: start-up is measured from here
     warm.join()
     from ray import tune
 
@@ -348,6 +358,12 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     from automl.run.atomic_sync import install as atomic_tune_state
 
     atomic_tune_state()  # a SIGKILL during Tune's state copy must not tear it
+    from automl.run.prestarted_workers import register_without_runtime_env
+
+    register_without_runtime_env(local=not settings.address)  # see there
+    from automl.run.usage_tags import skip_callback_tags
+
+    skip_callback_tags()  # Ray's usage tag would import mlflow here
     # Trial failures are classified and shown by our progress/history; Ray's own tracebacks for
     # them are noise for a user (AUTOML_DEBUG=1 keeps them).
     if not os.environ.get("AUTOML_DEBUG"):
@@ -425,6 +441,7 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
             ),
         )
     workspace.set_state("running", started=workspace.state().get("started") or time.time(),
+                        ray_ready=ray_ready,
                         resumed=restore)
     state = "failed"
     cancel = _CancelSignals()

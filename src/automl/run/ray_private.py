@@ -79,3 +79,22 @@ def tune_controller_class() -> type:
     from ray.tune.execution.tune_controller import TuneController
 
     return TuneController
+
+
+def actor_class_cache() -> tuple[type, dict[str, str], frozenset[str]]:
+    """``_ActorClassCache`` with the variables Tune puts in every trainable's runtime env (its
+    defaults, and the names it copies from the driver): automl.run.prestarted_workers registers
+    trainables without that runtime env on a local instance, whose workers inherit them anyway,
+    so that trials start on Ray's prestarted workers."""
+    from ray.tune.execution import class_cache
+
+    return (class_cache._ActorClassCache, dict(class_cache.DEFAULT_ENV_VARS),
+            frozenset(class_cache.ENV_VARS_TO_PROPAGATE))
+
+
+def air_usage() -> Any:
+    """``ray.air._internal.usage``: its ``tag_callbacks`` imports mlflow in the controller only to
+    record a usage tag; automl.run.usage_tags skips it while usage stats are disabled."""
+    from ray.air._internal import usage
+
+    return usage
