@@ -358,9 +358,10 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     from automl.run.atomic_sync import install as atomic_tune_state
 
     atomic_tune_state()  # a SIGKILL during Tune's state copy must not tear it
-    from automl.run.prestarted_workers import register_without_runtime_env
+    from automl.run.prestarted_workers import INHERITS_ENV, register_without_runtime_env
 
-    register_without_runtime_env(local=not settings.address)  # see there
+    # Workers inherit this process's environment (see there): a Ray it started, or the server's.
+    register_without_runtime_env(local=not settings.address or os.environ.get(INHERITS_ENV) == "1")
     from automl.run.usage_tags import skip_callback_tags
 
     skip_callback_tags()  # Ray's usage tag would import mlflow here

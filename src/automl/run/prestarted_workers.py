@@ -13,9 +13,11 @@ On an instance this process started (``ray.init(address="local")``) every Ray pr
 the driver's environment, so those variables already have their values in the workers when the
 driver holds them: the engine sets ``PL_DISABLE_FORK`` before ``ray.init`` (``_RAY_ENV``), and the
 copied variables come from the driver's own environment. Then the runtime environment changes
-nothing, and :func:`register_without_runtime_env` registers the trainable without it. On a
-cluster (``--address``, ``automl serve``) the workers' environment is not the driver's, and Tune's
-registration is kept.
+nothing, and :func:`register_without_runtime_env` registers the trainable without it. The same
+holds for an experiment ``automl serve`` runs on the local instance it started: the server sets
+:data:`INHERITS_ENV` in the experiment's environment, which is the server's. On a cluster
+(``--address`` otherwise) the workers' environment is not the driver's, and Tune's registration is
+kept.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import functools
 import os
 from typing import Any
 
+# Set by `automl serve` for the runs it starts on its own local Ray instance.
+INHERITS_ENV = "AUTOML_RAY_INHERITS_ENV"
 _local = False  # whether this process's experiment runs on a Ray instance it started itself
 
 

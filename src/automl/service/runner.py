@@ -35,6 +35,7 @@ from sqlalchemy import select
 
 from automl.results.journal import journal_path
 from automl.results.records import read_history
+from automl.run.prestarted_workers import INHERITS_ENV
 from automl.service.progress_doc import progress
 from automl.service.states import ACTIVE, State
 from automl.service.store import Experiment, Store, Trial
@@ -63,6 +64,7 @@ class Runner:
         self.root = root
         self.max_experiments = max_experiments
         self.ray_address = ray_address
+        self.ray_local = False  # the server started that Ray itself (its workers share our env)
         self.poll_s = poll_s
         self.children: dict[str, subprocess.Popen] = {}
         self._signalled: set[str] = set()
@@ -180,7 +182,8 @@ class Runner:
             self.children[row.id] = subprocess.Popen(
                 [sys.executable, "-m", "automl.service.worker", str(os.getpid()), *argv],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=self.root, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                cwd=self.root, env={**os.environ, "PYTHONUNBUFFERED": "1",
+                                    **({INHERITS_ENV: "1"} if self.ray_local else {})})
         row.state, row.pid = State.RUNNING.value, self.children[row.id].pid
         row.started = row.started or time.time()
         row.error = None

@@ -129,6 +129,7 @@ def main_serve(args: argparse.Namespace) -> int:
               flush=True)
     if args.max_experiments > 0:
         runner.ray_address = _start_ray(args)
+        runner.ray_local = not args.address
     runner.start()
     print(f"serving on http://{args.host}:{args.port}  (web page /, API /api/v1, docs /docs) | "
           f"store: {store.url.render_as_string(hide_password=True)} | "
