@@ -56,6 +56,8 @@ def test_random_search_finds_checkpoint_and_best(fake_skill, tmp_path):
     assert client.get_experiment("0").artifact_location == (ws / "mlartifacts" / "0").resolve().as_uri()
     state = json.loads((ws / "state.json").read_text())
     assert state["state"] == "completed"
+    # Start-up is measured from ray_ready (benchmarks/startup.py): Ray was up before any trial.
+    assert state["ray_ready"] <= min(r.started_at for r in records)
     # --keep-checkpoints best (default): only the best trial's scored checkpoint survives.
     left = list((ws / "trials").glob("*/results/train/model_epoch_*.pth"))
     assert left == [Path(best["checkpoint_uri"])] and state["reclaimed_bytes"] > 0
