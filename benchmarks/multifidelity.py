@@ -574,14 +574,13 @@ def epochs_to(traj: list[tuple[int, float]], target: float) -> int | None:
 # Driver
 # ---------------------------------------------------------------------------------------------
 def init_ray() -> None:
-    from automl.run.engine import _RAY_ENV
+    from automl.run.engine import set_ray_env
 
     # Tune's experiment-state save period: automl sets 0 (save at every change, for crash
     # resume); this benchmark never resumes a Tune run, so Tune's own default throttle (10 s)
     # saves driver CPU on this 2-core box. It does not change what any searcher sees.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "10")
-    for key, value in _RAY_ENV.items():
-        os.environ.setdefault(key, value)
+    set_ray_env()
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     import ray
 

@@ -261,10 +261,9 @@ def process_cpu_s() -> float:
 def init_ray(cpus: int, ours: bool) -> None:
     """Environment + ray.init, before any timing (the same call the engine makes)."""
     if ours:
-        from automl.run.engine import _RAY_ENV  # does not import ray
+        from automl.run.engine import set_ray_env  # does not import ray
 
-        for key, value in _RAY_ENV.items():
-            os.environ.setdefault(key, value)
+        set_ray_env()
     else:  # Tune defaults; only what this machine needs to start Ray at all
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")

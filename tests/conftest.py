@@ -26,13 +26,9 @@ def ray_session():
     """One ray.init for the whole test session (ray.init costs ~3 s and ~750 MiB)."""
     import ray
 
-    from automl.run.engine import _RAY_ENV
+    from automl.run.engine import init_ray
 
-    for key, value in _RAY_ENV.items():
-        os.environ.setdefault(key, value)
-    if not ray.is_initialized():
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 logging_level="WARNING")
+    init_ray(None, num_cpus=2)
     yield ray
     ray.shutdown()
 

@@ -5,10 +5,10 @@ Its own file: two fresh controllers (each starts Ray) make it the slowest bracke
 
 from __future__ import annotations
 
-import pytest
-
 from collections import Counter
 from pathlib import Path
+
+import pytest
 
 from automl.results.records import read_history
 from tests.helpers.processes import cli, kill_controller, start_run, trial_folders, wait_until

@@ -9,12 +9,12 @@ and say so in one line; and it must never signal a process that only reuses a re
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from automl.results.records import read_history
 from automl.resume.reconcile import TRAINER_FILE, _stat, leftover_processes, record_trainer

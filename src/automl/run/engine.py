@@ -234,7 +234,7 @@ def prepare(settings: Settings) -> Prepared:
         root = Path(root).resolve()
         dataset.check(root, builder, template, num_classes)
     if settings.gpus_per_trial > 0:  # fail fast instead of trials pending forever
-        _init_ray(settings, num_cpus=os.cpu_count() or 1)
+        init_ray(settings.address, num_cpus=os.cpu_count() or 1)
         import ray
 
         _check_gpus(settings, ray)
@@ -279,9 +279,18 @@ def prepare(settings: Settings) -> Prepared:
     return prepared
 
 
-def _init_ray(settings: Settings, num_cpus: int) -> None:
+def set_ray_env() -> None:
+    """Put :data:`_RAY_ENV` into this process's environment (a value the user set is kept):
+    before Ray Tune is imported (it reads some of them at import) and before ``ray.init`` (the
+    processes of an instance it starts inherit them)."""
     for key, value in _RAY_ENV.items():
         os.environ.setdefault(key, value)
+
+
+def init_ray(address: str | None, num_cpus: int) -> None:
+    """Join the Ray cluster at ``address``, or start a private local instance (the engine's,
+    the server's and the tests' one way to start Ray)."""
+    set_ray_env()
     import ray
 
     from automl.run.ray_private import check_version
@@ -289,8 +298,8 @@ def _init_ray(settings: Settings, num_cpus: int) -> None:
     check_version()  # warns when the private Ray APIs the engine patches may have changed
     if ray.is_initialized():
         return
-    if settings.address:
-        ray.init(address=settings.address, log_to_driver=False, logging_level="WARNING")
+    if address:
+        ray.init(address=address, log_to_driver=False, logging_level="WARNING")
     else:
         # address="local": always a private instance, never a cluster `ray start`ed on this host.
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
@@ -333,8 +342,7 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     not share its folder with it; a trainer that had already ended well is not run again (its
     results are replayed, :func:`automl.run.trial.ended_run`).
     """
-    for key, value in _RAY_ENV.items():
-        os.environ.setdefault(key, value)
+    set_ray_env()  # before the background import of Ray Tune below
     import logging
 
     settings = prepared.settings
@@ -343,27 +351,24 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     # Ray Tune, Optuna and the trial code import (seconds of CPU) while ray.init waits for
     # Ray's processes to come up; the logging process opens the MLflow store meanwhile.
     warm = _import_in_background(_DRIVER_MODULES)
-    _init_ray(settings, num_cpus=os.cpu_count() or 1)
+    init_ray(settings.address, num_cpus=os.cpu_count() or 1)
     ray_ready = time.time()  # kept in state.json: start-up is measured from here
     warm.join()
     from ray import tune
 
     from automl.algorithms import AlgoContext, Budget, build_plan
+    from automl.results.best import best_rec, choose_best, write_best_rec
+    from automl.run.atomic_sync import install as atomic_tune_state
+    from automl.run.prestarted_workers import INHERITS_ENV, register_without_runtime_env
     from automl.run.recorder import FailureStopper, Recorder
     from automl.run.staging import private_driver_staging
-    from automl.results.best import best_rec, choose_best, write_best_rec
     from automl.run.trial import TrialContext, run_trial
     from automl.run.tune_state import save_state_on_change
-
-    from automl.run.atomic_sync import install as atomic_tune_state
-
-    atomic_tune_state()  # a SIGKILL during Tune's state copy must not tear it
-    from automl.run.prestarted_workers import INHERITS_ENV, register_without_runtime_env
-
-    # Workers inherit this process's environment (see there): a Ray it started, or the server's.
-    register_without_runtime_env(local=not settings.address or os.environ.get(INHERITS_ENV) == "1")
     from automl.run.usage_tags import skip_callback_tags
 
+    atomic_tune_state()  # a SIGKILL during Tune's state copy must not tear it
+    # Workers inherit this process's environment (see there): a Ray it started, or the server's.
+    register_without_runtime_env(local=not settings.address or os.environ.get(INHERITS_ENV) == "1")
     skip_callback_tags()  # Ray's usage tag would import mlflow here
     # Trial failures are classified and shown by our progress/history; Ray's own tracebacks for
     # them are noise for a user (AUTOML_DEBUG=1 keeps them).

@@ -93,17 +93,11 @@ def openapi_document() -> dict:
 
 
 def _start_ray(args: argparse.Namespace) -> str:
-    from automl.run.engine import _RAY_ENV
-
-    for key, value in _RAY_ENV.items():
-        os.environ.setdefault(key, value)
     import ray
 
-    if args.address:
-        ray.init(address=args.address, log_to_driver=False, logging_level="WARNING")
-    else:
-        ray.init(address="local", num_cpus=args.num_cpus or os.cpu_count(),
-                 include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    from automl.run.engine import init_ray
+
+    init_ray(args.address, num_cpus=args.num_cpus or os.cpu_count() or 1)
     return ray.get_runtime_context().gcs_address
 
 
