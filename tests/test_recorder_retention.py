@@ -82,6 +82,34 @@ def test_incremental_retention_matches_a_full_rescan(tmp_path: Path):
     assert _files(fast)  # the best trial kept its chosen checkpoint
 
 
+def test_incremental_best_is_the_full_choice_ties_included(tmp_path: Path):
+    """The best the incremental pass keeps is ``choose_best`` over every record at each end,
+    also when scores tie (the first in the records' order wins) and when the best trial itself
+    starts again and stops counting for a while."""
+    rng = random.Random(11)
+    recorder = Recorder(tmp_path, {"keep_checkpoints": "best", "budget": 3, "direction": "max"},
+                        METRIC)
+    trials = [FakeTrial(f"t{i:03d}", i + 1) for i in range(30)]
+    done: list[FakeTrial] = []
+    for step in range(90):
+        best_id = recorder._best_id
+        if best_id and rng.random() < 0.15:  # the best runs again
+            trial = next(t for t in done if t.trial_id == best_id)
+        elif trials:
+            trial = trials.pop(rng.randrange(len(trials)))
+        else:
+            trial = rng.choice(done)
+        recorder.on_trial_start(0, [], trial)
+        epochs = rng.choice([1, 3])
+        _write_checkpoints(tmp_path, trial.trial_id, range(1, epochs + 1))
+        for epoch in range(1, epochs + 1):
+            recorder.on_trial_result(0, [], trial, {METRIC: rng.choice([0.3, 0.6]), "epoch": epoch})
+        recorder.on_trial_complete(0, [], trial)
+        done.append(trial)
+        full = choose_best(list(recorder.records.values()), METRIC, "max")
+        assert recorder._best_id == full.record.rec_id, f"step {step}"
+
+
 def test_a_resumed_driver_prunes_what_the_history_left(tmp_path: Path):
     """Records loaded from history.json are all looked at on the first trial end."""
     records = {}

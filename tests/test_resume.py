@@ -37,3 +37,42 @@ def test_sigkill_then_resume_completes_without_duplicates(fake_skill, tmp_path, 
     assert json.loads((ws / "state.json").read_text())["state"] == "completed"
     again = cli("resume", str(ws))
     assert again.returncode == 2 and "already completed" in again.stderr
+
+
+@pytest.mark.parametrize("algo", ["random", pytest.param("bfbo", marks=pytest.mark.slow)])
+def test_trials_added_after_the_last_save_are_created_again(fake_skill, tmp_path, algo):
+    """FIFO algorithms defer Tune's saves (automl.run.tune_state); here they are held for the
+    whole run, so the kill leaves trials - finished ones too - that Tune's saved state lacks.
+    Resume creates them again with their ids and configurations (automl.resume.replay): none is
+    set aside, none that had ended is trained again, and the count is exact."""
+    from automl.run.tune_state import MIN_INTERVAL_ENV
+    from tests.helpers.processes import status_epochs, trial_folders
+
+    ws = tmp_path / "ws"
+    total = 5
+    proc = start_run(fake_skill, ws, "--algo", algo, "--max-recommendations", str(total),
+                     "--max-epochs", "2", "--max-concurrent", "1", "--set", "fake.epoch_s=0.4",
+                     "--seed", "3", env={MIN_INTERVAL_ENV: "3600"})
+    kill_when(ws, proc, finished=3)
+    before = {r.rec_id: r for r in read_history(ws / "history.json")[1]}
+    at_kill = {f.name for f in trial_folders(ws)}
+    state = json.loads(sorted((ws / "ray" / "tune").glob("experiment_state-*.json"))[-1].read_text())
+    saved = {json.loads(entry[0])["trial_id"] for entry in state["trial_data"]}
+    assert len(at_kill - saved) >= 2, (at_kill, saved)  # the situation under test
+
+    resumed = cli("resume", str(ws), "--progress", "none", timeout=240)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "created again with the same configuration" in resumed.stdout, resumed.stdout
+    assert not (ws / "abandoned").exists()
+    records = read_history(ws / "history.json")[1]
+    ids = [r.rec_id for r in records]
+    assert len(ids) == len(set(ids)) == total, ids
+    assert at_kill <= set(ids)
+    assert all(r.status == "completed" and r.observed_budget == 2 for r in records)
+    for rec_id, old in before.items():
+        new = next(r for r in records if r.rec_id == rec_id)
+        assert new.params == old.params and new.index == old.index, rec_id
+        if old.status == "completed":  # ended before the kill: kept, not trained again
+            assert new.results == old.results
+            assert status_epochs(ws / "trials" / rec_id) == [1, 2], rec_id
+    assert len({tuple(sorted(r.params.items())) for r in records}) == total

@@ -34,8 +34,9 @@ from pathlib import Path
 
 import pytest
 
-from automl.results.records import read_history
 from automl.brackets import hyperband_brackets
+from automl.results.records import read_history
+from automl.run.tune_state import MIN_INTERVAL_ENV
 from automl.tao.lines import read_status
 from tests.helpers.processes import (cli, ended_segments, kill_controller, start_run,
                                      status_epochs, trial_folders, wait_until)
@@ -129,6 +130,8 @@ def check_resumed(ws: Path, algo: str, before: dict, at_kill: dict) -> None:
     # state: resume sets its folder aside and the restored search proposes it again (reconcile).
     abandoned = {p.name for p in (ws / "abandoned").iterdir()} if (ws / "abandoned").is_dir() else set()
     assert not abandoned & set(ids)
+    if fam == "fifo":  # the searcher creates them again instead (automl.resume.replay)
+        assert not abandoned, abandoned
     assert set(at_kill) - abandoned <= set(ids), "a trial started before the kill was forgotten"
     for rec_id, old in before.items():  # what had ended before the kill is kept as it was
         if old.status in ("completed", "recovered", "failed", "stopped"):
@@ -200,7 +203,7 @@ def check_population(ws: Path, records, at_kill: dict) -> None:
 # (test_resume.py, test_algo_hyperband_resume.py); bfbo (its own searcher), asha (promotion
 # scheduler), bohb (Hyperband scheduler + TPE proposer, saved as dehb's and hyperband_es's) and
 # pbt (population state in the generator, as pb2's) here. Every other case is slow.
-DEFAULT = ("asha", "bohb")  # FIFO resume (throttled saves): test_resume.py[random]; PBT: test_algo_pbt
+DEFAULT = ("asha", "bohb")  # FIFO resume (deferred saves, replays): test_resume.py; PBT: test_algo_pbt
 CASES = [pytest.param(algo, point, id=f"{algo}-{point}",
                       marks=() if point == "mid" and algo in DEFAULT else pytest.mark.slow)
          for algo in ALGOS for point in POINTS]
@@ -210,7 +213,10 @@ CASES = [pytest.param(algo, point, id=f"{algo}-{point}",
 def test_sigkill_and_resume(fake_skill, tmp_path, algo, point):
     ws = tmp_path / "ws"
     started = time.monotonic()
-    proc = start_run(fake_skill, ws, *run_args(algo))
+    # FIFO: Tune's saves of added/ended trials are held for the whole run, so every kill leaves
+    # trials the saved state lacks, which resume creates again (automl.resume.replay).
+    env = {MIN_INTERVAL_ENV: "3600"} if family(algo) == "fifo" else {}
+    proc = start_run(fake_skill, ws, *run_args(algo), env=env)
     wait_until(kill_point(ws, algo, point), proc, what=f"the {point} kill point")
     kill_controller(proc)
     at_kill = snapshot_trials(ws)

@@ -86,11 +86,8 @@ def test_a_reused_pid_is_never_signalled(tmp_path: Path):
         other.wait()
 
 
-def test_trials_tune_never_saved_are_set_aside(tmp_path: Path):
-    """A trial started in the controller step that was cut short is unknown to the restored
-    Tune: its folder goes to abandoned/ and its record is dropped (the search proposes again);
-    trials Tune saved, and finished ones, stay."""
-    from automl.resume.reconcile import set_aside_unsaved_trials
+def _unsaved_workspace(tmp_path: Path):
+    """Tune saved trials a and b; c and d have folders, e only a journal record."""
     from automl.results.records import TrialRecord
 
     tune_dir = tmp_path / "ray" / "tune"
@@ -101,12 +98,64 @@ def test_trials_tune_never_saved_are_set_aside(tmp_path: Path):
     for name in ("a", "b", "c", "d"):
         (tmp_path / "trials" / name).mkdir(parents=True)
     # "e": journaled as started, killed before its trainer had a folder, never saved by Tune.
-    records = {"a": TrialRecord("a", {}, status="completed"), "c": TrialRecord("c", {}),
-               "d": TrialRecord("d", {}, status="completed"),
-               "e": TrialRecord("e", {}, status="running")}
-    note = set_aside_unsaved_trials(tmp_path, records)
+    return {"a": TrialRecord("a", {"x": 1}, index=1, status="completed"),
+            "c": TrialRecord("c", {"x": 3}, index=4),
+            "d": TrialRecord("d", {"x": 4}, index=3, status="completed"),
+            "e": TrialRecord("e", {"x": 5}, index=5, status="running")}
+
+
+def test_trials_tune_never_saved_are_set_aside(tmp_path: Path):
+    """Without a searcher that can replay them, a trial unknown to the restored Tune has its
+    folder moved to abandoned/ and its record dropped (the search proposes again); trials Tune
+    saved, and finished ones, stay."""
+    from automl.resume.reconcile import unsaved_trials
+    from automl.resume.replay import settle_unsaved_trials
+
+    records = _unsaved_workspace(tmp_path)
+    assert unsaved_trials(tmp_path, records) == ["d", "c", "e"]  # creation order
+    replays, note = settle_unsaved_trials(tmp_path, records, None)
+    assert replays == []
     assert "2 trials" in note and "(c, e)" in note
     assert sorted(records) == ["a", "d"]
     assert sorted(p.name for p in (tmp_path / "trials").iterdir()) == ["a", "b", "d"]
     assert (tmp_path / "abandoned" / "c").is_dir()
-    assert set_aside_unsaved_trials(tmp_path, records) == ""  # idempotent
+    assert settle_unsaved_trials(tmp_path, records, None) == ([], "")  # idempotent
+
+
+def test_trials_tune_never_saved_are_replayed_when_the_searcher_can(tmp_path: Path):
+    """A replaying searcher gets every unsaved trial whose configuration it reproduces, in
+    creation order; the others are set aside as before."""
+    from automl.resume.replay import settle_unsaved_trials
+
+    class Searcher:
+        def replayable(self, params):
+            return params["x"] != 3
+
+    records = _unsaved_workspace(tmp_path)
+    replays, note = settle_unsaved_trials(tmp_path, records, Searcher())
+    assert replays == [("d", {"x": 4}), ("e", {"x": 5})]
+    assert note.startswith("2 trials created after Tune's last save (d, e) are created again")
+    assert "1 trial started just before the interruption" in note and "(c)" in note
+    assert sorted(records) == ["a", "d", "e"]
+
+
+def test_replaying_names_the_next_trials_and_hands_their_configurations_to_the_searcher():
+    """While replays wait, Tune's ``Trial.generate_id`` returns the next one's id (peeked: a
+    suggestion the concurrency limiter refuses keeps it), ``take`` hands the configuration over
+    once; afterwards ids are Ray's own again."""
+    from automl.resume.replay import replaying, take
+    from automl.run.ray_private import trial_class
+
+    Trial = trial_class()
+    with replaying([("old1", {"x": 1}), ("old2", {"x": 2})]):
+        assert Trial.generate_id() == Trial.generate_id() == "old1"
+        assert take("nope") is None
+        assert take("old1") == {"x": 1} and take("old1") is None
+        assert Trial.generate_id() == "old2"
+        assert take("old2") == {"x": 2}
+        fresh = Trial.generate_id()
+        assert fresh not in ("old1", "old2") and len(fresh) == 8
+    assert "generate_id" in Trial.__dict__ and Trial.generate_id() not in ("old1", "old2")
+    with replaying([("z", {})]):
+        pass
+    assert take("z") is None  # the queue does not outlive the run

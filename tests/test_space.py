@@ -390,6 +390,21 @@ def test_option_weights_shape_the_draws() -> None:
         assert counts[choice] / 600 == pytest.approx(weight, abs=0.05)
 
 
+def test_draws_reproduce_every_configuration() -> None:
+    """``draws`` inverts ``suggest`` (weighted categoricals draw a quantile, powers an exponent):
+    a configuration re-proposed from its raw draws is the same configuration (resume replays)."""
+    for skill, names in (("tao-finetune-cosmos-reason", ["train.epoch", "train.optm_warmup_epochs",
+                                                          "policy.lora.r", "train.optm_decay_type"]),
+                         ("tao-train-segformer", None)):
+        space = build_space(schema_of(skill), parameters=names) if names else build_space(schema_of(skill))
+        for values in samples(space, 60):
+            assert space.suggest(optuna.trial.FixedTrial(space.draws(values))) == values
+    param = build_space(schema_of("tao-finetune-cosmos-reason"),
+                        parameters=["policy.lora.r"])["policy.lora.r"]
+    with pytest.raises(ValueError, match="not a power of 2"):
+        param.draw(3)
+
+
 def test_exclusive_lower_bound() -> None:
     space = build_space(schema_of("tao-train-deformable-detr"))
     momentum = space["train.optim.momentum"]

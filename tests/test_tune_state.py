@@ -31,7 +31,7 @@ class FakeController:
 
 
 def test_saves_only_on_change_or_force():
-    checkpoint = _gate(FakeController.checkpoint, defer_ends=False)
+    checkpoint = _gate(FakeController.checkpoint, defer=False)
     ctl = FakeController()
 
     def step() -> int:
@@ -91,10 +91,10 @@ class SlowController(FakeController):
         self.saves.append(force)
 
 
-def test_fifo_defers_saves_whose_only_news_is_trial_ends():
-    """``defer_ends`` (FIFO algorithms): an end waits DEFER_FACTOR × the last save's duration;
-    an added trial, a new config or checkpoint, and a forced save go through at once."""
-    checkpoint = _gate(SlowController.checkpoint, defer_ends=True)
+def test_fifo_defers_saves_whose_only_news_is_trials_added_or_ended():
+    """``defer`` (FIFO algorithms): a trial added or ended waits DEFER_FACTOR × the last save's
+    duration; a new config or checkpoint, and a forced save, go through at once."""
+    checkpoint = _gate(SlowController.checkpoint, defer=True)
     ctl = SlowController()
     a, b = FakeTrial("a"), FakeTrial("b")
     ctl.trials += [a, b]
@@ -104,22 +104,46 @@ def test_fifo_defers_saves_whose_only_news_is_trial_ends():
         checkpoint(ctl)
         return len(ctl.saves) - before
 
-    assert step() == 1
+    assert step() == 1  # the first save is never deferred
     b.status = "TERMINATED"
     assert step() == 0  # only an end, right after a save: deferred
     ctl.trials.append(FakeTrial("c"))
-    assert step() == 1  # an added trial saves at once (with the end)
+    assert step() == 0  # an added trial too (resume creates it again: automl.resume.replay)
     a.status = "TERMINATED"
     assert step() == 0
     waited = time.monotonic()
     while step() == 0:  # saved once the pause has passed
         assert time.monotonic() - waited < 60
         time.sleep(0.05)
+    assert time.monotonic() - waited >= 0.5
     ctl.trials[2].status = "TERMINATED"
     checkpoint(ctl, force=True)  # forced saves (end of the run, a stop request) go through
     assert ctl.saves[-1] is True
     d = FakeTrial("d")
     ctl.trials.append(d)
+    assert step() == 0
+    d.config = {"x": 5.0}  # a new config is never deferred: it is not a replayable change...
+    assert step() == 0  # ...unless the trial is new since the last save (its config is its own)
+    checkpoint(ctl, force=True)
+    d.config = {"x": 6.0}
     assert step() == 1
-    d.config = {"x": 5.0}  # a new config is never deferred
+    d.checkpoint = object()  # nor is a registered checkpoint
     assert step() == 1
+
+
+def test_min_interval_holds_deferrable_saves(monkeypatch):
+    """``AUTOML_TUNE_SAVE_MIN_S`` lengthens the pause (slow storage; the resume tests use it to
+    leave trials unsaved), never a forced save or a first one."""
+    from automl.run.tune_state import MIN_INTERVAL_ENV
+
+    monkeypatch.setenv(MIN_INTERVAL_ENV, "3600")
+    checkpoint = _gate(FakeController.checkpoint, defer=True)
+    ctl = FakeController()
+    assert (checkpoint(ctl), len(ctl.saves)) == (None, 1)
+    for name in "abc":
+        ctl.trials.append(FakeTrial(name))
+        time.sleep(0.01)
+        checkpoint(ctl)
+    assert len(ctl.saves) == 1
+    checkpoint(ctl, force=True)
+    assert len(ctl.saves) == 2

@@ -33,16 +33,18 @@ def cli(*args: str, env: dict[str, str] | None = None, **kw: Any) -> subprocess.
                           text=True, env=env or ENV, **kw)
 
 
-def start_run(skill: Path, ws: Path, *args: str, output: bool = False) -> subprocess.Popen:
+def start_run(skill: Path, ws: Path, *args: str, output: bool = False,
+              env: dict[str, str] | None = None) -> subprocess.Popen:
     """``automl run`` in the background, in its own process group (so a test can kill the
     controller alone, or the controller and everything it started). With ``output`` its plain
-    progress lines are readable from ``proc.stdout`` (stderr included)."""
+    progress lines are readable from ``proc.stdout`` (stderr included); ``env`` is added to
+    ENV."""
     return subprocess.Popen(
         [sys.executable, "-m", "automl.cli", "run", "--skill-dir", str(skill),
          "--workspace", str(ws), "--progress", "plain" if output else "none", *args],
         stdout=subprocess.PIPE if output else subprocess.DEVNULL,
-        stderr=subprocess.STDOUT if output else subprocess.DEVNULL, text=output, env=ENV,
-        start_new_session=True)
+        stderr=subprocess.STDOUT if output else subprocess.DEVNULL, text=output,
+        env={**ENV, **(env or {})}, start_new_session=True)
 
 
 def wait_until(condition: Callable[[], Any], proc: subprocess.Popen | None = None,

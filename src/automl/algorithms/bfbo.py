@@ -181,12 +181,22 @@ class BatchBOSearcher(Searcher):
             self.sign = 1.0 if mode == "max" else -1.0
         return True
 
+    def replayable(self, params: dict[str, Any]) -> bool:
+        """Any valid configuration can be proposed again (automl.resume.replay)."""
+        try:
+            self.space.validate(params)
+        except ValueError:
+            return False
+        return True
+
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        from automl.resume.replay import take
+
         index = self.suggested
-        if index < self.n_initial or len(self.observed) < 2 or not self.codec.params:
-            config = self._initial(index)
-        else:
-            config = self._model_suggestion(index)
+        config = take(trial_id)  # a trial created before a crash, created again
+        if config is None:
+            initial = index < self.n_initial or len(self.observed) < 2 or not self.codec.params
+            config = self._initial(index) if initial else self._model_suggestion(index)
         self.suggested += 1
         self.pending[trial_id] = config
         return dict(config)

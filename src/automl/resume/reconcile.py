@@ -25,11 +25,12 @@ results (or whole trials). The trial folders are the durable truth (status lines
 that had not ended, and adds records for trial folders the history never saw, before Tune
 restores its trials.
 
-**Trials Tune never saved.** A trial is started within the controller step that created it, and
-Tune saves its experiment state at the end of that step. A controller killed in between leaves a
-trial folder (and perhaps a record) that the restored Tune and its searcher know nothing about:
-the searcher, restored from before that suggestion, proposes the configuration again under a new
-trial id. :func:`set_aside_unsaved_trials` moves such folders to ``abandoned/`` and drops their
+**Trials Tune never saved.** A controller killed after it created a trial and before Tune saved
+its experiment state leaves a trial folder (and perhaps a record) that the restored Tune and its
+searcher know nothing about. For the algorithms whose searcher can propose a configuration again
+(FIFO: Tune's saves are deferred there, so such trials are common) automl.resume.replay creates
+them again with their ids. Otherwise the searcher, restored from before that suggestion, proposes
+anew under a new trial id: :func:`set_aside` moves such folders to ``abandoned/`` and drops their
 records, so the experiment keeps its number of recommendations and no record waits forever as
 ``pending``. Nothing reported by such a trial ever reached the searcher or the scheduler.
 """
@@ -179,31 +180,38 @@ def tune_trial_ids(workspace: Path) -> set[str] | None:
         return None  # the torn-state check (engine) refuses such a workspace before this
 
 
-def set_aside_unsaved_trials(workspace: Path, records: dict[str, TrialRecord]) -> str:
-    """Set aside the unfinished trials Tune's saved state does not know: move their folders to
-    ``abandoned/`` and drop their records, including a record journaled as started whose trial
-    was killed before it had a folder. Returns a one-line note ("" when there were none)."""
+def unsaved_trials(workspace: Path, records: dict[str, TrialRecord]) -> list[str]:
+    """The trials (folders or records) Tune's saved state does not know, in creation order."""
     known = tune_trial_ids(workspace)
     trials = workspace / "trials"
-    if known is None or not trials.is_dir():
-        return ""
-    folders = {p.name for p in trials.iterdir() if p.is_dir()}
-    moved = []
-    for rec_id in sorted(folders | set(records)):
+    if known is None:
+        return []
+    folders = {p.name for p in trials.iterdir() if p.is_dir()} if trials.is_dir() else set()
+
+    def order(rec_id: str) -> tuple[int, str]:
         record = records.get(rec_id)
-        if rec_id in known or (record is not None and record.status in FINISHED):
-            continue
-        if rec_id in folders:
+        index = record.index if record is not None else _tune_index(workspace, rec_id)
+        return (index if index is not None else 1 << 30), rec_id
+
+    return sorted((folders | set(records)) - known, key=order)
+
+
+def set_aside(workspace: Path, records: dict[str, TrialRecord], rec_ids: list[str]) -> str:
+    """Move these trials' folders to ``abandoned/`` and drop their records (a record journaled
+    as started may have no folder yet); returns a one-line note ("" for none)."""
+    if not rec_ids:
+        return ""
+    for rec_id in rec_ids:
+        folder = workspace / "trials" / rec_id
+        if folder.is_dir():
             target = workspace / "abandoned" / rec_id
             target.parent.mkdir(exist_ok=True)
-            os.replace(trials / rec_id, target)
+            os.replace(folder, target)
         records.pop(rec_id, None)
-        moved.append(rec_id)
-    if not moved:
-        return ""
-    return (f"{len(moved)} trial{'s' if len(moved) != 1 else ''} started just before the "
-            f"interruption never reached Tune's saved state ({', '.join(moved)}): the search "
-            f"proposes again; folders kept in {workspace / 'abandoned'}")
+    count = len(rec_ids)
+    return (f"{count} trial{'s' if count != 1 else ''} started just before the interruption "
+            f"never reached Tune's saved state ({', '.join(rec_ids)}): the search proposes "
+            f"again; folders kept in {workspace / 'abandoned'}")
 
 
 def refresh_records(workspace: Path, records: dict[str, TrialRecord], metric: str,

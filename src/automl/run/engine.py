@@ -358,8 +358,10 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
 
     from automl.algorithms import AlgoContext, Budget, build_plan
     from automl.results.best import best_rec, choose_best, write_best_rec
+    from automl.resume.replay import Replayable, replaying
     from automl.run.atomic_sync import install as atomic_tune_state
     from automl.run.prestarted_workers import INHERITS_ENV, register_without_runtime_env
+    from automl.run.ray_private import is_pinned
     from automl.run.recorder import FailureStopper, Recorder
     from automl.run.staging import private_driver_staging
     from automl.run.trial import TrialContext, run_trial
@@ -394,9 +396,15 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
         input_keys=tuple((prepared.skill.info.get("actions", {}).get("train", {})
                           .get("inputs") or {})),
     )
+    # FIFO algorithms: Tune saves trials added or ended after a pause, not at once; a resume
+    # creates the unsaved ones again (automl.run.tune_state, automl.resume.replay).
+    defer = plan.scheduler is None and not plan.checkpoints and is_pinned() \
+        and isinstance(plan.search_alg, Replayable)
     records = None
+    replays: list[tuple[str, dict[str, Any]]] = []
     if restore:  # before anything is launched (see automl.resume.reconcile)
-        from automl.resume.reconcile import refresh_records, set_aside_unsaved_trials, stop_leftover_trainers
+        from automl.resume.reconcile import refresh_records, stop_leftover_trainers
+        from automl.resume.replay import settle_unsaved_trials
         from automl.results.records import read_history
 
         note = stop_leftover_trainers(workspace.path, prepared.launcher)
@@ -404,11 +412,12 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
             print(note, flush=True)
         records = {r.rec_id: r for r in read_history(workspace.history)[1]} \
             if workspace.history.exists() else {}
-        note = set_aside_unsaved_trials(workspace.path, records)
-        if note:
-            print(note, flush=True)
         refresh_records(workspace.path, records, settings.metric,
                         [*prepared.space.names(), *prepared.space.pinned], prepared.budget)
+        replays, note = settle_unsaved_trials(workspace.path, records,
+                                              plan.search_alg if defer else None)
+        if note:
+            print(note, flush=True)
     recorder = Recorder(workspace.path, {**prepared.experiment, "plan": plan.description},
                         settings.metric, observers, records)
     _notify(observers, "experiment_started", {
@@ -452,8 +461,7 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     state = "failed"
     cancel = _CancelSignals()
     try:
-        with cancel, save_state_on_change(defer_ends=plan.scheduler is None
-                                          and not plan.checkpoints):
+        with cancel, save_state_on_change(defer=defer), replaying(replays):
             tuner.fit()
         state = "cancelled" if cancel.received else "completed"
     except KeyboardInterrupt:

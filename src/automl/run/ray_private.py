@@ -8,7 +8,9 @@ to Tune's default behaviour, and :func:`check_version` logs it once.
 Private *attributes* used on Ray objects (not importable, so documented here and at the use):
 ``Trial.run_metadata.checkpoint_manager._latest_checkpoint_result`` and
 ``PopulationBasedTraining._trial_state`` / ``_save_trial_state`` (automl.algorithms.pbt/pb2,
-PBT's exploit state), ``TuneController.checkpoint`` (automl.run.tune_state, save-on-change gate).
+PBT's exploit state), ``TuneController.checkpoint`` (automl.run.tune_state, save-on-change gate),
+``OptunaSearch._ot_study`` / ``_ot_trials`` (automl.algorithms.optuna_searcher, a replayed
+suggestion).
 """
 
 from __future__ import annotations
@@ -79,6 +81,15 @@ def tune_controller_class() -> type:
     from ray.tune.execution.tune_controller import TuneController
 
     return TuneController
+
+
+def trial_class() -> type:
+    """``ray.tune.experiment.Trial``: automl.resume.replay replaces its ``generate_id``
+    classmethod while a resumed run creates again the trials Tune had not saved (the id is drawn
+    before the searcher is asked, and no public API lets a searcher name a trial)."""
+    from ray.tune.experiment import Trial
+
+    return Trial
 
 
 def actor_class_cache() -> tuple[type, dict[str, str], frozenset[str]]:

@@ -46,28 +46,36 @@ class Recorder(tune.Callback):
         self._lock = threading.Lock()
         self._journal: Journal | None = None  # opened (after a compaction) at the first event
         self.reclaimed = 0  # bytes of checkpoints deleted by retention during the run
-        # Finished trials whose checkpoints retention already deleted (not the best): see _retain.
+        self._reset_retention()
+
+    def _reset_retention(self) -> None:
+        # Finished trials whose checkpoints retention already deleted (not the best), the best
+        # at the last pass, and the records touched since: see _retain.
         self._pruned: set[str] = set()
+        self._best_id: str | None = None
+        self._touched: set[str] | None = None  # None: look at every record at the next pass
 
     def __getstate__(self) -> dict[str, Any]:
         """Tune pickles its callbacks into the experiment state: leave out locks and observers
         (live displays, tracking clients), which belong to the running driver only."""
         state = dict(self.__dict__)
         state["observers"] = []
-        state.pop("_lock", None)
-        state.pop("_pruned", None)
+        for name in ("_lock", "_pruned", "_best_id", "_touched"):
+            state.pop(name, None)
         state["_journal"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
-        self._pruned = set()
+        self._reset_retention()
         self._journal = None
 
     # -- helpers ---------------------------------------------------------------------------
     def _record(self, trial) -> TrialRecord:
         rec_id = trial.trial_id
+        if self._touched is not None:
+            self._touched.add(rec_id)
         record = self.records.get(rec_id)
         if record is None:
             config = dict(trial.config)
@@ -177,25 +185,37 @@ class Recorder(tune.Callback):
         """``--keep-checkpoints best``: delete checkpoints of finished trials that can no longer
         be chosen (a finished trial that is not the best now can never become it).
 
-        Incremental: a finished trial that is not the best is pruned once (remembered in
-        ``_pruned``); what is left to look at on a trial end is that trial, the current best
-        (all but its chosen checkpoint) and a former best, plus, on the first call of a resumed
-        driver, every finished trial of the history. A trial that starts again (restart,
-        resume) leaves ``_pruned`` and is pruned again when it ends. Files a finished trial
-        writes after it ended are left to :func:`automl.results.retention.finalize_retention`.
+        Incremental, so a trial end costs the same at the 10,000th trial as at the first: a
+        record no event touched since the last pass kept its score and status, so the best among
+        all records is the best among the touched ones and the last best (``choose_best`` over
+        them in the records' order gives the same answer, ties included), and every finished
+        untouched record other than the last best was pruned then. Every record is looked at on
+        the first pass of a driver (a resumed history) and whenever the last best itself was
+        touched (it may have stopped counting: a trial restarted by a resume). A finished trial
+        that is not the best is pruned once (``_pruned``); one that starts again leaves
+        ``_pruned`` and is pruned again when it ends. Files a finished trial writes after it
+        ended are left to :func:`automl.results.retention.finalize_retention`.
         """
         if self.experiment.get("keep_checkpoints", "best") != "best":
             return
         from automl.results.best import choose_best
         from automl.results.retention import ACTIVE, prune
 
-        records = list(self.records.values())
-        best = choose_best(records, self.metric, self.experiment.get("direction", "max"))
+        touched = self._touched
+        if touched is None or self._best_id in touched:
+            candidates = list(self.records.values())
+        else:
+            ids = touched | ({self._best_id} if self._best_id else set())
+            order = list(self.records)
+            candidates = sorted((self.records[i] for i in ids if i in self.records),
+                                key=lambda r: order.index(r.rec_id))
+        best = choose_best(candidates, self.metric, self.experiment.get("direction", "max"))
         best_id = best.record.rec_id if best else None
-        todo = [r for r in records if r.status not in ACTIVE and r.rec_id not in self._pruned]
+        todo = [r for r in candidates if r.status not in ACTIVE and r.rec_id not in self._pruned]
         self.reclaimed += prune(self.workspace, todo, best_id, keep_rec_ids=set(),
                                 needed_paths=set())
         self._pruned.update(r.rec_id for r in todo if r.rec_id != best_id)
+        self._best_id, self._touched = best_id, set()
 
     def on_trial_recover(self, iteration, trials, trial, **info) -> None:
         record = self._record(trial)

@@ -28,17 +28,23 @@ from the one at the last save (or when Tune forces one: at the end and on a stop
 check reads public Tune API only (``get_trials``, ``get_live_trials``, ``Trial.status`` /
 ``config`` / ``checkpoint``: O(live trials) per step).
 
-**Trial ends, FIFO algorithms** (``defer_ends``: random, bayesian, bfbo: no scheduler, no
-checkpoints). A save costs O(trials) (Ray's format: every trial's JSON, ~15 KiB each, and the
-searcher's pickle; 58 → 359 ms between the first and the last trials of a 1,000-trial run), so
-a save whose only news is that trials *ended* waits until 19 × the last save's duration has
+**FIFO algorithms** (``defer``: random, bayesian, bfbo: no scheduler, no checkpoints). A save
+costs O(trials) (Ray's format: every trial's JSON, ~12 KiB each, and the searcher's pickle; at
+1,000 trials each save took up to 1 s, and one per added trial was 70 % of the run's wall time),
+so a save whose only news is trials added or ended waits until 19 × the last save's duration has
 passed since it (saves then take at most ~5 % of the controller's time, whatever the trial
-count); a trial added, a config or a checkpoint changed, and a forced save still save at once.
-Exactness holds: a trial that ended after the last save is restored unfinished, started again,
-and its trainer, which had ended well, is not run again: its results are replayed
-(:func:`automl.run.trial.ended_run`) to the restored searcher, which had suggested it but not yet
-seen its result. Algorithms with a scheduler (brackets, PBT) save every end at once: a
-scheduler's decisions depend on the order of ends and pauses, which a replay would change.
+count), or longer when ``AUTOML_TUNE_SAVE_MIN_S`` asks for it (slow shared storage); a forced save
+(at the end, on a stop request) is never deferred. Exactness holds:
+
+* a trial that ended after the last save is restored unfinished, started again, and its
+  trainer, which had ended well, is not run again: its results are replayed
+  (:func:`automl.run.trial.ended_run`) to the restored searcher, which had suggested it but not
+  yet seen its result;
+* a trial added after the last save is created again by the restored search, with its id and
+  configuration (automl.resume.replay), then treated as above.
+
+Algorithms with a scheduler (brackets, PBT) save every change at once: a scheduler's decisions
+depend on the order of ends and pauses, which a replay would change.
 
 Tune has no public hook for this, so the gate wraps ``TuneController.checkpoint`` - a private
 method of the pinned Ray version (``ray[tune]==2.60.0`` in pyproject.toml) - for the duration of
@@ -50,6 +56,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 import weakref
 from collections.abc import Iterator
@@ -61,7 +68,8 @@ log = logging.getLogger(__name__)
 
 _ENDED = ("TERMINATED", "ERROR")  # ray.tune.experiment.Trial.TERMINATED / ERROR
 _MARK = "_automl_save_on_change"
-DEFER_FACTOR = 19  # an end-only save waits 19 × the last save's duration: ≤ ~5 % of the time
+DEFER_FACTOR = 19  # a deferrable save waits 19 × the last save's duration: ≤ ~5 % of the time
+MIN_INTERVAL_ENV = "AUTOML_TUNE_SAVE_MIN_S"  # seconds a deferrable save waits at least (default 0)
 # Signature at the last save, per controller. Kept here, not on the controller: Tune serializes
 # the controller's attributes into the state it saves.
 _saved: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -87,19 +95,31 @@ def _unchanged(a: Any, b: Any) -> bool:
         return False
 
 
-def only_ends(new: tuple[Any, ...], old: tuple[Any, ...] | None) -> bool:
-    """Whether the change from ``old`` to ``new`` is trials ending and nothing else."""
-    if old is None or new[0] != old[0]:
-        return False  # first save, or a trial was added
+def deferrable(new: tuple[Any, ...], old: tuple[Any, ...] | None) -> bool:
+    """Whether the change from ``old`` to ``new`` is trials added or ended and nothing else (no
+    config or checkpoint of a known trial changed)."""
+    if old is None or new[0] < old[0]:
+        return False  # first save
     before = {entry[0]: entry for entry in old[1]}
     for trial_id, _ended, config, checkpoint in new[1]:
         entry = before.get(trial_id)
-        if entry is None or not _unchanged(config, entry[2]) or checkpoint is not entry[3]:
+        if entry is None:
+            continue  # added since the last save
+        if not _unchanged(config, entry[2]) or checkpoint is not entry[3]:
             return False
     return True
 
 
-def _gate(original: Any, defer_ends: bool) -> Any:
+def _min_interval() -> float:
+    try:
+        return max(0.0, float(os.environ.get(MIN_INTERVAL_ENV) or 0))
+    except ValueError:
+        return 0.0
+
+
+def _gate(original: Any, defer: bool) -> Any:
+    min_interval = _min_interval()
+
     def checkpoint(self: Any, force: bool = False, wait: bool = False) -> None:
         signature = state_signature(self)
         last = _saved.get(self)
@@ -107,8 +127,9 @@ def _gate(original: Any, defer_ends: bool) -> Any:
         if not force and _unchanged(signature, previous):
             return
         now = time.monotonic()
-        if (not force and defer_ends and last is not None
-                and now - last[1] < DEFER_FACTOR * last[2] and only_ends(signature, previous)):
+        if (not force and defer and last is not None
+                and now - last[1] < max(DEFER_FACTOR * last[2], min_interval)
+                and deferrable(signature, previous)):
             return
         original(self, force=force, wait=wait)
         done = time.monotonic()
@@ -120,9 +141,9 @@ def _gate(original: Any, defer_ends: bool) -> Any:
 
 
 @contextlib.contextmanager
-def save_state_on_change(defer_ends: bool = False) -> Iterator[bool]:
+def save_state_on_change(defer: bool = False) -> Iterator[bool]:
     """For the experiment run inside: Tune saves its experiment state only when it changed
-    (``defer_ends``: trial ends alone only after a pause, see the module's docstring).
+    (``defer``: trials added or ended only after a pause, see the module's docstring).
 
     Yields whether the gate is active (False with a Ray other than the pinned one, or when an
     outer experiment already installed it).
@@ -134,7 +155,7 @@ def save_state_on_change(defer_ends: bool = False) -> Iterator[bool]:
             log.debug("ray is not the pinned %s: Tune saves its state at every step", PINNED_RAY)
         yield False
         return
-    TuneController.checkpoint = _gate(current, defer_ends)
+    TuneController.checkpoint = _gate(current, defer)
     try:
         yield True
     finally:

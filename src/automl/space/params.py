@@ -212,6 +212,25 @@ class Param:
             return int(trial.suggest_int(self.name, low, high, step=step or 1, log=self.log))
         return float(trial.suggest_float(self.name, low, high, log=self.log))
 
+    def draw(self, value: Any, env: Mapping[str, Any] = MappingProxyType({})) -> Any:
+        """The raw draw under this parameter's name that :meth:`sample` maps to ``value``: what
+        Optuna must be told to reproduce a configuration (``automl resume`` re-proposes a
+        trial the killed controller had created, see automl.resume.replay). Weighted
+        categoricals: the middle of the choice's quantile interval; powers: the exponent."""
+        if self.kind == "categorical" and self.weights:
+            if not _contains(self.choices, value):
+                raise ValueError(f"{self.name}: {value!r} is not one of {list(self.choices)}")
+            index = next(i for i, c in enumerate(self.choices) if _contains((c,), value))
+            cumulative = [0.0, *(sum(self.weights[: i + 1]) for i in range(len(self.weights)))]
+            return (cumulative[index] + cumulative[index + 1]) / 2 / cumulative[-1]
+        base = self.bounds(env)[3] if self.kind != "categorical" else None
+        if base:
+            for exponent in _exponents(base, 1, value if isinstance(value, (int, float)) else 0):
+                if base**exponent == value:
+                    return exponent
+            raise ValueError(f"{self.name}: {value!r} is not a power of {base}")
+        return value
+
     def problem(self, value: Any, env: Mapping[str, Any] = MappingProxyType({})) -> str | None:
         """Why ``value`` is not in this parameter's space (None when it is)."""
         if self.kind == "categorical":
@@ -342,6 +361,16 @@ class SearchSpace:
         for param in self.params:
             values[param.name] = env[param.name] = param.sample(trial, env)
         return {**values, **self.pinned}
+
+    def draws(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The raw draws :meth:`suggest` turns into ``values`` (see :meth:`Param.draw`); raises
+        KeyError or ValueError when ``values`` lacks a parameter or no draw gives its value."""
+        env = {**self.context, **self.pinned}
+        out: dict[str, Any] = {}
+        for param in self.params:
+            value = env[param.name] = values[param.name]
+            out[param.name] = param.draw(value, env)
+        return out
 
     def validate(self, values: Mapping[str, Any]) -> None:
         """Raise ValueError unless ``values`` assigns every searched parameter a valid value.
