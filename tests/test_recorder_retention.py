@@ -129,3 +129,41 @@ def test_a_resumed_driver_prunes_what_the_history_left(tmp_path: Path):
     recorder.on_trial_result(0, [], trial, {METRIC: 0.1, "epoch": 3})
     recorder.on_trial_complete(0, [], trial)
     assert _files(tmp_path) == {"trials/h1/results/train/model_epoch_002_step_00030.pth"}
+
+
+def test_failure_stopper_counts_follow_every_change(tmp_path: Path):
+    """``FailureStopper.stop_all`` (asked at every Tune step) keeps counts instead of scanning
+    the records; at every event it answers what a scan of the records answers, through trial
+    ends, failures (a metric never reported among them), restarts and a resumed history."""
+    import json
+
+    from automl.contract import FINISHED, OUTCOME
+    from automl.run.recorder import FailureStopper
+
+    def scan(records, minimum: int) -> bool:
+        done = [r for r in records.values() if r.status in FINISHED]
+        return any(r.failure_class == "metric" for r in done) or (
+            len(done) >= minimum and all(r.status == "failed" for r in done))
+
+    rng = random.Random(5)
+    for round_ in range(6):
+        recorder = Recorder(tmp_path / str(round_), {"keep_checkpoints": "all"}, METRIC)
+        stopper = FailureStopper(recorder, minimum=3)
+        trials = [FakeTrial(f"t{i}", i + 1) for i in range(12)]
+        for step in range(40):
+            trial = rng.choice(trials)
+            recorder.on_trial_start(0, [], trial)
+            assert stopper.stop_all() == scan(recorder.records, 3), (round_, step)
+            folder = Path(recorder.records[trial.trial_id].folder)
+            folder.mkdir(parents=True, exist_ok=True)
+            failure = rng.choice([None, None, "runtime", "metric"] if round_ % 2 else [None, "runtime"])
+            (folder / OUTCOME).write_text(json.dumps(
+                {"status": "failed" if failure else "completed", "failure_class": failure}))
+            if failure:
+                recorder.on_trial_error(0, [], trial)
+            else:
+                recorder.on_trial_complete(0, [], trial)
+            assert stopper.stop_all() == scan(recorder.records, 3), (round_, step)
+        resumed = Recorder(tmp_path / str(round_), {"keep_checkpoints": "all"}, METRIC,
+                           records=recorder.records)
+        assert FailureStopper(resumed, 3).stop_all() == scan(recorder.records, 3)

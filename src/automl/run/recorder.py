@@ -47,6 +47,24 @@ class Recorder(tune.Callback):
         self._journal: Journal | None = None  # opened (after a compaction) at the first event
         self.reclaimed = 0  # bytes of checkpoints deleted by retention during the run
         self._reset_retention()
+        self._recount()
+
+    def _recount(self) -> None:
+        # Per record: (finished, failed, finished with a metric failure), and their sums: the
+        # FailureStopper asks at every Tune step, so the answer must not cost O(trials).
+        self._tally: dict[str, tuple[int, int, int]] = {}
+        self._counts = [0, 0, 0]
+        for record in self.records.values():
+            self._count(record)
+
+    def _count(self, record: TrialRecord) -> None:
+        done = record.status in FINISHED
+        new = (int(done), int(record.status == "failed"),
+               int(done and record.failure_class == "metric"))
+        old = self._tally.get(record.rec_id, (0, 0, 0))
+        if new != old:
+            self._tally[record.rec_id] = new
+            self._counts = [c + n - o for c, n, o in zip(self._counts, new, old)]
 
     def _reset_retention(self) -> None:
         # Finished trials whose checkpoints retention already deleted (not the best), the best
@@ -60,7 +78,7 @@ class Recorder(tune.Callback):
         (live displays, tracking clients), which belong to the running driver only."""
         state = dict(self.__dict__)
         state["observers"] = []
-        for name in ("_lock", "_pruned", "_best_id", "_touched"):
+        for name in ("_lock", "_pruned", "_best_id", "_touched", "_tally", "_counts"):
             state.pop(name, None)
         state["_journal"] = None
         return state
@@ -69,6 +87,7 @@ class Recorder(tune.Callback):
         self.__dict__.update(state)
         self._lock = threading.Lock()
         self._reset_retention()
+        self._recount()
         self._journal = None
 
     # -- helpers ---------------------------------------------------------------------------
@@ -105,7 +124,9 @@ class Recorder(tune.Callback):
             write_history(self.history, self.experiment, list(self.records.values()))
 
     def _log(self, record: TrialRecord) -> None:
-        """One fsync'd journal line with the record's new state (constant cost per event)."""
+        """One fsync'd journal line with the record's new state (constant cost per event).
+        Every change of a record goes through here: the failure counts follow it."""
+        self._count(record)
         with self._lock:
             if self._journal is None:
                 # A run starts from a compacted history: it also holds the experiment dict and
@@ -238,8 +259,12 @@ class Recorder(tune.Callback):
         return [r for r in self.records.values() if r.status in FINISHED]
 
     def all_failed(self, minimum: int) -> bool:
-        done = self.finished()
-        return len(done) >= minimum and all(r.status == "failed" for r in done)
+        finished, failed, _ = self._counts
+        return finished >= minimum and failed == finished
+
+    def metric_missing(self) -> bool:
+        """Whether a finished trial failed because the metric was never reported."""
+        return self._counts[2] > 0
 
     def failure_summary(self) -> str:
         counts: dict[str, int] = {}
@@ -261,8 +286,5 @@ class FailureStopper(tune.Stopper):
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         return False
 
-    def stop_all(self) -> bool:
-        done = self.recorder.finished()
-        if any(r.failure_class == "metric" for r in done):
-            return True
-        return self.recorder.all_failed(self.minimum)
+    def stop_all(self) -> bool:  # called at every Tune step: O(1)
+        return self.recorder.metric_missing() or self.recorder.all_failed(self.minimum)
