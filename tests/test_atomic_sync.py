@@ -1,5 +1,6 @@
 """Tune's state files reach the workspace all from one save or all from the previous one
-(automl.run.atomic_sync): a failure while copying leaves the previous files whole."""
+(automl.run.atomic_sync): a failure while copying leaves the previous files whole, and a kill
+between two renames is finished by ``automl resume`` (the upload's intent file)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def test_every_file_is_replaced_and_the_trial_list_last(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "replace", lambda a, b: (moved.append(Path(b).name), replace(a, b)))
     atomic_sync.atomic_upload(str(staging), pyarrow.fs.LocalFileSystem(), str(target))
     assert set(_contents(target).values()) == {f"{n} 2" for n in _contents(target)}
+    moved = [name for name in moved if name != atomic_sync.INTENT]
     assert moved[-1] == "experiment_state-x.json" and len(moved) == 3
 
 
@@ -55,3 +57,42 @@ def test_a_failed_copy_leaves_the_previous_save_whole(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         atomic_sync.atomic_upload(str(staging), pyarrow.fs.LocalFileSystem(), str(target))
     assert _contents(target) == before  # nothing of save 2 was moved in, no temporary left
+
+
+def test_a_kill_between_two_renames_is_finished_on_resume(tmp_path, monkeypatch):
+    staging, target = tmp_path / "staging", tmp_path / "ws" / "tune"
+    _stage(staging, "1")
+    atomic_sync.atomic_upload(str(staging), pyarrow.fs.LocalFileSystem(), str(target))
+    _stage(staging, "2")
+    replace = os.replace
+    moved = []
+
+    def killed_after_one(a, b):  # the controller dies after the first state file moved in
+        if Path(b).name != atomic_sync.INTENT and moved:
+            raise KeyboardInterrupt  # nothing in the upload handles it: like a SIGKILL here
+        replace(a, b)
+        if Path(b).name != atomic_sync.INTENT:
+            moved.append(Path(b).name)
+
+    monkeypatch.setattr(os, "replace", killed_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_sync.atomic_upload(str(staging), pyarrow.fs.LocalFileSystem(), str(target))
+    monkeypatch.setattr(os, "replace", replace)
+    mixed = {n: v for n, v in _contents(target).items() if not n.startswith(".")}
+    assert {v[-1] for v in mixed.values()} == {"1", "2"}  # two saves mixed: what the kill left
+    assert atomic_sync.finish_interrupted(target) == 2
+    assert _contents(target) == {n: f"{n} 2" for n in mixed}  # whole save 2, nothing else
+
+
+def test_copies_a_kill_left_uncommitted_are_removed_on_resume(tmp_path, monkeypatch):
+    staging, target = tmp_path / "staging", tmp_path / "ws" / "tune"
+    _stage(staging, "1")
+    atomic_sync.atomic_upload(str(staging), pyarrow.fs.LocalFileSystem(), str(target))
+    before = _contents(target)
+    _stage(staging, "2")
+    monkeypatch.setattr(atomic_sync, "_write_atomically",  # killed before it committed
+                        lambda path, data: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        atomic_sync.atomic_upload(str(staging), pyarrow.fs.LocalFileSystem(), str(target))
+    assert atomic_sync.finish_interrupted(target) == 0
+    assert _contents(target) == before

@@ -96,9 +96,12 @@ def kill_point(ws: Path, algo: str, point: str):
 
 
 def _training(folder: Path) -> bool:
-    """Whether the trainer was mid-run: its status.json's last line is not a final one."""
+    """Whether the trainer was mid-run or starting: no status.json yet, or its last line is not a
+    final one. A trainer that had not written its first line at the kill can still train an
+    epoch or two before it dies with its Ray worker (seen under load); those epochs were never
+    reported, so the resumed trial trains them again from its last registered checkpoint."""
     lines = read_status(folder / "results" / "train" / "status.json")
-    return bool(lines) and lines[-1].status not in ("SUCCESS", "FAILURE")
+    return not lines or lines[-1].status not in ("SUCCESS", "FAILURE")
 
 
 def snapshot_trials(ws: Path) -> dict[str, dict]:

@@ -10,17 +10,30 @@ configurations). :func:`install` makes the copy to a local destination synchrono
 each file under a temporary name in the same folder that ``os.replace`` then moves over the
 target, so the workspace always holds the complete, latest saved state. Other destinations
 (cloud storage) keep Ray's copy.
+
+Several files cannot be renamed at once, and a kill between two renames leaves files of two
+saves (seen in the resume matrix under load: the searcher's pickle of the save that added the last
+trial, Tune's trial list of the one before, so the resumed search made one recommendation too
+few). So the renames are a small write-ahead step: once every file is copied, an intent file
+(:data:`INTENT`, itself written atomically) lists the renames, they are done, and the intent is
+removed. :func:`finish_interrupted` - called by ``automl resume`` before it reads Tune's state,
+and by the next upload - redoes the renames an intent lists whose temporary files are still
+there (they were complete before the intent was written), so the folder always ends up with
+one whole save.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 _installed = False
+INTENT = ".automl-renames.json"  # the renames an upload committed to (module docstring)
+_TMP = ".automl-tmp."  # prefix of the temporary files: copies not yet moved into place
 
 
 def atomic_upload(local_path: str, fs, fs_path: str, exclude: list[str] | None = None) -> None:
@@ -28,9 +41,10 @@ def atomic_upload(local_path: str, fs, fs_path: str, exclude: list[str] | None =
     source = Path(local_path)
     target = Path(fs_path)
     files = [source] if source.is_file() else [p for p in source.rglob("*") if p.is_file()]
-    # Tune's trial list last: a kill between two files then leaves the searcher knowing a trial
-    # that Tune's restored state does not (resume sets that trial aside, see automl.resume.reconcile),
-    # never the reverse, a restored trial whose result the searcher cannot place (KeyError in
+    # Tune's trial list last: were the intent file lost (a tool removing dot-files), a kill
+    # between two renames would still leave the searcher knowing a trial that Tune's restored
+    # state does not (resume sets that trial aside, see automl.resume.reconcile), never the
+    # reverse, a restored trial whose result the searcher cannot place (KeyError in
     # OptunaSearch.on_trial_result, seen once under load).
     files.sort(key=lambda p: p.name.startswith("experiment_state"))
     for folder in [] if source.is_file() else [p for p in source.rglob("*") if p.is_dir()]:
@@ -38,11 +52,11 @@ def atomic_upload(local_path: str, fs, fs_path: str, exclude: list[str] | None =
         if not (exclude and any(fnmatch.fnmatch(rel, pattern) for pattern in exclude)):
             (target / rel).mkdir(parents=True, exist_ok=True)
     # Two phases: copy every file under a temporary name (the slow part), then move them all
-    # into place. A kill during the copies leaves the previous state whole; only one landing
-    # within the few microseconds of the renames can still mix two saves (seen before this:
-    # a kill during the copies left the searcher's counter of one save with the trial list of
-    # the previous one, and the resumed run made one recommendation too few).
-    staged: list[tuple[str, Path]] = []
+    # into place. A kill during the copies leaves the previous state whole; a kill during the
+    # renames is finished by the intent (see the module docstring).
+    root = target if not source.is_file() else target.parent
+    _redo_renames(root)
+    staged: list[tuple[Path, Path]] = []
     try:
         for path in files:
             rel = path.name if source.is_file() else path.relative_to(source).as_posix()
@@ -50,20 +64,52 @@ def atomic_upload(local_path: str, fs, fs_path: str, exclude: list[str] | None =
                 continue
             dest = target if source.is_file() else target / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-            staged.append((tmp, dest))
+            fd, tmp = tempfile.mkstemp(prefix=f"{_TMP}{dest.name}.", dir=dest.parent)
+            staged.append((Path(tmp), dest))
             with os.fdopen(fd, "wb") as out, path.open("rb") as src:
                 shutil.copyfileobj(src, out)
             shutil.copymode(path, tmp)  # mkstemp makes it private
-        while staged:
-            tmp, dest = staged[0]
-            os.replace(tmp, dest)
-            staged.pop(0)
-    finally:
+    except BaseException:
         for tmp, _dest in staged:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
+        raise
+    if staged:
+        _write_atomically(root / INTENT, json.dumps(
+            [[tmp.relative_to(root).as_posix(), dest.relative_to(root).as_posix()]
+             for tmp, dest in staged]).encode())
+        _redo_renames(root)
     if not files and not source.is_file():
         target.mkdir(parents=True, exist_ok=True)
+
+
+def finish_interrupted(root: Path) -> int:
+    """Do the renames an interrupted upload into ``root`` had committed to (its intent file) and
+    remove the temporary files it copied before committing; returns how many files it moved in.
+    For ``automl resume``, which holds the workspace lock, before anything reads Tune's state."""
+    moved = _redo_renames(root)
+    for stray in root.glob(f"{_TMP}*") if root.is_dir() else ():
+        stray.unlink(missing_ok=True)  # copied before a kill, never committed
+    return moved
+
+
+def _redo_renames(root: Path) -> int:
+    intent = root / INTENT
+    if not intent.is_file():
+        return 0
+    moved = 0
+    for tmp, dest in json.loads(intent.read_text(encoding="utf-8")):
+        if (root / tmp).is_file():  # else it was moved in before the interruption
+            os.replace(root / tmp, root / dest)
+            moved += 1
+    intent.unlink()
+    return moved
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f"{_TMP}{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    os.replace(tmp, path)
 
 
 def install() -> None:

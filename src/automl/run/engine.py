@@ -406,7 +406,11 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
         from automl.resume.reconcile import refresh_records, stop_leftover_trainers
         from automl.resume.replay import settle_unsaved_trials
         from automl.results.records import read_history
+        from automl.run.atomic_sync import finish_interrupted
 
+        if finish_interrupted(workspace.path / "ray" / "tune"):
+            print("Ray Tune's last state save was cut short by the interruption: finished it",
+                  flush=True)
         note = stop_leftover_trainers(workspace.path, prepared.launcher)
         if note:
             print(note, flush=True)
