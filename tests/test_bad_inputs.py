@@ -89,6 +89,15 @@ def tiny_dataset(folder: Path) -> Path:
     return root
 
 
+def _free_port() -> int:
+    """A local TCP port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @dataclass
 class Ctx:
     """The case's folder: ``tmp`` holds the skill, inputs, the working directory and ``ws``."""
@@ -383,6 +392,11 @@ CASES = [
     Case("docker-image-missing", _docker_without_image,
          ("--launcher docker needs an image", "--image", "container_image")),
     Case("docker-image-unavailable", _docker_image_unavailable, pattern=r"docker"),
+    # -- where Ray runs (ray.init would retry a silent address for minutes)
+    Case("address-nobody-listens", lambda c: c.run("--address", f"127.0.0.1:{_free_port()}"),
+         ("--address 127.0.0.1:", "no Ray cluster answers there", "ray start --head")),
+    Case("address-not-host-port", lambda c: c.run("--address", "headnode"),
+         ("--address headnode", "HOST:PORT")),
     # -- commands on something that is not a workspace
     Case("resume-not-a-workspace", lambda c: ["resume", str(c.tmp)], ("not an automl workspace",)),
     Case("best-not-a-workspace", lambda c: ["best", str(c.tmp)], ("not an automl workspace",)),
@@ -568,6 +582,30 @@ def test_unknown_handoff_action(experiments, capsys) -> None:
     assert_one_line_error(code, out, err, ("unknown hand-off action 'evaluat'",
                                            "did you mean 'evaluate'?", "has: evaluate"))
     assert snapshot(ws) == before
+
+
+def test_address_auto_without_a_cluster(tmp_path, capsys, monkeypatch) -> None:
+    """Ray's own refusal of ``--address auto`` (no cluster on this machine) is one line, and the
+    workspace it was prepared in says why in ``automl status``. Ray's lookup is replaced by its
+    refusal (the test session's own Ray instance would otherwise be found or reused)."""
+    import ray
+
+    message = ("Could not find any running Ray instance. Please specify the one to connect to "
+               "by setting `--address` flag or `RAY_ADDRESS` environment variable.")
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda *a, **k: (_ for _ in ()).throw(ConnectionError(message)))
+    skill = make_fake_skill(tmp_path / "skill")
+    ws = tmp_path / "ws"
+    code = main(["run", "--skill-dir", str(skill), "--workspace", str(ws), "--progress", "none",
+                 "--address", "auto"])
+    out, err = capsys.readouterr()
+    assert_one_line_error(code, out, err, ("--address auto", "Could not find any running Ray",
+                                           "ray start --head"))
+    state = json.loads((ws / "state.json").read_text())
+    assert state["state"] == "failed" and "--address auto" in state["failures"]
+    assert not (ws / "trials").exists() and not (ws / "ray").exists()  # nothing launched
+    assert main(["status", str(ws)]) == 0
+    assert "never started" in capsys.readouterr().out
 
 
 def test_gpus_per_trial_without_gpus_fails_fast(ray_session, tmp_path, capsys, monkeypatch) -> None:

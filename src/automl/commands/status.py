@@ -38,10 +38,12 @@ def print_status(path: Path) -> int:
     done = sum(counts.get(s, 0) for s in FINISHED)
     print(f"experiment {experiment.get('experiment_id', workspace.path.name)} "
           f"({experiment.get('algo')}): {label}")
-    elapsed = (state.get("ended") or time.time()) - (state.get("started") or time.time())
+    started = state.get("started")  # absent when the run ended before its trials started
+    elapsed = f"elapsed {(state.get('ended') or time.time()) - started:.0f}s" if started \
+        else "never started"
     print(f"progress: {done}/{total} trials finished, {counts.get('running', 0)} running, "
           f"{counts.get('failed', 0)} failed, {counts.get('recovered', 0)} recovered "
-          f"| elapsed {elapsed:.0f}s")
+          f"| {elapsed}")
     best = choose_best(records, metric, direction)
     if best:
         print(f"best so far: {best.record.rec_id} {metric}={_fmt(best.score)} "

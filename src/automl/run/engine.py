@@ -233,6 +233,10 @@ def prepare(settings: Settings) -> Prepared:
     if root is not None:
         root = Path(root).resolve()
         dataset.check(root, builder, template, num_classes)
+    if settings.address:  # a wrong one would make ray.init retry for minutes (ray_address)
+        from automl.run.ray_address import check_reachable
+
+        check_reachable(settings.address)
     if settings.gpus_per_trial > 0:  # fail fast instead of trials pending forever
         init_ray(settings.address, num_cpus=os.cpu_count() or 1)
         import ray
@@ -293,13 +297,18 @@ def init_ray(address: str | None, num_cpus: int) -> None:
     set_ray_env()
     import ray
 
+    from automl.run.ray_address import check_reachable, ray_init_error
     from automl.run.ray_private import check_version
 
     check_version()  # warns when the private Ray APIs the engine patches may have changed
     if ray.is_initialized():
         return
     if address:
-        ray.init(address=address, log_to_driver=False, logging_level="WARNING")
+        check_reachable(address)
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level="WARNING")
+        except ConnectionError as exc:
+            raise ray_init_error(address, exc) from None
     else:
         # address="local": always a private instance, never a cluster `ray start`ed on this host.
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
@@ -351,7 +360,11 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     # Ray Tune, Optuna and the trial code import (seconds of CPU) while ray.init waits for
     # Ray's processes to come up; the logging process opens the MLflow store meanwhile.
     warm = _import_in_background(_DRIVER_MODULES)
-    init_ray(settings.address, num_cpus=os.cpu_count() or 1)
+    try:
+        init_ray(settings.address, num_cpus=os.cpu_count() or 1)
+    except UserError as exc:  # no cluster at --address: nothing was launched, say why in status
+        workspace.set_state("failed", ended=time.time(), failures=str(exc))
+        raise
     ray_ready = time.time()  # kept in state.json: start-up is measured from here
     warm.join()
     from ray import tune
