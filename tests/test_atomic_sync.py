@@ -72,11 +72,11 @@ def test_a_kill_between_two_renames_is_finished_on_resume(tmp_path, monkeypatch)
     moved = []
 
     def killed_after_one(a, b):  # the controller dies after the first state file moved in
-        if Path(b).name != atomic_sync.INTENT and moved:
-            raise KeyboardInterrupt  # nothing in the upload handles it: like a SIGKILL here
-        replace(a, b)
         if Path(b).name != atomic_sync.INTENT:
+            if moved:
+                raise KeyboardInterrupt  # nothing in the upload handles it: like a SIGKILL here
             moved.append(Path(b).name)
+        replace(a, b)
 
     monkeypatch.setattr(os, "replace", killed_after_one)
     with pytest.raises(KeyboardInterrupt):

@@ -77,7 +77,7 @@ def atomic_upload(local_path: str, fs, fs_path: str, exclude: list[str] | None =
         _write_atomically(root / INTENT, json.dumps(
             [[tmp.relative_to(root).as_posix(), dest.relative_to(root).as_posix()]
              for tmp, dest in staged]).encode())
-        _redo_renames(root)
+        _redo_renames(root)  # the recovery's own code: every save exercises it
     if not files and not source.is_file():
         target.mkdir(parents=True, exist_ok=True)
 
