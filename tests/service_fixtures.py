@@ -12,6 +12,7 @@ import glob
 import itertools
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -94,12 +95,14 @@ def new_database(server_url: str) -> str:
 
 
 class LiveServer:
-    """``automl serve`` in a subprocess (own process group), on a free loopback port."""
+    """``automl serve`` in a subprocess (own process group) on ``--port 0``: the server binds a
+    free port itself and prints it, so no other process can take the port between a test choosing
+    it and the server binding it (CI saw that race). Each start may get another port: ``url`` is
+    the current one."""
 
     def __init__(self, root: Path, *args: str, db: str | None = None) -> None:
         self.root, self.args, self.db = root, args, db
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = ""
         self.proc: subprocess.Popen | None = None
         self.groups: list[int] = []
 
@@ -107,7 +110,7 @@ class LiveServer:
         """Start and wait until it answers; returns what it printed before (the admin token line)."""
         log = open(self.root / f"serve-{len(self.groups)}.log", "w")  # noqa: SIM115
         argv = [sys.executable, "-m", "automl.cli", "serve", "--root", str(self.root / "srv"),
-                "--port", str(self.port), *self.args, *(["--db", self.db] if self.db else [])]
+                "--port", "0", *self.args, *(["--db", self.db] if self.db else [])]
         self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=ENV,
                                      start_new_session=True)
         self.groups.append(self.proc.pid)
@@ -116,9 +119,15 @@ class LiveServer:
             if self.proc.poll() is not None:
                 pytest.fail(f"automl serve exited ({self.proc.returncode}): "
                             f"{Path(log.name).read_text()[-2000:]}")
+            printed = Path(log.name).read_text()
+            serving = re.search(r"^serving on (\S+)", printed, re.M)
+            if serving is None:
+                time.sleep(0.3)
+                continue
+            self.url = serving.group(1)
             try:
                 httpx.get(f"{self.url}/api/v1/health", timeout=2)
-                return Path(log.name).read_text()
+                return printed
             except httpx.HTTPError:
                 time.sleep(0.3)
         pytest.fail(f"automl serve did not answer in {timeout:.0f}s")

@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -98,6 +98,17 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _listening(c: Ctx) -> int:
+    """A port another program listens on, for as long as the case runs."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    c.held.append(sock)
+    return sock.getsockname()[1]
+
+
 @dataclass
 class Ctx:
     """The case's folder: ``tmp`` holds the skill, inputs, the working directory and ``ws``."""
@@ -106,10 +117,14 @@ class Ctx:
     skill: Path
     ws: Path
     expect_workspace: bool = False  # the workspace existed before (it must be left untouched)
+    held: list[object] = field(default_factory=list)  # kept open while the case runs (a socket)
 
     def run(self, *extra: str, skill: Path | None = None) -> list[str]:
         return ["run", "--skill-dir", str(skill or self.skill), "--workspace", str(self.ws),
                 "--progress", "none", "--seed", "1", *extra]
+
+    def serve(self, *extra: str) -> list[str]:
+        return ["serve", "--root", str(self.tmp / "srv"), *extra]
 
     def write(self, name: str, text: str | bytes) -> Path:
         path = self.tmp / name
@@ -397,6 +412,16 @@ CASES = [
          ("--address 127.0.0.1:", "no Ray cluster answers there", "ray start --head")),
     Case("address-not-host-port", lambda c: c.run("--address", "headnode"),
          ("--address headnode", "HOST:PORT")),
+    # -- automl serve: refused before the store is created or the admin token printed
+    Case("serve-port-taken", lambda c: c.serve("--port", str(_listening(c))),
+         ("--port", "cannot bind", "already in use", "0 picks a free one")),
+    Case("serve-port-out-of-range", lambda c: c.serve("--port", "70000"),
+         ("--port 70000", "must be 0-65535")),
+    Case("serve-host-unknown", lambda c: c.serve("--host", "no-such-host.invalid", "--port", "0"),
+         ("--host no-such-host.invalid", "not an address this machine can bind")),
+    Case("serve-address-nobody-listens",
+         lambda c: c.serve("--port", "0", "--address", f"127.0.0.1:{_free_port()}"),
+         ("--address 127.0.0.1:", "no Ray cluster answers there")),
     # -- commands on something that is not a workspace
     Case("resume-not-a-workspace", lambda c: ["resume", str(c.tmp)], ("not an automl workspace",)),
     Case("best-not-a-workspace", lambda c: ["best", str(c.tmp)], ("not an automl workspace",)),

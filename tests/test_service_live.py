@@ -104,6 +104,7 @@ def test_restart_with_two_running_and_one_queued_loses_nothing(tmp_path: Path, s
                 (tmp_path / "serve-0.log").read_text()[-2000:]
             assert not trainer_pids(tmp_path / "srv" / "workspaces"), "trainers left behind"
         assert "admin token" not in server.start()  # restarted on the same store
+        client = Client(server.url, token)  # the restart's own free port
         states = {i: client.get(i)["state"] for i in ids}
         assert states[ids[2]] == "PENDING" and {states[ids[0]], states[ids[1]]} <= {"RESUMING", "RUNNING"}
         for experiment_id in ids:

@@ -40,7 +40,8 @@ def open_store(args: argparse.Namespace):
 def add_parser(sub) -> None:
     p = sub.add_parser("serve", help="run the HPO service: REST API, queue, auth, store")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=int, default=8000,
+                   help="port to bind (default 8000; 0 picks a free one and prints it)")
     add_store_flags(p)
     p.add_argument("--address", help="an existing Ray cluster (HOST:PORT); default: a local one")
     p.add_argument("--max-experiments", type=int, default=2, help="experiments running at once "
@@ -107,13 +108,19 @@ def main_serve(args: argparse.Namespace) -> int:
         return 0
     if args.max_experiments < 0:
         raise UserError(f"--max-experiments {args.max_experiments}: must be 0 or more")
-    if not 0 < args.port < 65536:
-        raise UserError(f"--port {args.port}: must be 1-65535")
+    if not 0 <= args.port < 65536:
+        raise UserError(f"--port {args.port}: must be 0-65535 (0 picks a free one)")
     import uvicorn
 
+    from automl.service import listen
     from automl.service.auth import ensure_admin
     from automl.service.runner import Runner
 
+    sock = listen.bind(args.host, args.port)  # first: a taken port creates nothing (listen.py)
+    if args.max_experiments > 0 and args.address:
+        from automl.run.ray_address import check_reachable
+
+        check_reachable(args.address)  # before the store and the admin token, as the port
     store = open_store(args)
     runner = Runner(store, args.root.resolve(), args.max_experiments, None)
     app = build(args, store, runner)
@@ -125,13 +132,13 @@ def main_serve(args: argparse.Namespace) -> int:
         runner.ray_address = _start_ray(args)
         runner.ray_local = not args.address
     runner.start()
-    print(f"serving on http://{args.host}:{args.port}  (web page /, API /api/v1, docs /docs) | "
+    print(f"serving on {listen.url(args.host, sock)}  (web page /, API /api/v1, docs /docs) | "
           f"store: {store.url.render_as_string(hide_password=True)} | "
           f"max experiments: {args.max_experiments}", flush=True)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _stop_serving)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
     except SystemExit:
         pass  # the signal, raised again by uvicorn once it stopped serving (_stop_serving)
     finally:
@@ -144,7 +151,7 @@ def _stop_serving(signum: int, frame: object) -> None:
 
     uvicorn stops serving on the signal and then raises it again for the handler it found; that
     was Ray's driver handler, ``sys.exit(15)``, which ended the server with an error code (and a
-    Ctrl-C a traceback). This handler ends ``uvicorn.run`` alone; the runs are then stopped as
+    Ctrl-C a traceback). This handler ends ``Server.run`` alone; the runs are then stopped as
     Ctrl-C stops them (``Runner.stop``), so that the next start resumes them.
     """
     raise SystemExit(0)
