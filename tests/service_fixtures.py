@@ -67,12 +67,18 @@ def postgres_server():
     folder = Path(tempfile.mkdtemp(prefix="automl-pg-"))
     if prefix:
         shutil.chown(folder, user=prefix[2])
-    data, port = folder / "data", free_port()
+    data = folder / "data"
     subprocess.run([*prefix, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U",
                     "postgres", "--no-sync"], check=True, capture_output=True)
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off"
-    subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l",
-                    str(folder / "log"), "-w", "start"], check=True, capture_output=True)
+    for _ in range(3):  # a free port can be taken before PostgreSQL binds it: another one
+        port = free_port()
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off"
+        started = subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options,
+                                  "-l", str(folder / "log"), "-w", "start"], capture_output=True)
+        if started.returncode == 0:
+            break
+    else:
+        pytest.fail(f"PostgreSQL did not start: {(folder / 'log').read_text()[-2000:]}")
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}"
     finally:
