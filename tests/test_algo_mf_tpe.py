@@ -151,7 +151,7 @@ def test_prior_and_model_on_segformers_real_space():
     valid, and every later proposal (prior neighbourhood, model, random) is a valid config."""
     from automl.skill.schema import load_schema
     from automl.skill.folder import bundled_skill_dir
-    from automl.space.params import build_space
+    from automl.space.build import build_space
 
     space = build_space(load_schema(bundled_skill_dir() / "schemas" / "train.schema.json"))
     assert len(space.params) == 16

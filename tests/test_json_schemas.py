@@ -18,7 +18,7 @@ import yaml
 from automl import json_schemas
 from automl.errors import UserError
 from automl.results.records import TrialRecord, read_history, write_history
-from automl.space.params import load_overrides
+from automl.space.overrides import load_overrides
 from automl.study import load_study
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,7 +12,9 @@ import pytest
 
 from automl.errors import UserError
 from automl.skill.schema import load_schema
-from automl.space.params import Param, SearchSpace, SpaceOverrides, build_space, load_overrides, overrides_from_flags, parse_overrides
+from automl.space.build import build_space
+from automl.space.overrides import SpaceOverrides, load_overrides, overrides_from_flags, parse_overrides
+from automl.space.params import Param, SearchSpace
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

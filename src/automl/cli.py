@@ -188,7 +188,7 @@ def _print_best(doc: dict[str, Any], workspace: Path) -> int:
 
 
 def cmd_space(args: argparse.Namespace) -> int:
-    from automl.space.overrides import space_for_cli
+    from automl.space.user_space import space_for_cli
     from automl.skill.folder import SkillDir, bundled_skill_dir
 
     skill = SkillDir.load(args.skill_dir or bundled_skill_dir())

@@ -101,7 +101,7 @@ def study_schema() -> dict[str, Any]:
 
 def overrides_schema() -> dict[str, Any]:
     """The ``--space-file`` overrides: SpaceOverrides, where a bare value pins the parameter."""
-    from automl.space.params import SpaceOverrides
+    from automl.space.overrides import SpaceOverrides
 
     schema = SpaceOverrides.model_json_schema()
     entry = schema["properties"]["parameters"]["additionalProperties"]

@@ -204,7 +204,7 @@ def _check_resumable(workspace: Workspace) -> None:
 def prepare(settings: Settings) -> Prepared:
     """Validate everything and create the workspace. Raises UserError; launches nothing."""
     from automl.skill import dataset
-    from automl.space.overrides import build_user_space
+    from automl.space.user_space import build_user_space
 
     bundled = settings.skill_dir is None
     skill, template, builder = _load_skill(settings)

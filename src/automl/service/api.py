@@ -393,7 +393,7 @@ def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
         """The skill's search space, as `automl space --json` prints it."""
         import json
 
-        from automl.space.overrides import space_for_cli
+        from automl.space.user_space import space_for_cli
         from automl.skill.folder import SkillDir
 
         if name not in config.skills:

@@ -61,9 +61,10 @@ def _tao_settings(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]
 def resolve(body: dict[str, Any], skills: dict[str, Path], allowed: list[Path],
             defaults: dict[str, Any]) -> tuple[Settings, dict[str, Any] | None]:
     """The validated settings and space document of a create body (already pydantic-checked)."""
-    from automl.space.overrides import merge, space_for_cli
+    from automl.space.user_space import merge, space_for_cli
     from automl.skill.folder import SkillDir, bundled_skill_dir
-    from automl.space.params import build_space, overrides_from_flags, parse_overrides
+    from automl.space.build import build_space
+    from automl.space.overrides import overrides_from_flags, parse_overrides
 
     body = {k: v for k, v in body.items() if v is not None}
     study, space = _tao_settings(body)

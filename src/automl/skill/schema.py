@@ -6,7 +6,7 @@ anything else that is not JSON is a user error reported with ``file:line:col``.
 
 :func:`iter_leaves` flattens the nested ``properties`` into :class:`Leaf` records with dotted names,
 and decides which leaves can be searched and, for the others, why not. Turning leaves into
-search ranges is :mod:`automl.space.params`'s job.
+search ranges is :mod:`automl.space.build`'s job.
 """
 
 from __future__ import annotations

@@ -1,0 +1,439 @@
+"""Build a :class:`~automl.space.params.SearchSpace` from a TAO schema and the user's overrides.
+
+Which parameters
+    The schema's top-level ``automl_default_parameters``, minus those the schema disables
+    (``automl_disabled_parameters`` - exact names only, since TAO lists whole groups there while
+    searching their members - or ``automl_enabled: false``) and those that cannot be sampled
+    (strings, lists, ...: kept in :attr:`SearchSpace.skipped` with the reason). ``only`` replaces
+    the default list, ``exclude`` removes names, a range override adds its parameter, a pin fixes
+    one. A parameter the user names explicitly must exist, be enabled and be searchable, or the
+    build fails with a UserError that says which and how to fix it.
+
+Ranges when the schema gives no usable bound (each choice is written into ``Param.source``)
+    Numeric bounds written in ``math_cond`` (``"> 0.0 <= 1.0"``) count as schema bounds.
+
+    * Learning rates - floats whose last name segment is ``lr``, ``*_lr``, ``lr_*`` or
+      ``*learning_rate``, unless it also says decay/step/size/mult/factor/warmup/... (so
+      ``lr_backbone`` is a rate, ``lr_decay`` is not) - are searched on a log scale. A missing,
+      zero or negative minimum becomes ``default/100``; a missing or infinite maximum becomes
+      ``default×10`` (learning rates are usually set near the largest stable value, so the range
+      reaches two decades below and one above). Without a positive default, 1e-3 stands in for it.
+      Segformer's ``train.optim.lr`` (default 6e-5, schema [0, Infinity]) becomes [6e-7, 6e-4], log.
+    * Any other log-scale float (``log: true`` override) with a non-positive minimum: the minimum
+      becomes ``default/100``, or ``maximum/10^4`` without a positive default.
+    * Other floats: a missing minimum becomes ``min(0, default×10)``; a missing or infinite maximum
+      becomes 1.0 when the default lies in [0, 1] (probabilities, momenta, decay factors, ...),
+      else ``max(default×10, minimum+1)``.
+    * Ints: a missing minimum becomes ``min(0, default×4)``; a missing or infinite maximum becomes
+      ``max(default×4, minimum+8)``. A log-scale int's minimum is at least 1.
+    * Derived bounds are widened to include the default; schema and override bounds never are.
+    * A float with no bounds and no default cannot be searched.
+
+Conditions and categoricals: see :mod:`automl.space.params`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from automl.errors import UserError, did_you_mean
+from automl.skill.schema import Leaf, disabled_parameters, finite_number, iter_leaves
+from automl.space.overrides import ParamOverride, SpaceOverrides
+from automl.space.params import _COMPARE, _COMPARISONS, Clause, Param, SearchSpace, _contains, _fmt, parse_math_cond
+
+class _NotSearchable(Exception):
+    """A schema parameter that cannot be sampled; the message says why."""
+
+
+_NOT_A_RATE = {"decay", "step", "steps", "size", "mult", "multiplier", "factor", "warmup", "gamma",
+               "policy", "scheduler", "patience", "ratio", "mode", "type"}
+
+
+def _is_learning_rate(name: str) -> bool:
+    last = name.rsplit(".", 1)[-1].lower()
+    tokens = set(last.split("_"))
+    return not tokens & _NOT_A_RATE and ("lr" in tokens or last.endswith("learning_rate"))
+
+
+def build_space(schema: Mapping, overrides: SpaceOverrides | None = None,
+                parameters: list[str] | None = None) -> SearchSpace:
+    """Build the search space of a TAO schema (see the module docstring for every rule).
+
+    ``parameters`` (e.g. from a CLI flag) lists the keys to search and takes precedence over
+    ``overrides.only``; without either, the schema's ``automl_default_parameters`` are searched.
+    """
+    overrides = overrides or SpaceOverrides()
+    leaves = {leaf.name: leaf for leaf in iter_leaves(schema)}
+    disabled = disabled_parameters(schema)
+    listed = parameters if parameters is not None else overrides.only
+    for name in [*(listed or []), *overrides.exclude, *overrides.parameters]:
+        _require_leaf(name, leaves)
+    both = set(overrides.exclude) & set(overrides.parameters)
+    if both:
+        raise UserError(f"{sorted(both)[0]}: both excluded and overridden; drop one of the two")
+    for name in dict.fromkeys([*(listed or []), *overrides.parameters]):
+        if name in disabled and name not in overrides.exclude:
+            why = "automl_enabled: false" if leaves[name].automl_enabled is False else "automl_disabled_parameters"
+            raise UserError(f"{name}: AutoML is disabled for this parameter in the schema ({why}); "
+                            "set it in the spec instead")
+
+    pinned = {name: _pin_value(leaves[name], o.value) for name, o in overrides.parameters.items() if o.pins}
+    ranged = {name: o for name, o in overrides.parameters.items() if not o.pins}
+    defaults = [n for n in schema.get("automl_default_parameters") or [] if isinstance(n, str)]
+    candidates = list(dict.fromkeys([*(listed if listed is not None else defaults), *ranged]))
+
+    params: dict[str, Param] = {}
+    skipped: dict[str, str] = {}
+    for name in candidates:
+        if name in overrides.exclude or name in pinned:
+            continue
+        named_by_user = listed is not None or name in ranged
+        if name not in leaves:
+            skipped[name] = "listed in automl_default_parameters but not in the schema's properties"
+        elif name in disabled:
+            skipped[name] = "disabled in the schema"
+        else:
+            try:
+                params[name] = _param(leaves[name], ranged.get(name))
+            except _NotSearchable as exc:
+                if named_by_user:
+                    raise UserError(f"{name}: cannot be searched: {exc}") from None
+                skipped[name] = str(exc)
+    context = _context(params, pinned, leaves)
+    params = _reconcile(params, pinned, context, leaves)
+    return SearchSpace(tuple(_parents_first(params)), pinned, skipped, context)
+
+
+def _require_leaf(name: str, leaves: Mapping[str, Leaf]) -> None:
+    if name in leaves:
+        return
+    members = [leaf for leaf in leaves if leaf.startswith(f"{name}.")]
+    if members:
+        raise UserError(f"{name}: is a group of parameters, not a parameter (e.g. {members[0]})")
+    raise UserError(f"{name}: not a parameter of this schema{did_you_mean(name, leaves)}; "
+                    f"`automl space` lists them")
+
+
+def _schema_bounds(leaf: Leaf, clauses: tuple[Clause, ...]) -> tuple[Any, bool, Any, bool]:
+    """``(low, low_open, high, high_open)`` from minimum/maximum and numeric math_cond bounds;
+    None where the schema has no finite bound."""
+    low, high = finite_number(leaf.minimum), finite_number(leaf.maximum)
+    low_open = high_open = False
+    for op, x in clauses:
+        if x is None or op not in _COMPARISONS:
+            continue
+        if op in (">", ">=") and (low is None or x >= low):
+            low, low_open = x, op == ">"
+        elif op in ("<", "<=") and (high is None or x <= high):
+            high, high_open = x, op == "<"
+    return low, low_open, high, high_open
+
+
+def _pin_value(leaf: Leaf, value: Any) -> Any:
+    """``value`` checked against the leaf's type and bounds (ints stay ints, floats become floats)."""
+    name, kind = leaf.name, leaf.kind
+    got = f"got {value!r} ({type(value).__name__})"
+    if kind in ("float", "int"):
+        number = None if isinstance(value, bool) or not isinstance(value, (int, float)) else value
+        if number is None or not math.isfinite(number):
+            raise UserError(f"{name}: expected a number for a {leaf.type or 'numeric'} parameter, {got}")
+        if kind == "int":
+            if not float(number).is_integer():
+                raise UserError(f"{name}: expected an integer, {got}")
+            value = int(number)
+        else:
+            value = float(number)
+        try:
+            clauses = parse_math_cond(leaf.math_cond) if leaf.math_cond else ()
+        except ValueError:
+            clauses = ()
+        low, low_open, high, high_open = _schema_bounds(leaf, clauses)
+        if (low is not None and (value < low or (low_open and value == low))) or (
+                high is not None and (value > high or (high_open and value == high))):
+            raise UserError(f"{name}: {_fmt(value)} is outside the schema's range "
+                            f"{'(' if low_open else '['}{_fmt(low) if low is not None else '-Infinity'}, "
+                            f"{_fmt(high) if high is not None else 'Infinity'}{')' if high_open else ']'}")
+        return value
+    if kind == "bool" and not isinstance(value, bool):
+        raise UserError(f"{name}: expected true or false, {got}")
+    if leaf.enum and leaf.type is not None and not _contains(leaf.enum, value):  # anyOf enums mix types
+        raise UserError(f"{name}: {value!r} is not one of the schema's options {list(leaf.enum)}")
+    if leaf.type == "string" and not isinstance(value, str):
+        raise UserError(f"{name}: expected a string, {got}")
+    if "list" in (leaf.type or "") and not isinstance(value, list):
+        raise UserError(f"{name}: expected a list for a {leaf.type} parameter, {got}")
+    return value
+
+
+def _param(leaf: Leaf, override: ParamOverride | None) -> Param:
+    """The Param for a schema leaf, applying ``override``; _NotSearchable if it cannot be sampled,
+    UserError if the override does not fit the schema."""
+    try:
+        clauses = parse_math_cond(leaf.math_cond) if leaf.math_cond else ()
+    except ValueError as exc:
+        raise _NotSearchable(str(exc)) from None
+    if any(op == "/" or x is None for op, x in clauses) and leaf.depends_on and "," in leaf.depends_on:
+        raise _NotSearchable(f"math_cond '{leaf.math_cond}' depends on several parameters ({leaf.depends_on})")
+    if override is not None and override.valid_options is not None:
+        return _categorical(leaf, override, _options(leaf, override.valid_options))
+    kind = leaf.kind
+    if kind is None:
+        hint = "; give valid_options to search it" if leaf.type == "string" else ""
+        raise _NotSearchable(f"{leaf.unsearchable}{hint}")
+    if kind in ("bool", "categorical"):
+        if override is not None and (override.valid_min is not None or override.valid_max is not None or override.log):
+            raise UserError(f"{leaf.name}: is a {leaf.type} parameter; valid_min/valid_max/log apply to "
+                            "numbers, use valid_options")
+        choices = (True, False) if kind == "bool" else leaf.enum
+        return _categorical(leaf, override, choices)
+    if override is not None and override.option_weights is not None:
+        raise UserError(f"{leaf.name}: option_weights need options; give valid_options as well")
+    return _numeric(leaf, kind, override, clauses)
+
+
+def _options(leaf: Leaf, options: list) -> tuple:
+    """User ``valid_options`` checked against the leaf's type, enum and bounds."""
+    if leaf.kind is None and leaf.type != "string":
+        raise _NotSearchable(f"{leaf.unsearchable}")
+    return tuple(_pin_value(leaf, option) for option in options)
+
+
+def _categorical(leaf: Leaf, override: ParamOverride | None, choices: tuple) -> Param:
+    weights, source = None, "schema enum" if leaf.enum else "schema (bool)"
+    if override is not None and override.valid_options is not None:
+        source = "override valid_options"
+    if override is not None and override.option_weights is not None:
+        if len(override.option_weights) != len(choices):
+            raise UserError(f"{leaf.name}: option_weights has {len(override.option_weights)} entries "
+                            f"for {len(choices)} options {list(choices)}")
+        weights = tuple(override.option_weights)
+        source += "; override option_weights"
+    elif leaf.option_weights:
+        if leaf.enum and len(leaf.option_weights) == len(leaf.enum) and all(
+                isinstance(w, (int, float)) and w >= 0 for w in leaf.option_weights):
+            by_option = [(o, w) for o, w in zip(leaf.enum, leaf.option_weights)]
+            weights = tuple(next(w for o, w in by_option if _contains([o], c)) for c in choices)
+            source += "; schema option_weights"
+        else:
+            source += (f"; schema option_weights ignored ({len(leaf.option_weights)} weights "
+                       f"for {len(leaf.enum or ())} options)")
+    if weights is not None:
+        total = sum(weights)
+        weights = tuple(w / total for w in weights) if total > 0 else None
+    return Param(name=leaf.name, kind="categorical", choices=tuple(choices), weights=weights,
+                 default=leaf.default, source=source, depends_on=leaf.depends_on)
+
+
+def _numeric(leaf: Leaf, kind: str, override: ParamOverride | None, clauses: tuple[Clause, ...]) -> Param:
+    name, is_int = leaf.name, kind == "int"
+    ops = {op for op, _ in clauses}
+    if not is_int and ("^" in ops or ("/" in ops and not leaf.depends_on)):
+        raise _NotSearchable(f"math_cond '{leaf.math_cond}' applies to integers only")
+    default = finite_number(leaf.default)
+    s_low, _, s_high, _ = _schema_bounds(leaf, clauses)
+    o_low = override.valid_min if override else None
+    o_high = override.valid_max if override else None
+    for key, bound in (("valid_min", o_low), ("valid_max", o_high)):
+        if bound is None:
+            continue
+        if is_int and not float(bound).is_integer():
+            raise UserError(f"{name}: {key} must be an integer, got {_fmt(bound)}")
+        if (s_low is not None and bound < s_low) or (s_high is not None and bound > s_high):
+            low_text = _fmt(s_low) if s_low is not None else "-Infinity"
+            high_text = _fmt(s_high) if s_high is not None else "Infinity"
+            raise UserError(f"{name}: {key} {_fmt(bound)} is outside the schema's range [{low_text}, {high_text}]")
+    rate = not is_int and _is_learning_rate(name)
+    log = override.log if override is not None and override.log is not None else rate
+    if log and "^" in ops:
+        log = False  # a power of N is already sampled log-uniformly, through its exponent
+    if log and "/" in ops and not leaf.depends_on:
+        raise UserError(f"{name}: log scale cannot be combined with math_cond '{leaf.math_cond}'")
+    if default is None and s_low is None and s_high is None and o_low is None and o_high is None:
+        raise _NotSearchable("no bounds and no default to derive a range from")
+
+    anchor = default if default is not None and default > 0 else (1e-3 if rate else None)
+    # minimum
+    if o_low is not None:
+        low, low_from = o_low, "override"
+    elif s_low is not None and not (log and s_low <= 0):
+        low, low_from = s_low, "schema"
+    elif log and is_int:
+        low, low_from = 1, "1 (log scale)"
+    elif log and anchor is not None:
+        low, low_from = anchor / 100, "default/100"
+    elif log:
+        known_high = o_high if o_high is not None else s_high
+        if known_high is None or known_high <= 0:
+            raise _NotSearchable("log scale needs a positive bound or default")
+        low, low_from = known_high / 1e4, "maximum/10^4"
+    else:
+        factor = 4 if is_int else 10
+        low, low_from = min(0, (default or 0) * factor), f"min(0, default×{factor})"
+    # maximum
+    if o_high is not None:
+        high, high_from = o_high, "override"
+    elif s_high is not None:
+        high, high_from = s_high, "schema"
+    elif log and anchor is not None and not is_int:
+        high, high_from = anchor * 10, "default×10"
+    elif log and not is_int:
+        high, high_from = low * 1e4, "minimum×10^4"
+    elif is_int:
+        high, high_from = max((default or 0) * 4, low + 8), "max(default×4, minimum+8)"
+    elif default is not None and 0 <= default <= 1 and low < 1:
+        high, high_from = 1.0, "1 (default in [0, 1])"
+    else:
+        high, high_from = max((default or 0) * 10, low + 1), "max(default×10, minimum+1)"
+    # derived bounds include the default
+    if default is not None and low_from not in ("override", "schema") and default < low and (default > 0 or not log):
+        low = default
+    if default is not None and high_from not in ("override", "schema") and default > high:
+        high = default
+    if is_int:
+        low, high = math.ceil(low), math.floor(high)
+        step = next((int(x) for op, x in clauses if op == "/" and not leaf.depends_on), None)
+        if step:
+            low, high = -(-low // step) * step, (high // step) * step
+        if "^" in ops and low < 1:
+            low, low_from = 1, f"{low_from}, raised to 1 for powers"
+    else:
+        low, high = float(low), float(high)
+    if low > high:
+        message = f"empty range [{_fmt(low)}, {_fmt(high)}]"
+        if o_low is not None or o_high is not None:
+            raise UserError(f"{name}: {message}")
+        raise _NotSearchable(message)
+
+    if low_from == high_from:
+        source = low_from
+    else:
+        schema_low = "none" if leaf.minimum is None else _fmt(leaf.minimum)
+        schema_high = "none" if leaf.maximum is None else _fmt(leaf.maximum)
+        low_text = low_from if low_from in ("override", "schema") else f"{low_from} (schema minimum {schema_low})"
+        high_text = high_from if high_from in ("override", "schema") else f"{high_from} (schema maximum {schema_high})"
+        source = f"min: {low_text}; max: {high_text}"
+    if rate and log and (override is None or override.log is None):
+        source += "; log scale (learning rate)"
+    default_value = None if default is None else (int(default) if is_int else float(default))
+    return Param(name=name, kind="int" if is_int else "float", low=low, high=high, log=bool(log),
+                 default=default_value, source=source,
+                 depends_on=leaf.depends_on, math_cond=leaf.math_cond)
+
+
+def _context(params: Mapping[str, Param], pinned: Mapping[str, Any], leaves: Mapping[str, Leaf]) -> dict[str, Any]:
+    """Schema defaults of parents that conditions refer to but that are neither searched nor pinned."""
+    context = {}
+    for param in params.values():
+        parent = param.depends_on
+        if param.clauses and parent and parent not in params and parent not in pinned and parent in leaves:
+            value = finite_number(leaves[parent].default)
+            if value is not None:
+                context[parent] = value
+    return context
+
+
+def _reconcile(params: dict[str, Param], pinned: Mapping[str, Any], context: Mapping[str, Any],
+               leaves: Mapping[str, Leaf]) -> dict[str, Param]:
+    """Narrow searched parents so that every parent value leaves each child a non-empty range;
+    UserError where a fixed (pinned or default) parent or a user range makes that impossible."""
+    params = dict(params)
+    for name, leaf in leaves.items():
+        parent = leaf.depends_on
+        if not parent or not leaf.math_cond or parent not in leaves:
+            continue
+        if name in params and params[name].kind != "categorical":
+            child = params[name]
+            low, high = child.low, child.high
+        elif name in pinned and finite_number(pinned[name]) is not None:
+            low = high = pinned[name]
+        else:
+            continue
+        try:
+            clauses = parse_math_cond(leaf.math_cond)
+        except ValueError:
+            continue
+        for op, operand in clauses:
+            if op in _COMPARISONS and operand is None:
+                needed = {">": ("<", high), ">=": ("<=", high), "<": (">", low), "<=": (">=", low)}[op]
+            elif op == "/":
+                needed = (">=", low * operand)
+            else:
+                continue
+            params = _restrict_parent(params, parent, needed, name, leaf.math_cond, pinned, context)
+    return params
+
+
+def _restrict_parent(params: dict[str, Param], parent: str, needed: tuple[str, float], child: str,
+                     cond: str, pinned: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Param]:
+    op, limit = needed
+
+    def ok(value: Any) -> bool:
+        return _COMPARE[op](value, limit)
+
+    why = f"so that {child} ({cond}) keeps a non-empty range"
+    fixed = pinned.get(parent, context.get(parent))
+    if parent not in params:
+        if fixed is not None and not ok(fixed):
+            origin = "pinned" if parent in pinned else "schema default"
+            raise UserError(f"{child}: math_cond '{cond}' cannot hold with {parent} = {fixed!r} ({origin}); "
+                            f"change {child}'s range or {parent}")
+        return params
+    param = params[parent]
+    if param.kind == "categorical":
+        kept = tuple(c for c in param.choices if isinstance(c, (int, float)) and ok(c))
+        if kept != param.choices:
+            if not kept:
+                raise UserError(f"{parent}: no option leaves {child} ({cond}) a valid value; change either range")
+            weights = None
+            if param.weights:
+                weights = tuple(w for c, w in zip(param.choices, param.weights) if _contains(kept, c))
+                weights = tuple(w / sum(weights) for w in weights) if sum(weights) > 0 else None
+            params[parent] = dataclasses.replace(param, choices=kept, weights=weights,
+                                                 source=f"{param.source}; options limited {why}")
+        return params
+    is_int = param.kind == "int"
+    if op == "<":
+        bound = math.ceil(limit) - 1 if is_int else math.nextafter(limit, -math.inf)
+    elif op == "<=":
+        bound = math.floor(limit) if is_int else limit
+    elif op == ">":
+        bound = math.floor(limit) + 1 if is_int else math.nextafter(limit, math.inf)
+    else:
+        bound = math.ceil(limit) if is_int else limit
+    low, high = param.low, param.high
+    if op in ("<", "<=") and bound < high:
+        high = bound
+        params[parent] = dataclasses.replace(param, high=high,
+                                             source=f"{param.source}; max capped to {_fmt(high)} {why}")
+    elif op in (">", ">=") and bound > low:
+        low = bound
+        params[parent] = dataclasses.replace(param, low=low,
+                                             source=f"{param.source}; min raised to {_fmt(low)} {why}")
+    if low > high:
+        raise UserError(f"{parent}: no value in its range leaves {child} ({cond}) a valid value; change either range")
+    return params
+
+
+def _parents_first(params: Mapping[str, Param]) -> list[Param]:
+    """Params sorted by name, each after the parent it depends on."""
+    ordered: list[Param] = []
+    done: set[str] = set()
+
+    def visit(name: str, chain: tuple[str, ...]) -> None:
+        if name in done:
+            return
+        if name in chain:
+            raise UserError(f"{name}: circular depends_on ({' -> '.join([*chain, name])})")
+        parent = params[name].depends_on
+        for item in (parent or "").split(","):
+            if item.strip() in params:
+                visit(item.strip(), (*chain, name))
+        done.add(name)
+        ordered.append(params[name])
+
+    for name in sorted(params):
+        visit(name, ())
+    return ordered
