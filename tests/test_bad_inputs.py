@@ -419,6 +419,8 @@ CASES = [
          ("--port 70000", "must be 0-65535")),
     Case("serve-host-unknown", lambda c: c.serve("--host", "no-such-host.invalid", "--port", "0"),
          ("--host no-such-host.invalid", "not an address this machine can bind")),
+    Case("serve-mlflow-ui-not-a-url", lambda c: c.serve("--port", "0", "--mlflow-ui", "mlflow:5000"),
+         ("--mlflow-ui mlflow:5000", "http:// or https://")),
     Case("serve-address-nobody-listens",
          lambda c: c.serve("--port", "0", "--address", f"127.0.0.1:{_free_port()}"),
          ("--address 127.0.0.1:", "no Ray cluster answers there")),

@@ -39,7 +39,8 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("web")
     make_fake_skill(root / "fake-skill")
     live = LiveServer(root, "--skill-dir", str(root / "fake-skill"), "--allow-root", str(root),
-                      "--num-cpus", "2", "--max-experiments", "2")
+                      "--num-cpus", "2", "--max-experiments", "2",
+                      "--mlflow-ui", "http://mlflow.example:5001/")
     try:
         admin_token(live.start())
         live.alice, live.bob = _token(live, "alice"), _token(live, "bob")
@@ -198,7 +199,8 @@ def test_finished_experiment_best_trial_and_report(server, browser):
     assert _css(browser, "#trials tr.best")
     assert "completed (2)" in _text(browser, "#curves-legend")
     href = browser.execute_script("return document.getElementById('mlflow-link').href")
-    assert re.search(r"#/experiments/\d+/runs\?workflowType=machine_learning$", href), href
+    assert re.fullmatch(r"http://mlflow\.example:5001/#/experiments/\d+/runs\?workflowType=machine_learning",
+                        href), href
 
     main = browser.current_window_handle
     browser.find_element("id", "report").click()

@@ -56,6 +56,7 @@ class Config:
     allowed_roots: list[Path]
     skills: dict[str, Path] = field(default_factory=dict)  # name -> folder
     defaults: dict[str, Any] = field(default_factory=dict)  # when no skill is named
+    mlflow_ui: str = "http://127.0.0.1:5000"  # where users' browsers reach `automl ui` (--mlflow-ui)
 
 
 WEB = Path(__file__).parent / "web"  # the page at GET / (package data: plain HTML, JS, CSS)
@@ -211,6 +212,8 @@ def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
         from automl.commands.ui import runs_path
 
         out.mlflow_runs = runs_path(Path(out.workspace))
+        if out.mlflow_runs:
+            out.mlflow_url = config.mlflow_ui.rstrip("/") + out.mlflow_runs
         return out
 
     @api.delete("/experiments/{experiment_id}", status_code=204, tags=["experiments"],

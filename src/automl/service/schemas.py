@@ -109,6 +109,8 @@ class ExperimentOut(BaseModel):
     settings: dict[str, Any]
     mlflow_runs: str | None = Field(None, description="the MLflow UI's path (after its address) "
                                     "to this experiment's runs; `automl ui WORKSPACE` serves it")
+    mlflow_url: str | None = Field(None, description="the same page at the server's `--mlflow-ui` "
+                                   "address (what the web page links to)")
 
 
 class PaginationInfo(BaseModel):

@@ -50,6 +50,10 @@ def add_parser(sub) -> None:
                    help="a TAO skill folder users may name (repeatable; the bundled one is always there)")
     p.add_argument("--allow-root", dest="allow_roots", action="append", type=Path, default=[],
                    help="a folder whose paths (datasets, skills) requests may name (repeatable)")
+    p.add_argument("--mlflow-ui", default="http://127.0.0.1:5000", metavar="URL",
+                   help="where users' browsers reach the MLflow UI of a workspace (`automl ui "
+                        "WORKSPACE`); the web page's MLflow link starts with it (default "
+                        "http://127.0.0.1:5000, automl ui's own default on the same machine)")
     p.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
     p.add_argument("--openapi", action="store_true", help="print the OpenAPI document and exit")
     p.set_defaults(func=main_serve)
@@ -82,7 +86,7 @@ def build(args: argparse.Namespace, store, runner):
         if not path.is_dir():
             raise UserError(f"--allow-root {path}: no such folder")
     config = Config(root=root, allowed_roots=allowed, skills=_skills(args.skill_dirs),
-                    defaults=EMBEDDED_DEFAULTS)
+                    defaults=EMBEDDED_DEFAULTS, mlflow_ui=args.mlflow_ui)
     return create_app(store, runner, config)
 
 
@@ -110,6 +114,9 @@ def main_serve(args: argparse.Namespace) -> int:
         raise UserError(f"--max-experiments {args.max_experiments}: must be 0 or more")
     if not 0 <= args.port < 65536:
         raise UserError(f"--port {args.port}: must be 0-65535 (0 picks a free one)")
+    if not args.mlflow_ui.startswith(("http://", "https://")):
+        raise UserError(f"--mlflow-ui {args.mlflow_ui}: expected an http:// or https:// URL "
+                        f"(where browsers reach `automl ui`)")
     import uvicorn
 
     from automl.service import listen

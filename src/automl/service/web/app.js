@@ -353,8 +353,8 @@ function drawExperiment(e, trials, els) {
     if (button) button.disabled = !ok;
   }
   if (els.mlflow) {
-    els.mlflow.replaceChildren(e.mlflow_runs
-      ? h("a", { href: `http://127.0.0.1:5000${e.mlflow_runs}`, target: "_blank", rel: "noopener", id: "mlflow-link",
+    els.mlflow.replaceChildren(e.mlflow_url
+      ? h("a", { href: e.mlflow_url, target: "_blank", rel: "noopener", id: "mlflow-link",
                  title: `start the MLflow UI first: automl ui ${e.workspace}` }, "MLflow runs")
       : h("span", { class: "muted" }, "MLflow runs: none yet"));
   }
