@@ -28,6 +28,7 @@ runs them.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
@@ -118,6 +119,17 @@ def snapshot_trials(ws: Path) -> dict[str, dict]:
     return out
 
 
+def mlflow_status(ws: Path, rec_ids: set[str]) -> dict[str, str]:
+    """The ``status`` tag of these trials' MLflow runs (read from the workspace's store)."""
+    if not rec_ids:
+        return {}
+    with sqlite3.connect(ws / "mlflow.db") as db:
+        rows = db.execute(
+            "SELECT r.value, s.value FROM tags r JOIN tags s ON s.run_uuid = r.run_uuid "
+            "WHERE r.key = 'automl.rec_id' AND s.key = 'status'").fetchall()
+    return {rec_id: status for rec_id, status in rows if rec_id in rec_ids}
+
+
 def params_key(params: dict) -> tuple:
     return tuple(sorted((k, round(v, 9) if isinstance(v, float) else v) for k, v in params.items()))
 
@@ -136,6 +148,8 @@ def check_resumed(ws: Path, algo: str, before: dict, at_kill: dict) -> None:
     if fam == "fifo":  # the searcher creates them again instead (automl.resume.replay)
         assert not abandoned, abandoned
     assert set(at_kill) - abandoned <= set(ids), "a trial started before the kill was forgotten"
+    assert all(status == "set_aside" for status in mlflow_status(ws, abandoned).values()), \
+        mlflow_status(ws, abandoned)
     for rec_id, old in before.items():  # what had ended before the kill is kept as it was
         if old.status in ("completed", "recovered", "failed", "stopped"):
             new = next(r for r in records if r.rec_id == rec_id)

@@ -109,17 +109,17 @@ def test_trials_tune_never_saved_are_set_aside(tmp_path: Path):
     folder moved to abandoned/ and its record dropped (the search proposes again); trials Tune
     saved, and finished ones, stay."""
     from automl.resume.reconcile import unsaved_trials
-    from automl.resume.replay import settle_unsaved_trials
+    from automl.resume.replay import Settled, settle_unsaved_trials
 
     records = _unsaved_workspace(tmp_path)
     assert unsaved_trials(tmp_path, records) == ["d", "c", "e"]  # creation order
-    replays, note = settle_unsaved_trials(tmp_path, records, None)
-    assert replays == []
-    assert "2 trials" in note and "(c, e)" in note
+    settled = settle_unsaved_trials(tmp_path, records, None)
+    assert settled.replays == [] and settled.set_aside == ["c", "e"]
+    assert "2 trials" in settled.note and "(c, e)" in settled.note
     assert sorted(records) == ["a", "d"]
     assert sorted(p.name for p in (tmp_path / "trials").iterdir()) == ["a", "b", "d"]
     assert (tmp_path / "abandoned" / "c").is_dir()
-    assert settle_unsaved_trials(tmp_path, records, None) == ([], "")  # idempotent
+    assert settle_unsaved_trials(tmp_path, records, None) == Settled()  # idempotent
 
 
 def test_trials_tune_never_saved_are_replayed_when_the_searcher_can(tmp_path: Path):
@@ -132,10 +132,10 @@ def test_trials_tune_never_saved_are_replayed_when_the_searcher_can(tmp_path: Pa
             return params["x"] != 3
 
     records = _unsaved_workspace(tmp_path)
-    replays, note = settle_unsaved_trials(tmp_path, records, Searcher())
-    assert replays == [("d", {"x": 4}), ("e", {"x": 5})]
-    assert note.startswith("2 trials created after Tune's last save (d, e) are created again")
-    assert "1 trial started just before the interruption" in note and "(c)" in note
+    settled = settle_unsaved_trials(tmp_path, records, Searcher())
+    assert settled.replays == [("d", {"x": 4}), ("e", {"x": 5})] and settled.set_aside == ["c"]
+    assert settled.note.startswith("2 trials created after Tune's last save (d, e) are created again")
+    assert "1 trial started just before the interruption" in settled.note and "(c)" in settled.note
     assert sorted(records) == ["a", "d", "e"]
 
 

@@ -297,6 +297,36 @@ def test_resume_continues_the_same_parent_and_child(workspace: Path):
     assert sorted(m.step for m in client.get_metric_history(child.info.run_id, METRIC)) == [1, 2]
 
 
+def test_a_trial_set_aside_on_resume_says_so(workspace: Path):
+    """A trial Tune never saved is set aside by ``automl resume``: its run, ended KILLED and
+    tagged ``interrupted`` when the driver died, is tagged ``set_aside`` with the folder it went
+    to; the other trial's run is continued as usual."""
+    uri = workspace_tracking_uri(workspace)
+    first = MlflowTracker(uri, "automl-aside", workspace)
+    first.experiment_started(_experiment(workspace))
+    kept, aside = (_trial(workspace, rec_id, 1e-4, "running") for rec_id in ("t00000", "t00001"))
+    for record in (kept, aside):
+        record.status = "running"
+        first.trial_started(record)
+    first.close()  # the driver died: both runs end KILLED, interrupted
+
+    second = MlflowTracker(uri, "automl-aside", workspace)
+    second.experiment_started(_experiment(workspace))
+    second.trials_set_aside(["t00001", "never-had-a-run"])
+    second.trial_started(kept)
+    kept.add_result(1, {"val_miou": 0.3})
+    kept.status = "completed"
+    second.trial_ended(kept)
+    second.experiment_ended({"metric_name": METRIC, "best": None, "all_recs": []})
+    second.close()
+
+    runs = {r.data.tags.get("automl.rec_id"): r for r in _all_runs(_client(workspace), "automl-aside")}
+    assert runs["t00001"].info.status == "KILLED"
+    assert runs["t00001"].data.tags["status"] == "set_aside"
+    assert runs["t00001"].data.tags["set_aside_folder"] == str(workspace / "abandoned" / "t00001")
+    assert runs["t00000"].info.status == "FINISHED" and runs["t00000"].data.tags["status"] == "completed"
+
+
 def test_a_broken_store_never_raises(tmp_path: Path, caplog):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

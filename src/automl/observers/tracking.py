@@ -21,7 +21,8 @@ What is logged (MLflow entity limits respected: ≤100 params/tags per batch, pa
   metric ``observed_budget``, tags (status, failure_class, failure_message, recovered, rung,
   bracket, parent_trial, observed_budget, budget, retries, segment), artifacts ``spec.yaml``
   and ``train_log_tail.txt``; run status FINISHED (completed/recovered), FAILED, KILLED
-  (stopped, or still open when the experiment ends).
+  (stopped, or still open when the experiment ends: tag ``status=interrupted``; or set aside by
+  ``automl resume`` because Tune never saved the trial: ``status=set_aside``).
 * PBT: MLflow refuses to change a logged param. When a trial starts again with different
   hyperparameters (an exploit copied another trial's config), the current child run is ended
   and a new one, ``<rec_id>/segment-<n>``, is started, so each run's params are exact.
@@ -363,6 +364,13 @@ class MlflowTracker:
         """
         self._put(("replay", [_snapshot(r) for r in records], _now_ms()))
 
+    @_never_raise
+    def trials_set_aside(self, rec_ids: list[str]) -> None:
+        """``automl resume`` set these trials aside (automl.resume.reconcile.set_aside): their
+        runs end KILLED with the tag ``status=set_aside`` and the folder they were moved to,
+        instead of ``interrupted``, which would say that they are still to be continued."""
+        self._put(("trials_set_aside", list(rec_ids), _now_ms()))
+
     def flush(self, timeout: float = 60.0) -> bool:
         """Wait until every event queued so far is in MLflow; False on timeout."""
         if self._closed or not self._thread.is_alive():
@@ -618,6 +626,19 @@ class MlflowTracker:
             child = self._children.get(record.rec_id)
             if child is None or not child.ended or child.status != record.status:
                 self._on_trial_ended(record, ts)
+
+    def _on_trials_set_aside(self, rec_ids: list[str], ts: int) -> None:
+        self._ensure_parent()  # loads the children of a resumed experiment
+        for rec_id in rec_ids:
+            child = self._children.get(rec_id)
+            if child is None:
+                continue  # started too late for its run to be created
+            self._log_batch(child.run_id, tags=[
+                ("status", "set_aside"),
+                ("set_aside_folder", str(self.workspace / "abandoned" / rec_id))])
+            if not child.ended:
+                self._terminate(child.run_id, "KILLED", ts)
+            child.ended, child.status = True, "set_aside"
 
     def _on_experiment_ended(self, doc: dict[str, Any], ts: int) -> None:
         parent = self._ensure_parent()

@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">I")
 _EVENTS = ("experiment_started", "trial_started", "trial_result", "trial_ended",
-           "experiment_ended", "replay")
+           "experiment_ended", "replay", "trials_set_aside")
 
 
 class TrackingProcess:
@@ -94,6 +94,10 @@ class TrackingProcess:
     def replay(self, records: list[Any]) -> None:
         """Resume: make sure MLflow has the end (and every result) of these finished trials."""
         self._send(("replay", list(records)))
+
+    def trials_set_aside(self, rec_ids: list[str]) -> None:
+        """Resume: these trials never reached Tune's saved state; their runs say so."""
+        self._send(("trials_set_aside", list(rec_ids)))
 
     def close(self, timeout: float = 120.0) -> None:
         """Write everything queued, end runs still open (KILLED), stop the worker. Idempotent."""

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -81,11 +82,21 @@ def replaying(trials: list[tuple[str, dict[str, Any]]]) -> Iterator[None]:
         _queue.clear()
 
 
+@dataclass(frozen=True)
+class Settled:
+    """What :func:`settle_unsaved_trials` did: the trials to create again with their
+    configurations (for :func:`replaying`), the trials set aside (their MLflow runs are tagged
+    so), and a one-line note for the user ("" when there was nothing to do)."""
+
+    replays: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    set_aside: list[str] = field(default_factory=list)
+    note: str = ""
+
+
 def settle_unsaved_trials(workspace: Path, records: dict[str, TrialRecord],
-                          searcher: Any) -> tuple[list[tuple[str, dict[str, Any]]], str]:
+                          searcher: Any) -> Settled:
     """Split the trials Tune's saved state lacks into those replayed (``searcher`` is
-    :class:`Replayable` and reproduces their configuration) and those set aside; returns the
-    replays (for :func:`replaying`) and a one-line note ("" when there were none)."""
+    :class:`Replayable` and reproduces their configuration) and those set aside."""
     from automl.resume.reconcile import set_aside, unsaved_trials
 
     lost = unsaved_trials(workspace, records)
@@ -103,4 +114,4 @@ def settle_unsaved_trials(workspace: Path, records: dict[str, TrialRecord],
                         f"({', '.join(replayed_id for replayed_id, _ in replays)}) "
                         f"{'are' if count != 1 else 'is'} created again with the same "
                         f"configuration{'s' if count != 1 else ''}")
-    return replays, "; ".join(notes)
+    return Settled(replays, aside, "; ".join(notes))

@@ -414,7 +414,7 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     defer = plan.scheduler is None and not plan.checkpoints and is_pinned() \
         and isinstance(plan.search_alg, Replayable)
     records = None
-    replays: list[tuple[str, dict[str, Any]]] = []
+    settled = None
     if restore:  # before anything is launched (see automl.resume.reconcile)
         from automl.resume.reconcile import refresh_records, stop_leftover_trainers
         from automl.resume.replay import settle_unsaved_trials
@@ -431,10 +431,10 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
             if workspace.history.exists() else {}
         refresh_records(workspace.path, records, settings.metric,
                         [*prepared.space.names(), *prepared.space.pinned], prepared.budget)
-        replays, note = settle_unsaved_trials(workspace.path, records,
-                                              plan.search_alg if defer else None)
-        if note:
-            print(note, flush=True)
+        settled = settle_unsaved_trials(workspace.path, records,
+                                        plan.search_alg if defer else None)
+        if settled.note:
+            print(settled.note, flush=True)
     recorder = Recorder(workspace.path, {**prepared.experiment, "plan": plan.description},
                         settings.metric, observers, records)
     _notify(observers, "experiment_started", {
@@ -442,6 +442,9 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
         "space": prepared.space.rows()})
     if restore:  # trial ends the killed controller journaled but its tracking never wrote
         _notify(observers, "replay", recorder.finished())
+    if settled is not None and settled.set_aside:
+        _notify(observers, "trials_set_aside", settled.set_aside)
+    replays = settled.replays if settled is not None else []
     resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
     trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=trial_ctx), resources)
     private_driver_staging()
@@ -552,7 +555,7 @@ class _CancelSignals:
             signal.signal(sig, handler)
 
 
-def _notify(observers: list[Any] | None, event: str, payload: dict[str, Any]) -> None:
+def _notify(observers: list[Any] | None, event: str, payload: Any) -> None:
     for observer in observers or []:
         handler = getattr(observer, event, None)
         if handler is not None:
