@@ -635,6 +635,36 @@ def test_address_auto_without_a_cluster(tmp_path, capsys, monkeypatch) -> None:
     assert "never started" in capsys.readouterr().out
 
 
+def test_ray_start_up_timeout_is_one_line(ray_session, tmp_path, capsys, monkeypatch) -> None:
+    """An overloaded machine where Ray's local start times out (Ray raises a bare Exception after
+    30 s) gets one line and exit code 1, not Ray's traceback, and the workspace says why. The
+    timeout is Ray's exception, raised by a stand-in for ``ray.init``: a real one needs a machine
+    too busy for Ray to start. Then ``automl resume`` (with Ray back) starts the experiment from
+    the beginning: it used to send the user back to ``automl run``, which refused the workspace."""
+    import ray
+
+    message = ("The current node timed out during startup. This could happen because some of "
+               "the raylet failed to startup or the GCS has become overloaded.")
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda *a, **k: (_ for _ in ()).throw(Exception(message)))
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    ws = tmp_path / "ws"
+    code = main(["run", "--skill-dir", str(make_fake_skill(tmp_path / "skill")), "--workspace",
+                 str(ws), "--progress", "none", "--max-recommendations", "1", "--max-epochs", "1"])
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in out + err, (code, out, err)
+    assert err.strip().splitlines() == [err.strip()] and err.startswith("error: Ray did not start"), err
+    assert "timed out during startup" in err and "ray start --head" in err
+    state = json.loads((ws / "state.json").read_text())
+    assert state["state"] == "failed" and "Ray did not start in time" in state["failures"]
+
+    monkeypatch.undo()
+    assert main(["resume", str(ws), "--progress", "none"]) == 0
+    assert "no trial was launched before: starting the experiment" in capsys.readouterr().out
+    assert json.loads((ws / "state.json").read_text())["state"] == "completed"
+    assert len(json.loads((ws / "best_rec.json").read_text())["all_recs"]) == 1
+
+
 def test_gpus_per_trial_without_gpus_fails_fast(ray_session, tmp_path, capsys, monkeypatch) -> None:
     import time
 

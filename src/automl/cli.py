@@ -93,7 +93,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
     update = {k: getattr(args, k) for k in ("progress", "address") if getattr(args, k)}
     if update:  # a server restarted with a new Ray instance resumes its runs on that one
         prepared.settings = prepared.settings.model_copy(update=update)
-    return _execute(prepared, restore=True)
+    restore = engine.launched(prepared.workspace)
+    if not restore:
+        print("no trial was launched before: starting the experiment as it was set up", flush=True)
+    return _execute(prepared, restore=restore)
 
 
 def _trial_count(settings) -> int:

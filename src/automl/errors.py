@@ -21,6 +21,13 @@ class UserError(Exception):
         super().__init__(" ".join(message.split()))
 
 
+class MachineError(UserError):
+    """Not a mistake in the input but a state of the machine the user can act on (Ray could not
+    start in time because the machine is overloaded): one line too, exit code 1."""
+
+    exit_code = 1
+
+
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """A ' (did you mean X?)' suffix for an unknown key, or '' when nothing is close."""
     matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from automl.errors import UserError
+from automl.errors import MachineError, UserError
 from automl.skill.folder import SkillDir, bundled_skill_dir
 from automl.space.params import SearchSpace
 from automl.skill.spec import SpecBuilder, get_dotted
@@ -133,6 +133,8 @@ def prepare_resume(path: Path) -> Prepared:
     """Reload an interrupted experiment exactly as it was set up (settings, seed, space).
 
     Refuses a finished experiment (nothing to resume) and a workspace another process holds.
+    One that never launched a trial (Ray refused ``--address`` or did not start in time) is
+    started from the beginning by its resume (:func:`launched`).
     """
     from automl.space.params import SearchSpace
 
@@ -141,9 +143,6 @@ def prepare_resume(path: Path) -> Prepared:
     if workspace.state().get("state") == "completed":
         raise UserError(f"{workspace.path}: the experiment already completed; start a new one "
                         f"with `automl run` (see `automl best {workspace.path}`)")
-    if not (workspace.path / "ray" / "tune").is_dir():
-        raise UserError(f"{workspace.path}: no trial was launched yet, nothing to resume; start "
-                        f"it again with `automl run`")
     if workspace.is_locked():
         raise UserError(f"workspace {workspace.path} is in use by another automl process "
                         f"(pid {workspace.state().get('pid', '?')})")
@@ -160,6 +159,12 @@ def prepare_resume(path: Path) -> Prepared:
     experiment = {k: v for k, v in doc.items() if k not in ("settings", "space")}
     return Prepared(settings, skill, space, builder, workspace, int(doc["budget"]), root,
                     int(doc["seed"]), int(doc["max_concurrent"]), command, launcher, experiment)
+
+
+def launched(workspace: Workspace) -> bool:
+    """Whether Tune ever started in this workspace (it creates its state folder before the first
+    trial): if not, there is nothing to restore, and ``automl resume`` starts the experiment."""
+    return (workspace.path / "ray" / "tune").is_dir()
 
 
 def _check_resumable(workspace: Workspace) -> None:
@@ -311,8 +316,17 @@ def init_ray(address: str | None, num_cpus: int) -> None:
             raise ray_init_error(address, exc) from None
     else:
         # address="local": always a private instance, never a cluster `ray start`ed on this host.
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                 logging_level="WARNING", configure_logging=True)
+        try:
+            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
+                     log_to_driver=False, logging_level="WARNING", configure_logging=True)
+        except Exception as exc:  # Ray's start-up timeouts are a bare Exception or TimeoutError
+            if "timed out" not in str(exc).lower():
+                raise
+            ray.shutdown()  # whatever of the local instance did start
+            reason = str(exc).strip().splitlines()[0]
+            raise MachineError(f"Ray did not start in time on this machine ({reason}); it is "
+                               f"probably overloaded: retry when it is less busy, or start Ray "
+                               f"once with `ray start --head` and pass --address") from None
 
 
 # What execute() imports after ray.init (in this order: ray.tune before the modules using it).
@@ -362,7 +376,7 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     warm = _import_in_background(_DRIVER_MODULES)
     try:
         init_ray(settings.address, num_cpus=os.cpu_count() or 1)
-    except UserError as exc:  # no cluster at --address: nothing was launched, say why in status
+    except UserError as exc:  # no cluster at --address, or Ray timed out starting: say why in status
         workspace.set_state("failed", ended=time.time(), failures=str(exc))
         raise
     ray_ready = time.time()  # kept in state.json: start-up is measured from here
