@@ -3,19 +3,28 @@
 ``rich`` (a live table: trial, status, epoch/budget, current and best metric, the
 hyperparameters, elapsed) when stdout is a TTY; ``plain`` (one line per event, for CI logs and
 pipes); ``none`` (quiet). Both are observers of the :class:`~automl.run.recorder.Recorder`.
+
+They run in the controller (the plain lines at every event, the table four times a second), so
+their cost must not grow with the trial count: the counts per status are kept up to date as
+events arrive, and the table picks its last 30 trials without sorting them all.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import sys
 import threading
 import time
+from collections import Counter
 from typing import Any, TextIO
 
 from automl.contract import FINISHED
 from automl.results.records import TrialRecord
 from automl.secrets import redact
+
+
+SHOWN = 30  # rows of the rich table: the newest trials
 
 
 def _fmt(value: Any) -> str:
@@ -42,6 +51,20 @@ class _Base:
         self.best: tuple[str, float] | None = None
         self.records: dict[str, TrialRecord] = {}
         self.started = time.monotonic()
+        self._lock = threading.Lock()  # the rich table renders from its own thread
+        self._status: dict[str, str] = {}  # rec_id -> the status counted for it
+        self._counts: Counter[str] = Counter()
+
+    def _track(self, record: TrialRecord) -> None:
+        """Keep the record and move its count to its current status (O(1) per event)."""
+        with self._lock:
+            self.records[record.rec_id] = record
+            old = self._status.get(record.rec_id)
+            if old != record.status:
+                if old is not None:
+                    self._counts[old] -= 1
+                self._counts[record.status] += 1
+                self._status[record.rec_id] = record.status
 
     def _update_best(self, record: TrialRecord) -> None:
         value = record.results[-1].get(self.metric) if record.results else None
@@ -51,11 +74,13 @@ class _Base:
         if better:
             self.best = (record.rec_id, value)
 
+    def trial_status(self, record: TrialRecord) -> None:
+        """Paused at a rung, or pending again: only the counts change (no line, no row)."""
+        self._track(record)
+
     def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for record in self.records.values():
-            out[record.status] = out.get(record.status, 0) + 1
-        return out
+        with self._lock:
+            return {status: n for status, n in self._counts.items() if n}
 
     def summary_line(self) -> str:
         counts = self.counts()
@@ -78,20 +103,20 @@ class PlainProgress(_Base):
         print(text, file=self.stream, flush=True)
 
     def trial_started(self, record: TrialRecord) -> None:
-        self.records[record.rec_id] = record
+        self._track(record)
         params = ", ".join(f"{short_name(k)}={_fmt(v)}" for k, v in redact(record.params).items())
         by = f", proposed by {record.proposed_by}" if record.proposed_by else ""
         self._print(f"{record.rec_id} started (budget {record.budget} epochs{by}): {params}")
 
     def trial_result(self, record: TrialRecord, result: dict[str, Any]) -> None:
-        self.records[record.rec_id] = record
+        self._track(record)
         self._update_best(record)
         where = f" rung {result['rung']}" if "rung" in result else ""
         self._print(f"{record.rec_id} epoch {result.get('epoch')}/{record.budget}{where}: "
                     f"{self.metric}={_fmt(result.get(self.metric))} | {self.summary_line()}")
 
     def trial_ended(self, record: TrialRecord) -> None:
-        self.records[record.rec_id] = record
+        self._track(record)
         note = f" [{record.failure_class}: {record.failure_message}]" if record.failure_class else ""
         score = record.score(self.metric)
         self._print(f"{record.rec_id} {record.status} at epoch {record.observed_budget}"
@@ -110,7 +135,6 @@ class RichProgress(_Base):
         from rich.live import Live
 
         self.console = Console()
-        self._lock = threading.Lock()
         self.live = Live(self._render(), console=self.console, refresh_per_second=4,
                          get_renderable=self._render, transient=False)
         self.live.start()
@@ -120,13 +144,14 @@ class RichProgress(_Base):
 
         table = Table(title=self.summary_line(), title_justify="left", expand=False)
         with self._lock:
-            records = sorted(self.records.values(), key=lambda r: r.index)
+            shown = heapq.nlargest(SHOWN, self.records.values(), key=lambda r: r.index)
+        records = shown[::-1]
         by = any(r.proposed_by for r in records)  # bracket family: which model proposed it
         for column in ("trial", "status", "epoch", self.metric, "best of trial",
                        *(("proposed by",) if by else ()), "params"):
             table.add_column(column, overflow="fold")
         varying = self._varying(records)
-        for record in records[-30:]:
+        for record in records:
             values = [r.get(self.metric) for r in record.results if r.get(self.metric) is not None]
             best = (max if self.direction == "max" else min)(values) if values else None
             current = values[-1] if values else None
@@ -140,7 +165,7 @@ class RichProgress(_Base):
 
     @staticmethod
     def _varying(records: list[TrialRecord]) -> list[str]:
-        """Only hyperparameters whose values differ between trials are worth the width."""
+        """Only hyperparameters whose values differ between the trials shown are worth the width."""
         keys: dict[str, set[str]] = {}
         for record in records:
             for key, value in redact(record.params).items():
@@ -148,16 +173,14 @@ class RichProgress(_Base):
         return [k for k, seen in keys.items() if len(seen) > 1 or len(records) == 1][:6]
 
     def trial_started(self, record: TrialRecord) -> None:
-        with self._lock:
-            self.records[record.rec_id] = record
+        self._track(record)
 
     def trial_result(self, record: TrialRecord, result: dict[str, Any]) -> None:
-        with self._lock:
-            self.records[record.rec_id] = record
-            self._update_best(record)
+        self._track(record)
+        self._update_best(record)
 
     def trial_ended(self, record: TrialRecord) -> None:
-        self.trial_started(record)
+        self._track(record)
 
     def close(self) -> None:
         self.live.stop()
