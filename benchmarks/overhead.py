@@ -427,10 +427,10 @@ def full_rescan_retention(recorder_cls: Any) -> None:
 
 def no_store_template() -> None:
     """Before: MLflow created every workspace store itself (its schema migrations: ~7 s)."""
-    from automl.observers import tracking
+    from automl.observers import tracking_store
 
-    tracking.copy_store_template = lambda db, template: False
-    tracking.save_store_template = lambda db, template: None
+    tracking_store.copy_store_template = lambda db, template: False
+    tracking_store.save_store_template = lambda db, template: None
 
 
 def sleep_between_polls() -> None:
@@ -450,7 +450,8 @@ def warm_store_template(root: Path) -> Path:
     Every ``automl`` run then starts from it, as a user's second and later experiments in the
     same workspace root do; ``+notemplate`` measures the first one.
     """
-    from automl.observers.tracking import MlflowTracker, store_template, workspace_tracking_uri
+    from automl.observers.tracking import MlflowTracker
+    from automl.observers.tracking_store import store_template, workspace_tracking_uri
 
     cache = root / "_cache"
     template = store_template(cache)

@@ -18,7 +18,8 @@ import yaml
 
 from automl.results.records import TrialRecord
 from automl.secrets import redact_text, redact_tree
-from automl.observers.tracking import MlflowTracker, resolve_tracking_uri, workspace_tracking_uri
+from automl.observers.tracking import MlflowTracker
+from automl.observers.tracking_store import resolve_tracking_uri, workspace_tracking_uri
 
 SECRET = "secret123"
 METRIC = "val_miou"

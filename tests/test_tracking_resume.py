@@ -103,7 +103,8 @@ def test_replay_logs_only_the_ends_mlflow_lacks(tmp_path: Path):
     from mlflow.tracking import MlflowClient
 
     from automl.results.records import TrialRecord
-    from automl.observers.tracking import MlflowTracker, workspace_tracking_uri
+    from automl.observers.tracking import MlflowTracker
+    from automl.observers.tracking_store import workspace_tracking_uri
 
     ws = tmp_path / "ws"
     ws.mkdir()

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from automl.results.records import TrialRecord
-from automl.observers.tracking import MlflowTracker, store_template, workspace_tracking_uri
+from automl.observers.tracking import MlflowTracker
+from automl.observers.tracking_store import store_template, workspace_tracking_uri
 
 
 def _run(root: Path, name: str, template_dir: Path | None) -> tuple[Path, float]:

@@ -110,7 +110,7 @@ def _trial_count(settings) -> int:
 def _execute(prepared, restore: bool) -> int:
     from automl.run import engine
     from automl.observers.progress import make_progress
-    from automl.observers.tracking import resolve_tracking_uri
+    from automl.observers.tracking_store import resolve_tracking_uri
     from automl.observers.tracking_worker import TrackingProcess
 
     settings = prepared.settings
