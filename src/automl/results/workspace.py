@@ -59,9 +59,6 @@ class Workspace:
     def state_file(self) -> Path:
         return self.path / "state.json"
 
-    def tracking_uri(self) -> str:
-        return f"sqlite:///{(self.path / 'mlflow.db').resolve()}"
-
     # -- creation & locking --------------------------------------------------------------
     @classmethod
     def create(cls, path: Path | None, root: Path, name: str) -> Workspace:
