@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from automl.errors import MachineError, UserError
+from automl.observers import notify
 from automl.skill.folder import SkillDir, bundled_skill_dir
 from automl.space.params import SearchSpace
 from automl.skill.spec import SpecBuilder, get_dotted
@@ -385,7 +386,7 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
 
     from automl.algorithms import AlgoContext, Budget, build_plan
     from automl.results.best import best_rec, choose_best, write_best_rec
-    from automl.resume.replay import Replayable, replaying
+    from automl.resume.replay import Replayable, Settled, replaying
     from automl.run.atomic_sync import install as atomic_tune_state
     from automl.run.prestarted_workers import INHERITS_ENV, register_without_runtime_env
     from automl.run.ray_private import is_pinned
@@ -428,7 +429,7 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     defer = plan.scheduler is None and not plan.checkpoints and is_pinned() \
         and isinstance(plan.search_alg, Replayable)
     records = None
-    settled = None
+    settled = Settled()  # nothing to replay or set aside unless restoring
     if restore:  # before anything is launched (see automl.resume.reconcile)
         from automl.resume.reconcile import refresh_records, stop_leftover_trainers
         from automl.resume.replay import settle_unsaved_trials
@@ -451,14 +452,13 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
             print(settled.note, flush=True)
     recorder = Recorder(workspace.path, {**prepared.experiment, "plan": plan.description},
                         settings.metric, observers, records)
-    _notify(observers, "experiment_started", {
+    notify(observers, "experiment_started", {
         **recorder.experiment, "settings": settings.model_dump(mode="json"),
         "space": prepared.space.rows()})
     if restore:  # trial ends the killed controller journaled but its tracking never wrote
-        _notify(observers, "replay", recorder.finished())
-    if settled is not None and settled.set_aside:
-        _notify(observers, "trials_set_aside", settled.set_aside)
-    replays = settled.replays if settled is not None else []
+        notify(observers, "replay", recorder.finished())
+    if settled.set_aside:
+        notify(observers, "trials_set_aside", settled.set_aside)
     resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
     trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=trial_ctx), resources)
     private_driver_staging()
@@ -495,7 +495,7 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     state = "failed"
     cancel = _CancelSignals()
     try:
-        with cancel, save_state_on_change(defer=defer), replaying(replays):
+        with cancel, save_state_on_change(defer=defer), replaying(settled.replays):
             tuner.fit()
         state = "cancelled" if cancel.received else "completed"
     except KeyboardInterrupt:
@@ -517,7 +517,7 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
             recorder.reclaimed += finalize_retention(workspace.path, settings.keep_checkpoints)
         workspace.set_state(state, ended=time.time(), failures=recorder.failure_summary(),
                             reclaimed_bytes=recorder.reclaimed)
-        _notify(observers, "experiment_ended", doc)
+        notify(observers, "experiment_ended", doc)
     metric_error = next((r for r in records if r.failure_class == "metric"), None)
     if metric_error is not None and best is None:
         raise UserError(f"--metric {settings.metric}: {metric_error.failure_message}; choose a "
@@ -567,13 +567,6 @@ class _CancelSignals:
 
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
-
-
-def _notify(observers: list[Any] | None, event: str, payload: Any) -> None:
-    for observer in observers or []:
-        handler = getattr(observer, event, None)
-        if handler is not None:
-            handler(payload)
 
 
 def _check_gpus(settings: Settings, ray) -> None:

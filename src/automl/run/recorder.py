@@ -21,6 +21,7 @@ from ray import tune
 
 from automl.contract import (EPOCHS_KEY, FINISHED, OUTCOME, PARENT_KEY, PROPOSER_KEY,
                              hyperparameters)
+from automl.observers import notify
 from automl.results.failures import HINTS
 from automl.results.journal import Journal, journal_path
 from automl.results.records import TrialRecord, write_history
@@ -28,7 +29,7 @@ from automl.results.records import TrialRecord, write_history
 
 class Observer(Protocol):
     """Receives experiment events (progress display, tracking). Optional: ``trial_status``
-    (a status change no other event carries, see :meth:`Recorder._emit_status`)."""
+    (a status change no other event carries: paused at a rung, pending again before a retry)."""
 
     def trial_started(self, record: TrialRecord) -> None: ...
     def trial_result(self, record: TrialRecord, result: dict[str, Any]) -> None: ...
@@ -148,14 +149,6 @@ class Recorder(tune.Callback):
         for observer in self.observers:
             getattr(observer, event)(*args)
 
-    def _emit_status(self, record: TrialRecord) -> None:
-        """A status change no other event carries (paused at a rung, pending again before a
-        retry), for the observers that count statuses (``trial_status`` is optional)."""
-        for observer in self.observers:
-            handler = getattr(observer, "trial_status", None)
-            if handler is not None:
-                handler(record)
-
     # -- Tune callbacks --------------------------------------------------------------------
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         record = self._record(trial)
@@ -184,7 +177,7 @@ class Recorder(tune.Callback):
             record = self._record(trial)
             record.status = "paused"
             self._log(record)
-            self._emit_status(record)
+            notify(self.observers, "trial_status", record)  # no other event carries it
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self._finish(trial, errored=False)
@@ -252,7 +245,7 @@ class Recorder(tune.Callback):
         record = self._record(trial)
         record.status = "pending"
         self._log(record)
-        self._emit_status(record)
+        notify(self.observers, "trial_status", record)  # no other event carries it
 
     @staticmethod
     def read_outcome(record: TrialRecord) -> dict[str, Any]:
