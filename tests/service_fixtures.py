@@ -15,7 +15,6 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,14 +23,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from launchers.gpus import free_port
 
 ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _pg_bin() -> Path | None:
@@ -71,7 +65,7 @@ def postgres_server():
     subprocess.run([*prefix, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U",
                     "postgres", "--no-sync"], check=True, capture_output=True)
     for _ in range(3):  # a free port can be taken before PostgreSQL binds it: another one
-        port = free_port()
+        port = free_port("127.0.0.1")
         options = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off"
         started = subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options,
                                   "-l", str(folder / "log"), "-w", "start"], capture_output=True)

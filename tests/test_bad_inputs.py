@@ -29,6 +29,7 @@ import pytest
 import yaml
 
 from automl.cli import main
+from launchers.gpus import free_port
 from tests.helpers.skills import FAKE_TRAINER, make_fake_skill
 
 # --------------------------------------------------------------------------------------------
@@ -87,15 +88,6 @@ def tiny_dataset(folder: Path) -> Path:
     root = folder / "data"
     generate(root, num_train=2, num_val=2, num_test=1, img_size=16)
     return root
-
-
-def _free_port() -> int:
-    """A local TCP port nothing listens on (bound, then released)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _listening(c: Ctx) -> int:
@@ -408,7 +400,7 @@ CASES = [
          ("--launcher docker needs an image", "--image", "container_image")),
     Case("docker-image-unavailable", _docker_image_unavailable, pattern=r"docker"),
     # -- where Ray runs (ray.init would retry a silent address for minutes)
-    Case("address-nobody-listens", lambda c: c.run("--address", f"127.0.0.1:{_free_port()}"),
+    Case("address-nobody-listens", lambda c: c.run("--address", f"127.0.0.1:{free_port('127.0.0.1')}"),
          ("--address 127.0.0.1:", "no Ray cluster answers there", "ray start --head")),
     Case("address-not-host-port", lambda c: c.run("--address", "headnode"),
          ("--address headnode", "HOST:PORT")),
@@ -422,7 +414,7 @@ CASES = [
     Case("serve-mlflow-ui-not-a-url", lambda c: c.serve("--port", "0", "--mlflow-ui", "mlflow:5000"),
          ("--mlflow-ui mlflow:5000", "http:// or https://")),
     Case("serve-address-nobody-listens",
-         lambda c: c.serve("--port", "0", "--address", f"127.0.0.1:{_free_port()}"),
+         lambda c: c.serve("--port", "0", "--address", f"127.0.0.1:{free_port('127.0.0.1')}"),
          ("--address 127.0.0.1:", "no Ray cluster answers there")),
     # -- commands on something that is not a workspace
     Case("resume-not-a-workspace", lambda c: ["resume", str(c.tmp)], ("not an automl workspace",)),

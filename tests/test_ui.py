@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from automl.errors import UserError
+from launchers.gpus import free_port
 from automl.commands.ui import _group_alive, find_workspace, runs_path, serve, server_command, store_uri
 
 
@@ -35,12 +36,6 @@ def _workspace(root: Path, name: str, with_store: bool = False) -> Path:
         client.log_metric(run.info.run_id, "val_miou", 0.42, step=3)
         client.set_terminated(run.info.run_id, "FINISHED")
     return ws
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_most_recent_workspace_and_one_line_errors(tmp_path: Path):
@@ -98,7 +93,7 @@ def test_ui_serves_the_workspace_runs_and_stops_on_ctrl_c(tmp_path: Path):
     """The real thing: `main_ui` in a subprocess, like `automl ui` in a terminal."""
     root = tmp_path / "automl-workspaces"
     ws = _workspace(root, "segformer-bayesian-20260101-000000", with_store=True)
-    port = _free_port()
+    port = free_port("127.0.0.1")
     code = ("import sys, argparse; from pathlib import Path; from automl.commands.ui import main_ui; "
             f"sys.exit(main_ui(argparse.Namespace(workspace=None, port={port}, "
             "host='127.0.0.1', browser=False)))")
