@@ -11,9 +11,9 @@ group) cleanly. ``mlflow`` is not imported here.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -25,6 +25,7 @@ import webbrowser
 from typing import Any
 from pathlib import Path
 
+from automl import listen
 from automl.errors import UserError
 
 DEFAULT_ROOT = Path("automl-workspaces")
@@ -86,13 +87,9 @@ def runs_path(workspace: Path) -> str | None:
 
 
 def _check_port(host: str, port: int) -> int:
-    """Fail early, in one line, when the port is taken; port 0 picks a free one."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            raise UserError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pass "
-                            f"another --port") from None
+    """Fail early, in one line, when the port is taken; port 0 picks a free one. The socket is
+    released: MLflow's server, a separate process, binds the port itself."""
+    with contextlib.closing(listen.bind(host, port)) as sock:
         return sock.getsockname()[1]
 
 
@@ -118,8 +115,7 @@ def serve(workspace: Path | None, port: int = 5000, host: str = "127.0.0.1") -> 
     env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     proc = subprocess.Popen(server_command(uri, path, port, host), cwd=path, env=env,
                             stdin=subprocess.DEVNULL, start_new_session=True)
-    shown = f"[{host}]" if ":" in host else host
-    proc.url = f"http://{shown}:{port}"  # type: ignore[attr-defined]
+    proc.url = listen.url(host, port)  # type: ignore[attr-defined]
     proc.workspace = path  # type: ignore[attr-defined]
     return proc
 

@@ -119,7 +119,7 @@ def main_serve(args: argparse.Namespace) -> int:
                         f"(where browsers reach `automl ui`)")
     import uvicorn
 
-    from automl.service import listen
+    from automl import listen
     from automl.service.auth import ensure_admin
     from automl.service.runner import Runner
 
@@ -139,7 +139,7 @@ def main_serve(args: argparse.Namespace) -> int:
         runner.ray_address = _start_ray(args)
         runner.ray_local = not args.address
     runner.start()
-    print(f"serving on {listen.url(args.host, sock)}  (web page /, API /api/v1, docs /docs) | "
+    print(f"serving on {listen.url(args.host, sock.getsockname()[1])}  (web page /, API /api/v1, docs /docs) | "
           f"store: {store.url.render_as_string(hide_password=True)} | "
           f"max experiments: {args.max_experiments}", flush=True)
     for sig in (signal.SIGINT, signal.SIGTERM):

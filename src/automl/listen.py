@@ -1,11 +1,12 @@
-"""The server's listening socket, bound before anything else starts.
+"""A local server's port, bound before anything else starts (``automl serve``, ``automl ui``).
 
 ``uvicorn.run(host=, port=)`` binds only once the event loop runs, which is after the store is
 created, the admin token printed and Ray started: a port already in use then ended the server
 with uvicorn's log line and exit code 0 (found by CI, where a test's free port was taken in
 between by another process). Binding first makes a taken port a user mistake like any other:
 one line, exit code 2, nothing created. It also lets ``--port 0`` pick a free port and print
-the one it got, which is what tests and scripts need to avoid racing for a port.
+the one it got, which is what tests and scripts need to avoid racing for a port. ``automl ui``
+checks its port the same way before starting MLflow's server (which binds it itself).
 """
 
 from __future__ import annotations
@@ -30,11 +31,10 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise UserError(f"--port {port} on {host}: cannot bind ({exc.strerror}); stop what holds "
-                        f"it, or pick another --port (0 picks a free one)") from None
+                        f"it, or pass another --port (0 picks a free one)") from None
     return sock
 
 
-def url(host: str, sock: socket.socket) -> str:
-    """The base URL the server answers at, with the port it really got (``--port 0``)."""
-    port = sock.getsockname()[1]
+def url(host: str, port: int) -> str:
+    """The base URL a server on ``host:port`` answers at (an IPv6 address in brackets)."""
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
