@@ -125,3 +125,16 @@ def test_failing_trials_print_no_traceback(fake_skill, tmp_path):
     # (the fake trainer's own one-line message is "Traceback: RuntimeError: boom")
     assert "most recent call last" not in res.stdout + res.stderr, res.stderr
     assert "Unhandled error" not in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize("argv", [["space", "--json"], ["space"]], ids=["print", "rich-table"])
+def test_output_piped_into_a_reader_that_leaves_is_no_traceback(argv):
+    """``automl space --json | head -1``: the reader closes the pipe while automl still writes;
+    automl exits 1 with nothing on stderr (plain print here, rich's own handling for tables)."""
+    proc = subprocess.Popen([sys.executable, "-m", "automl.cli", *argv],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "COLUMNS": "200"})
+    proc.stdout.close()  # the reader is gone before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1, err
+    assert err == "", err

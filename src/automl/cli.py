@@ -368,6 +368,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `automl best WS | head -2`: the reader left. As Python's docs advise, point stdout at
+        # /dev/null so the flush at exit does not fail again; exit 1 with no traceback, as rich
+        # does for the commands that print tables (Console.on_broken_pipe).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":
