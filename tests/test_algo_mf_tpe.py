@@ -120,29 +120,85 @@ def test_default_configuration_first_then_its_neighbourhood():
     assert np.median([abs(c["hp.x"] - 0.7) for c in from_prior]) < 0.2
 
 
+def _judged(default_value: float, random_values: list[float], epochs: int = 1,
+            prior: PriorProposer | None = None) -> PriorProposer:
+    """A prior whose default reported ``default_value`` and whose model's random draws
+    reported ``random_values`` at ``epochs`` (mode max)."""
+    prior = prior or _prior()
+    if prior.default_id is None:
+        prior.propose("d", SLOT, 1)
+    for i, value in enumerate(random_values):
+        trial = f"r{epochs}-{i}"
+        prior.model.ask(trial, "random")
+        prior.observe(trial, 0, epochs, value)
+    prior.observe("d", 0, epochs, default_value)
+    return prior
+
+
+def test_no_verdict_before_eta_random_results_then_weight0():
+    prior = _judged(0.1, [0.5, 0.6])  # two random results: not yet evidence
+    assert prior.verdict is None and prior.notes == []
+    assert prior.weight() == pytest.approx(0.5 * 0.5 ** (3 / 10))
+
+
+def test_a_default_worse_than_the_random_median_is_dropped_at_once():
+    prior = _judged(0.1, [0.5, 0.6, 0.7])  # the worst of four at 1 epoch (max)
+    assert prior.weight() == 0 and not prior.verdict.better
+    assert prior.notes == ["prior weight 0.50 -> 0.00: default 0.1 at 1 epoch is worse than the "
+                           "median 0.6 of 3 random configurations (beats 0%); no more sampling "
+                           "around it"]
+    labels = []
+    for i in range(10):
+        prior.propose(f"m{i}", SLOT, 1)
+        labels.append(prior.source(f"m{i}"))
+    assert not any(label.startswith("prior") for label in labels)
+    assert labels[0].endswith(prior.notes[0])  # why, on the next proposal's label
+    assert all("prior weight" not in label for label in labels[1:])
+
+
+def test_a_better_default_gets_more_and_closer_neighbours():
+    prior = _judged(0.9, [0.5, 0.6, 0.7, 0.8])  # beats all four
+    assert prior.verdict.beats == 1.0
+    assert prior.spread == pytest.approx(0.075)
+    assert prior._base_weight() == pytest.approx(0.8)
+    assert "is better than the median 0.65 of 4 random" in prior.notes[0]
+    level = _judged(0.65, [0.5, 0.6, 0.7, 0.8])  # at the median: kept at the initial weight
+    assert level.verdict.better and level._base_weight() == pytest.approx(0.5)
+    assert "level with" in level.notes[0]
+
+
+def test_min_mode_ranks_lower_as_better():
+    model = MultiFidelityTPE(PRIOR_SPACE, "min", seed=0, top_rung=2)
+    prior = PriorProposer(model, PRIOR_SPACE, 0, eta=3)
+    _judged(0.1, [0.5, 0.6, 0.7], prior=prior)
+    assert prior.verdict.beats == 1.0 and prior.weight() > 0
+
+
+def test_a_higher_rung_overturns_a_low_fidelity_verdict():
+    """A low-fidelity trap: the default is the worst at 1 epoch, survives to 3 epochs and is the
+    best there; the verdict of the higher budget decides and the prior comes back, with why."""
+    prior = _judged(0.1, [0.5, 0.6, 0.7], epochs=1)
+    assert prior.weight() == 0
+    _judged(0.9, [0.2, 0.3, 0.4], epochs=3, prior=prior)
+    assert prior.verdict.epochs == 3 and prior.weight() > 0
+    assert prior.notes[-1].startswith("prior weight 0.00 -> 0.80: default 0.9 at 3 epochs is "
+                                      "better than")
+
+
+def test_more_evidence_for_the_same_decision_adds_no_note():
+    prior = _judged(0.9, [0.5, 0.6, 0.7])
+    _judged(0.9, [0.4], prior=prior)  # four random results now; still the best
+    assert len(prior.notes) == 1
+
+
 def test_prior_weight_decays_with_evidence():
-    prior = _prior()
-    prior.propose("d", SLOT, 1)
-    prior.observe("d", 0, 1, 0.9)
+    prior = _judged(0.9, [0.1, 0.2, 0.3])
     w0 = prior.weight()
     for i in range(20):
         prior.propose(f"n{i}", SLOT, 1)
         prior.observe(f"n{i}", 0, 1, 0.1)  # the default stays the best
-    assert not prior.rejected
+    assert prior.verdict.better
     assert 0 < prior.weight() < w0 / 3
-
-
-def test_bad_prior_is_dropped_after_one_low_budget_result():
-    prior = _prior()
-    prior.propose("d", SLOT, 1)
-    for i in range(3):
-        prior.propose(f"n{i}", SLOT, 1)
-        prior.observe(f"n{i}", 0, 1, 0.8)
-    prior.observe("d", 0, 1, 0.1)  # the default is the worst at its first budget
-    assert prior.rejected and prior.weight() == 0
-    sources = {prior.source(f"m{i}") or prior.propose(f"m{i}", SLOT, 1) and prior.source(f"m{i}")
-               for i in range(10)}
-    assert "prior" not in sources
 
 
 def test_prior_and_model_on_segformers_real_space():
@@ -176,12 +232,13 @@ def test_prior_and_model_on_segformers_real_space():
 
 @pytest.mark.parametrize("algo", ["bohb", "async_bohb"])
 def test_a_bad_prior_costs_under_two_percent_of_the_budget(algo):
-    """TAO's sizes (R = 27, eta = 3, 2 in flight, ~30 R epochs): schema defaults at the worst
-    corner. The prior's proposals (the default and its neighbours, made before the default's
-    first result drops the prior) get under 2 % of the epochs; a good prior gets many more."""
+    """TAO's sizes (R = 27, eta = 3, 2 in flight, ~30 R epochs), through the real plan: schema
+    defaults at the worst corner. The prior's proposals (the default and its neighbours, made
+    before the default's first result drops the prior) get under 2 % of the epochs; a good prior
+    gets many more. The trial labels (progress lines, MLflow's proposed_by) say why."""
     from automl.algorithms import AlgoContext, Budget, build_plan
 
-    def spent(default_x: float) -> tuple[float, int]:
+    def spent(default_x: float) -> tuple[float, int, list[str]]:
         space = SearchSpace(params=(
             Param("hp.x", "float", 0.0, 1.0, default=default_x),
             Param("hp.y", "int", 1, 5, default=3),
@@ -193,12 +250,17 @@ def test_a_bad_prior_costs_under_two_percent_of_the_budget(algo):
         sim = Sim(build_plan(algo, ctx), cpus=2).run()
         by_prior = sum(end - start for t in sim.trials for start, end in t.segments
                        if t.config[PROPOSER_KEY].startswith("prior"))
-        return by_prior / sim.epochs(), sim.epochs()
+        notes = [t.config[PROPOSER_KEY].split("; ", 1)[1] for t in sim.trials
+                 if "; prior weight" in t.config[PROPOSER_KEY]]
+        return by_prior / sim.epochs(), sim.epochs(), notes
 
-    bad, total = spent(0.0)  # objective(): best at x = 0.7, worst at x = 0
-    print(f"{algo}: bad prior {bad:.1%} of {total} epochs")
+    bad, total, notes = spent(0.0)  # objective(): best at x = 0.7, worst at x = 0
+    print(f"{algo}: bad prior {bad:.1%} of {total} epochs; {notes}")
     assert total > 500
     assert bad < 0.02
-    good, _ = spent(0.7)
-    print(f"{algo}: good prior {good:.1%}")
+    assert notes and notes[0].startswith("prior weight 0.50 -> 0.00: default ")
+    assert "worse than the median" in notes[0]
+    good, _, notes = spent(0.7)
+    print(f"{algo}: good prior {good:.1%}; {notes}")
     assert good > 5 * bad
+    assert "better than the median" in notes[0]

@@ -7,7 +7,7 @@ checkpoint; a free slot promotes a paused trial in the top ``1/eta`` of its rung
 new configuration), so no slot waits at a synchronous bracket barrier. Configurations: the same
 proposer as ``bohb`` (:func:`automl.algorithms.bohb.proposer`: one TPE over every rung's
 results, higher budgets first, from 5 results on, constant liar for the trials in flight, and
-the schema's defaults as a decaying prior).
+the schema's defaults as a prior that evidence keeps or drops).
 """
 
 from __future__ import annotations

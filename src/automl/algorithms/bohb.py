@@ -17,7 +17,9 @@ Configurations come from :func:`proposer`: one TPE over every rung's results, hi
 ranked first, from 5 results on, pending trials as constant liars, 1/3 at random
 (:class:`automl.algorithms.mf_tpe.MultiFidelityTPE`), with the schema's defaults as a prior
 unless ``--no-prior`` (:class:`automl.algorithms.prior.PriorProposer`: the default
-configuration first, then its neighbourhood with a weight that decays with evidence).
+configuration first, then its neighbourhood, weighted by how the default ranks among random
+configurations at the highest budget it reached: dropped when worse than their median,
+sampled more and closer while better).
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ def proposer(ctx: AlgoContext, scheduler: BracketScheduler) -> MultiFidelityTPE 
 
 def describe(chosen: MultiFidelityTPE | PriorProposer) -> str:
     model = chosen.model if isinstance(chosen, PriorProposer) else chosen
-    prior = "; schema defaults as a decaying prior (default first)" \
+    prior = "; schema defaults as a prior (default first, kept while better than the " \
+        "median random configuration at its budget)" \
         if isinstance(chosen, PriorProposer) else ""
     return (f"one TPE over all rungs (higher budgets first, model after {model.min_points} "
             f"results, constant liar, {model.random_fraction:.0%} random){prior}")
