@@ -72,7 +72,10 @@ def runs_path(workspace: Path) -> str | None:
     """The MLflow UI's path to the workspace's runs (``#/experiments/<id>/runs?…``), read from
     its store (sqlite, read-only: mlflow is not imported here); None when there is none yet."""
     db = Path(workspace) / STORE
-    if not db.is_file():
+    try:  # a path the OS refuses (a name too long, say) has no store either
+        if not db.is_file():
+            return None
+    except OSError:
         return None
     try:
         with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True) as conn:

@@ -30,8 +30,19 @@ from automl.errors import UserError
 from automl.results.failures import HINTS
 from automl.skill.schema import parse_yaml
 from automl.service import auth
-from automl.service.progress_doc import progress
+from automl.service.progress_doc import progress, shown_progress, shown_status
 from automl.service.runner import Runner
+from automl.service.door import (
+    FOLDER_NAME,
+    BadInput,
+    BodyGuard,
+    Limits,
+    SecurityHeaders,
+    check_numbers,
+    check_strings,
+    refuse_yaml_aliases,
+)
+from automl.service.paths import PathRule, inside
 from automl.service.schemas import (
     ExperimentCreate,
     ExperimentList,
@@ -47,7 +58,7 @@ from automl.service.schemas import (
 )
 from automl.service.states import TERMINAL, Conflict, State, after_action
 from automl.service.store import Experiment, Store, Trial, User
-from automl.service.submit import BadInput, inside, resolve
+from automl.service.submit import Policy, resolve
 
 
 @dataclass
@@ -57,6 +68,15 @@ class Config:
     skills: dict[str, Path] = field(default_factory=dict)  # name -> folder
     defaults: dict[str, Any] = field(default_factory=dict)  # when no skill is named
     mlflow_ui: str = "http://127.0.0.1:5000"  # where users' browsers reach `automl ui` (--mlflow-ui)
+    limits: Limits = field(default_factory=Limits)  # --limit-*
+    allow_images: tuple[str, ...] = ()  # --allow-image
+    allow_host_network: bool = False  # --allow-host-network
+    cluster: dict[str, float] = field(default_factory=dict)  # Ray's totals, once Ray is up
+
+    def policy(self) -> Policy:
+        return Policy(paths=PathRule(self.allowed_roots, self.skills.values(), self.root),
+                      limits=self.limits, images=self.allow_images,
+                      host_network=self.allow_host_network, cluster=self.cluster)
 
 
 WEB = Path(__file__).parent / "web"  # the page at GET / (package data: plain HTML, JS, CSS)
@@ -74,23 +94,52 @@ def _out(row: Experiment, owner: str) -> ExperimentOut:
         id=row.id, name=row.name, owner=owner, state=row.state, algorithm=s.get("algo", ""),
         metric=s.get("metric", ""), direction=s.get("direction", ""), created=row.created,
         started=row.started, ended=row.ended, error=row.error, workspace=row.workspace,
-        progress=row.progress or {}, trials_version=row.version, settings=s)
+        progress=shown_progress(row.progress or {}, row.pid is not None),
+        trials_version=row.version, settings=s)
 
 
-def _trial_out(row: Trial) -> TrialOut:
+def _trial_out(row: Trial, live: bool) -> TrialOut:
+    """``live``: the experiment's run is going (a child process runs it)."""
     r = row.record
     observed = max((int(x["epoch"]) for x in r.get("results") or []), default=0)
     failure = r.get("failure_class")
     return TrialOut(**{k: r.get(k) for k in TrialOut.model_fields if k in r and k != "status"},
-                    status=row.status, score=row.score, observed_budget=observed,
+                    status=shown_status(row.status, live), score=row.score, observed_budget=observed,
                     hint=HINTS.get(failure, HINTS["error"]) if failure else "",
                     version=row.version)
 
 
+def _handoff_path_keys(workspace: Path, action: str) -> dict[str, str]:
+    """The path keys of a hand-off action of the experiment's skill, under their full and their
+    shorthand names; none when the workspace names no loadable skill (the hand-off then refuses
+    on its own, and override values that read as paths are still checked)."""
+    from automl.networks import profile_for
+    from automl.results.workspace import Workspace
+    from automl.skill.folder import SkillDir
+
+    try:
+        skill = SkillDir.load(Workspace.open(workspace).read_experiment()["skill_dir"])
+    except (UserError, OSError, KeyError, TypeError):
+        return {}
+    keys = profile_for(skill).path_keys(action)
+    return {**keys, **{short: keys[full] for short, full in skill.shorthand().items()
+                       if full in keys}}
+
+
 def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
-    app = FastAPI(title="automl", version="1",
-                  description="Hyperparameter optimization service for TAO-style training jobs.")
+    from fastapi_offline import FastAPIOffline
+
+    # /docs and /redoc from the assets fastapi-offline ships (FastAPI's own pages load them from
+    # a CDN: blank offline).
+    app = FastAPIOffline(title="automl", version="1", static_url="/docs-assets",
+                         favicon_url="/favicon.ico",
+                         description="Hyperparameter optimization service for TAO-style "
+                                     "training jobs.")
+    app.add_middleware(BodyGuard, max_bytes=config.limits.body_bytes)
+    app.add_middleware(SecurityHeaders)
     api = APIRouter(prefix="/api/v1")
+
+    policy = config.policy()
 
     def principal(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
                   ) -> auth.Principal:
@@ -115,8 +164,7 @@ def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
 
     @app.exception_handler(BadInput)
     async def _bad_input(_request: Request, exc: BadInput) -> JSONResponse:
-        return JSONResponse({"detail": [{"loc": ["body", exc.loc], "msg": str(exc),
-                                         "type": "value_error"}]}, status_code=422)
+        return JSONResponse(exc.body(), status_code=exc.status)
 
     @app.exception_handler(UserError)
     async def _user_error(_request: Request, exc: UserError) -> JSONResponse:
@@ -145,12 +193,15 @@ def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
     def create_from_study(body: StudyText, who: Who) -> ExperimentOut:
         """Submit a study file's YAML text (the web page's Submit form): the same keys as
         POST /experiments, errors as 422 with the key named."""
+        refuse_yaml_aliases(body.study, "study")
         try:
             data = parse_yaml(body.study, "study") if body.study.strip() else {}
         except UserError as exc:
             raise BadInput("study", str(exc)) from None
         if not isinstance(data, dict):
             raise BadInput("study", "the study must be a mapping of keys (algo: asha, ...)")
+        check_numbers(data, ("study",))
+        check_strings(data, ("study",))
         try:
             parsed = ExperimentCreate.model_validate(data)
         except ValidationError as exc:
@@ -159,11 +210,11 @@ def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
         return create(parsed, who)
 
     def create(body: Any, who: auth.Principal) -> ExperimentOut:
-        settings, space = resolve(body.model_dump(), config.skills, config.allowed_roots,
-                                  config.defaults)
+        settings, space = resolve(body.model_dump(), config.skills, policy, config.defaults)
         experiment_id = str(uuid.uuid4())
         name = settings.name or (settings.skill_dir.name if settings.skill_dir else "experiment")
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "experiment"
+        # A short, safe folder name whatever the name holds (the id keeps it unique).
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[:FOLDER_NAME].strip("-.") or "experiment"
         workspace = config.root / "workspaces" / f"{safe}-{experiment_id[:8]}"
         with store.session() as session:
             row = Experiment(id=experiment_id, owner_id=who.user_id, name=name,
@@ -260,7 +311,7 @@ def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
             trials = session.scalars(select(Trial).where(
                 Trial.experiment_id == experiment_id, Trial.version > after)
                 .order_by(Trial.index)).all()
-            return TrialList(trials=[_trial_out(t) for t in trials],
+            return TrialList(trials=[_trial_out(t, row.pid is not None) for t in trials],
                              last_version=max([last, after, *(t.version for t in trials)]))
 
     def trial_row(session, experiment_id: str, rec_id: str, who: auth.Principal
@@ -275,7 +326,8 @@ def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
              tags=["trials"], responses=_ERRORS)
     def get_trial(experiment_id: str, rec_id: str, who: Who) -> TrialOut:
         with store.session() as session:
-            return _trial_out(trial_row(session, experiment_id, rec_id, who)[1])
+            row, trial = trial_row(session, experiment_id, rec_id, who)
+            return _trial_out(trial, row.pid is not None)
 
     def tail(path: Path, lines: int, follow: bool, still_running) -> StreamingResponse:
         async def stream():
@@ -348,8 +400,9 @@ def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
         from automl.commands.handoff import handoff as write_handoff
 
         workspace = workspace_of(experiment_id, who)
-        if body.root_dir is not None and not inside(body.root_dir, config.allowed_roots):
-            raise BadInput("root_dir", f"{body.root_dir}: outside the server's allowed roots")
+        check_strings(body.model_dump(mode="json"))
+        policy.paths.check_fields({"root_dir": body.root_dir})
+        policy.paths.check_overrides(body.overrides, _handoff_path_keys(workspace, body.action))
         if not (workspace / "best_rec.json").exists():
             raise Conflict("the experiment has no best trial yet")
         result = write_handoff(workspace, body.action, body.root_dir, body.run, body.checkpoint,
@@ -410,6 +463,11 @@ def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
     def page() -> FileResponse:
         """The web page; it signs in with a token and then uses the API above, nothing else."""
         return FileResponse(WEB / "index.html", media_type="text/html")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        """The page's icon (an SVG: every current browser takes one at this address)."""
+        return FileResponse(WEB / "favicon.svg", media_type="image/svg+xml")
 
     app.mount("/web", StaticFiles(directory=WEB), name="web")
     return app

@@ -52,9 +52,10 @@ def issue(store: Store, name: str, admin: bool = False) -> str:
 
 
 def ensure_admin(store: Store) -> str | None:
-    """The first start's admin token (printed once by the caller), or None if users exist."""
+    """A new admin token (printed once by the caller) when the store has no admin yet, even if
+    user tokens were created before the first start; None when an admin exists."""
     with store.session() as session:
-        if session.scalar(select(User.id).limit(1)) is not None:
+        if session.scalar(select(User.id).where(User.is_admin.is_(True)).limit(1)) is not None:
             return None
     return issue(store, "admin", admin=True)
 

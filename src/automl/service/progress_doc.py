@@ -28,3 +28,15 @@ def progress(records: list[TrialRecord], settings: dict[str, Any],
                  "checkpoint_epoch": best.checkpoint.tao_epoch if best.checkpoint else None}
         if best else None,
     }
+
+
+def shown_status(status: str, live: bool) -> str:
+    """A trial's status as the API shows it: nothing runs while its experiment's run is not
+    live (paused, queued, ended), whatever the last history said, so "running" reads "paused"
+    there; the API, the CLI (through the API) and the page then count the same."""
+    return "paused" if status == "running" and not live else status
+
+
+def shown_progress(doc: dict[str, Any], live: bool) -> dict[str, Any]:
+    """:func:`progress` as of now: no trial counts as running unless the run is live."""
+    return doc if live else {**doc, "trials_running": 0}

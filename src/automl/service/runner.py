@@ -10,6 +10,10 @@ Only the runner thread starts, signals and reaps children (``PR_SET_PDEATHSIG`` 
 thread that forked them). It also copies each active workspace's ``history.json`` into the
 trials table, numbering every change (``version``) so that clients poll with ``?after=N``.
 
+One broken experiment never holds up the queue: whatever one experiment's step raises (a
+workspace the OS refuses, a child that cannot start) fails that experiment, with the reason, and
+the others go on (:meth:`Runner._isolated`); only a database error retries the whole step.
+
 Restart safety: the database says which experiments were running. At start-up those become
 RESUMING (their children died with the old server: ``automl resume`` continues them from the
 workspace's saved state), PAUSING becomes PAUSED, CANCELING becomes CANCELED, and the queue is
@@ -28,10 +32,12 @@ import sys
 import threading
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import yaml
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from automl.results.journal import journal_path
 from automl.results.records import read_history
@@ -96,30 +102,66 @@ class Runner:
             self._thread.join()
 
     def _recover(self) -> None:
+        with self.store.session() as session:
+            ids = session.scalars(select(Experiment.id).where(
+                Experiment.state.in_([s.value for s in ACTIVE]))).all()
+        for experiment_id in ids:
+            self._isolated(experiment_id, self._recover_one, experiment_id)
+
+    def _recover_one(self, experiment_id: str) -> None:
         after_restart = {State.RUNNING: State.RESUMING, State.PAUSING: State.PAUSED,
                          State.CANCELING: State.CANCELED}
         with self.store.session() as session:
-            for row in session.scalars(select(Experiment).where(
-                    Experiment.state.in_([s.value for s in ACTIVE]))):
-                self._sync(row, session)
-                workspace = Workspace(Path(row.workspace))
-                if workspace.state_file.exists() and workspace.state().get("state") == "completed":
-                    new = State.SUCCEEDED  # it ended in the instant before the server died
-                else:
-                    new = after_restart.get(State(row.state), State(row.state))
-                row.state, row.pid = new.value, None
-                if new in (State.SUCCEEDED, State.CANCELED):
-                    row.ended = time.time()
+            row = session.get(Experiment, experiment_id)
+            self._sync(row, session)
+            workspace = Workspace(Path(row.workspace))
+            if workspace.state_file.exists() and workspace.state().get("state") == "completed":
+                new = State.SUCCEEDED  # it ended in the instant before the server died
+            else:
+                new = after_restart.get(State(row.state), State(row.state))
+            row.state, row.pid = new.value, None
+            if new in (State.SUCCEEDED, State.CANCELED):
+                row.ended = time.time()
+            self._renumber_running(row, session)
 
     def _loop(self) -> None:
         while not self._stopping:
             try:
                 self._tick()
-            except Exception:  # noqa: BLE001 - a database hiccup must not end the queue
-                log.exception("runner tick failed; retrying")
+            except DBAPIError:  # the store itself failed: every experiment waits, then retries
+                log.exception("runner tick failed (database); retrying")
             self._wake.wait(self.poll_s)
             self._wake.clear()
         self._shutdown()
+
+    def _isolated(self, experiment_id: str, step: Callable[..., None], *args: Any) -> None:
+        """Run one experiment's step; anything it raises fails that experiment alone.
+
+        A database error is the store's, not the experiment's: it propagates (the whole tick
+        is retried). Anything else (a workspace the OS refuses, a history that cannot be read,
+        a child that cannot be started) marks the experiment FAILED with the reason in one line,
+        and the queue moves on: one broken experiment never holds up the others.
+        """
+        try:
+            step(*args)
+        except DBAPIError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - contained to this experiment, reported on it
+            log.exception("experiment %s failed in the runner", experiment_id)
+            self._fail(experiment_id, f"the server could not run it: {type(exc).__name__}: "
+                                      f"{' '.join(str(exc).split())[:500]}")
+
+    def _fail(self, experiment_id: str, reason: str) -> None:
+        proc = self.children.pop(experiment_id, None)
+        self._signalled.discard(experiment_id)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        with self.store.session() as session:
+            row = session.get(Experiment, experiment_id)
+            if row is not None:
+                row.state, row.pid, row.error, row.ended = \
+                    State.FAILED.value, None, reason, time.time()
 
     def _shutdown(self) -> None:
         for proc in self.children.values():
@@ -141,20 +183,27 @@ class Runner:
     def _tick(self) -> None:
         for experiment_id, proc in list(self.children.items()):
             if proc.poll() is not None:
-                self._finish(experiment_id, proc.returncode)
+                self._isolated(experiment_id, self._finish, experiment_id, proc.returncode)
         with self.store.session() as session:
-            rows = session.scalars(select(Experiment).where(Experiment.state.in_(
+            ids = session.scalars(select(Experiment.id).where(Experiment.state.in_(
                 [s.value for s in ACTIVE] + [State.PENDING.value])).order_by(Experiment.queued)).all()
-            queued = []
-            for row in rows:
-                if row.id in self.children:
-                    self._sync(row, session)
-                    if row.state in (State.PAUSING, State.CANCELING) and row.id not in self._signalled:
-                        self.children[row.id].send_signal(signal.SIGTERM)
-                        self._signalled.add(row.id)
-                elif row.state in (State.PENDING, State.RESUMING):
-                    queued.append(row)
-            for row in queued[:max(0, self.max_experiments - len(self.children))]:
+        for experiment_id in ids:
+            self._isolated(experiment_id, self._step, experiment_id)
+
+    def _step(self, experiment_id: str) -> None:
+        """One experiment's turn: copy its trials and pass on a pause or cancel if it runs,
+        start it if it is queued and a slot is free."""
+        with self.store.session() as session:
+            row = session.get(Experiment, experiment_id)
+            if row is None:
+                return
+            if row.id in self.children:
+                self._sync(row, session)
+                if row.state in (State.PAUSING, State.CANCELING) and row.id not in self._signalled:
+                    self.children[row.id].send_signal(signal.SIGTERM)
+                    self._signalled.add(row.id)
+            elif row.state in (State.PENDING, State.RESUMING) and \
+                    len(self.children) < self.max_experiments:
                 self._spawn(row)
 
     def _argv(self, row: Experiment) -> list[str]:
@@ -210,8 +259,18 @@ class Runner:
             row.state, row.pid = new.value, None
             if new != State.PAUSED:
                 row.ended = time.time()
+            self._renumber_running(row, session)
 
     # -- trials --------------------------------------------------------------------------
+    @staticmethod
+    def _renumber_running(row: Experiment, session: Any) -> None:
+        """The run stopped: trials its history left "running" now read "paused" in the API
+        (:func:`.progress_doc.shown_status`); a new version sends them to ``?after=N`` pollers."""
+        for trial in session.scalars(select(Trial).where(Trial.experiment_id == row.id,
+                                                         Trial.status == "running")):
+            row.version += 1
+            trial.version = row.version
+
     def _sync(self, row: Experiment, session: Any, force: bool = False) -> None:
         """Copy changed trial records from the workspace's history.json into the table."""
         history = Path(row.workspace) / "history.json"

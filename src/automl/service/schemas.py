@@ -12,10 +12,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from automl.service.door import MAX_NAME, SEED_MAX
 from automl.study import Settings
 
 SERVER_OWNED = ("workspace", "workspace_root", "tracking_uri", "progress", "address")
-PATH_FIELDS = ("skill_dir", "root_dir", "space_file", "mounts")
 
 # TAO automl_settings name -> study-file name (same meaning).
 TAO_NAMES = {
@@ -25,6 +25,8 @@ TAO_NAMES = {
     "automl_reduction_factor": "reduction_factor",
     "automl_max_concurrent": "max_concurrent",
     "automl_population_size": "population_size",
+    "automl_R": "max_epochs",  # TAO's older names for the Hyperband R and η
+    "automl_nu": "reduction_factor",
 }
 
 
@@ -48,8 +50,20 @@ class AutomlSettings(BaseModel):
     automl_reduction_factor: int | None = None
     automl_max_concurrent: int | None = None
     automl_population_size: int | None = None
-    automl_hyperparameters: list[str] | None = Field(
-        None, description="the parameters to search instead of the schema's defaults")
+    automl_R: int | None = Field(None, ge=1, description="TAO's name for automl_max_epochs")
+    automl_nu: int | None = Field(None, ge=2, description="TAO's name for "
+                                  "automl_reduction_factor")
+    epoch_multiplier: int | None = Field(
+        None, ge=1, le=1000, description="TAO's budget unit: budgets are multiples of it, the "
+        "smallest is epoch_multiplier epochs and the largest max_epochs × epoch_multiplier")
+    automl_enabled: bool | None = Field(None, description="false: one plain training "
+                                        "(automl_policy off)")
+    automl_delete_intermediate_ckpt: bool | None = Field(
+        None, description="true: keep the best trial's checkpoints only (keep_checkpoints best); "
+        "false: keep all")
+    automl_hyperparameters: list[str] | str | None = Field(
+        None, description="the parameters to search instead of the schema's defaults: a list, "
+        "or a string holding one as TAO sends it")
     automl_range_override: list[RangeOverride] | None = None
     override_automl_disabled_params: bool = Field(
         False, description="TAO's switch to search disabled parameters; not supported (false only)")
@@ -60,6 +74,12 @@ _study_fields: dict[str, Any] = {
     name: (info.annotation | None, Field(None, description=info.description))
     for name, info in Settings.model_fields.items() if name not in SERVER_OWNED
 }
+# Bounds a shared server needs beyond the study file's own: a name becomes a folder name, and a
+# seed outside numpy's unsigned 32 bits fails only later, in a trial.
+_study_fields["name"] = (str | None, Field(None, max_length=MAX_NAME, description="the "
+                                          "experiment's name (its workspace folder starts with it)"))
+_study_fields["seed"] = (int | None, Field(None, ge=0, le=SEED_MAX, description="random seed "
+                                          "(same seed, same suggestions)"))
 
 ExperimentCreate = create_model(
     "ExperimentCreate",

@@ -14,6 +14,7 @@ import signal
 from pathlib import Path
 
 from automl.errors import UserError
+from automl.service.door import Limits
 
 DEFAULT_ROOT = Path("automl-server")
 
@@ -24,10 +25,21 @@ def add_store_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", help="database URL (default: sqlite under --root; or postgresql://…)")
 
 
-def open_store(args: argparse.Namespace):
+def open_store(args: argparse.Namespace, create: bool = True):
+    """The server's store, migrated; ``create=False``: refuse a root (or --db) that holds no
+    server store yet, so that a mistyped --root is an error rather than a new, unused store."""
+    from sqlalchemy import inspect
+
     from automl.service.store import Store, default_url
 
     root = args.root.resolve()
+    if not create:
+        missing = (not (root / "automl.db").is_file()) if args.db is None else \
+            not inspect(Store(args.db).engine).has_table("users")
+        if missing:
+            where = f"--db {args.db}" if args.db else f"--root {root}"
+            raise UserError(f"{where}: no automl serve store there (a typo?); pass the server's "
+                            f"--root/--db, or --init to create a new store")
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -55,6 +67,21 @@ def add_parser(sub) -> None:
                         "WORKSPACE`); the web page's MLflow link starts with it (default "
                         "http://127.0.0.1:5000, automl ui's own default on the same machine)")
     p.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
+    limits = Limits()
+    for name, default, what in (
+            ("body-bytes", limits.body_bytes, "bytes of one request body"),
+            ("recommendations", limits.recommendations, "max_recommendations (and population_size) of an experiment"),
+            ("epochs", limits.epochs, "max_epochs of an experiment (after TAO's epoch_multiplier)"),
+            ("concurrent", limits.concurrent, "max_concurrent trials of an experiment"),
+            ("retries", limits.retries, "max_retries of an experiment's trials")):
+        p.add_argument(f"--limit-{name}", type=int, default=default, metavar="N",
+                       help=f"the most {what} a user may ask for (default {default})")
+    p.add_argument("--allow-image", dest="allow_images", action="append", default=[],
+                   metavar="PATTERN", help="a container image users may run with launcher docker "
+                   "(fnmatch pattern, e.g. 'nvcr.io/nvidia/tao/*'; repeatable; default: none, "
+                   "so no containers)")
+    p.add_argument("--allow-host-network", action="store_true",
+                   help="let users' containers use docker_network host (default: refused)")
     p.add_argument("--openapi", action="store_true", help="print the OpenAPI document and exit")
     p.set_defaults(func=main_serve)
 
@@ -76,7 +103,9 @@ def _skills(dirs: list[Path]) -> dict[str, Path]:
     return found
 
 
-def build(args: argparse.Namespace, store, runner):
+def build(args: argparse.Namespace, store, runner, cluster: dict[str, float] | None = None):
+    """The app; ``cluster``: Ray's CPU/GPU totals, a dict filled once Ray is up (empty: unknown,
+    nothing checked against it)."""
     from automl.cli import EMBEDDED_DEFAULTS
     from automl.service.api import Config, create_app
 
@@ -85,8 +114,18 @@ def build(args: argparse.Namespace, store, runner):
     for path in allowed:
         if not path.is_dir():
             raise UserError(f"--allow-root {path}: no such folder")
+    for name in ("body_bytes", "recommendations", "epochs", "concurrent", "retries"):
+        if getattr(args, f"limit_{name}") < 1:
+            raise UserError(f"--limit-{name.replace('_', '-')} {getattr(args, f'limit_{name}')}: "
+                            f"must be 1 or more")
+    limits = Limits(body_bytes=args.limit_body_bytes, recommendations=args.limit_recommendations,
+                    epochs=args.limit_epochs, concurrent=args.limit_concurrent,
+                    retries=args.limit_retries)
     config = Config(root=root, allowed_roots=allowed, skills=_skills(args.skill_dirs),
-                    defaults=EMBEDDED_DEFAULTS, mlflow_ui=args.mlflow_ui)
+                    defaults=EMBEDDED_DEFAULTS, mlflow_ui=args.mlflow_ui, limits=limits,
+                    allow_images=tuple(args.allow_images),
+                    allow_host_network=args.allow_host_network,
+                    cluster=cluster if cluster is not None else {})
     return create_app(store, runner, config)
 
 
@@ -130,7 +169,8 @@ def main_serve(args: argparse.Namespace) -> int:
         check_reachable(args.address)  # before the store and the admin token, as the port
     store = open_store(args)
     runner = Runner(store, args.root.resolve(), args.max_experiments, None)
-    app = build(args, store, runner)
+    cluster: dict[str, float] = {}
+    app = build(args, store, runner, cluster)
     token = ensure_admin(store)
     if token:
         print(f"admin token (shown once; create others with `automl token create`): {token}",
@@ -138,6 +178,10 @@ def main_serve(args: argparse.Namespace) -> int:
     if args.max_experiments > 0:
         runner.ray_address = _start_ray(args)
         runner.ray_local = not args.address
+        import ray
+
+        totals = ray.cluster_resources()
+        cluster.update({k: float(totals.get(k, 0)) for k in ("CPU", "GPU")})
     runner.start()
     print(f"serving on {listen.url(args.host, sock.getsockname()[1])}  (web page /, API /api/v1, docs /docs) | "
           f"store: {store.url.render_as_string(hide_password=True)} | "

@@ -14,6 +14,9 @@ def add_parser(sub) -> None:
     create = verbs.add_parser("create", help="a new token for USER (printed once)")
     create.add_argument("user")
     create.add_argument("--admin", action="store_true", help="the user sees every experiment")
+    create.add_argument("--init", action="store_true", help="create the store if --root/--db "
+                        "holds none yet (otherwise refused: a mistyped --root would print a "
+                        "token no server accepts)")
     listing = verbs.add_parser("list", help="tokens (id, user, created, revoked), never the tokens")
     revoke = verbs.add_parser("revoke", help="revoke a token by its id")
     revoke.add_argument("id", type=int)
@@ -25,7 +28,7 @@ def add_parser(sub) -> None:
 def main_token(args: argparse.Namespace) -> int:
     from automl.service import auth
 
-    store = open_store(args)
+    store = open_store(args, create=args.verb == "create" and args.init)
     if args.verb == "create":
         print(auth.issue(store, args.user, admin=args.admin))
     elif args.verb == "list":
