@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 from automl.results.failures import decide
-from automl.tao.checkpoints import CheckpointFile, checkpoint_after, list_checkpoints
+from automl.tao.checkpoints import (CheckpointFile, checkpoint_after, finished_checkpoints,
+                                    list_checkpoints, resume_candidates)
 from automl.tao.lines import StatusTail, read_status, status_path
 from automl.tao.progress import ResultReader, final_status, read_results, runs
 
@@ -53,7 +54,8 @@ def expected(name: str):
 def test_every_case_is_here():
     assert {"train_3_epochs", "resumed", "validation_interval_2", "checkpoint_interval_2",
             "fails_mid_epoch", "wrapper_failure_after_last_epoch", "json_array",
-            "string_kpis", "top_level_status"} <= set(CASES)
+            "string_kpis", "top_level_status", "sigterm_between_epochs_7_3",
+            "sigterm_mid_epoch_7_3", "auto_resume_from_latest_7_3"} <= set(CASES)
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -92,7 +94,9 @@ def test_outcome_and_recovery(tmp_path, name):
     out = decide(spec["expected"]["exit_code"], lines, results, "", "val_miou",
                  spec["num_epochs"], stopped=False)
     done = spec["expected"]["epochs_completed"]
-    if spec["expected"]["exit_code"] == 0:
+    if "outcome" in spec["expected"]:  # TAO 7.3.0: a SIGTERM exits 0 without a closing line
+        assert out.status == spec["expected"]["outcome"]
+    elif spec["expected"]["exit_code"] == 0:
         assert out.status == "completed"
     elif done >= spec["num_epochs"]:
         assert out.status == "recovered"  # the wrapper failed after the last epoch: it counts
@@ -124,7 +128,16 @@ def test_checkpoint_of_each_result(tmp_path, name):
         assert found.pointer("t1")["epoch"] == epochs  # the resume pointer speaks epochs completed
     incomplete = spec["expected"].get("incomplete_epoch_checkpoint")
     if incomplete:  # TAO's exception checkpoint of the epoch that never finished
-        assert CheckpointFile.parse(Path(incomplete)).epochs > spec["expected"]["epochs_completed"]
+        named = CheckpointFile.parse(Path(incomplete))
+        assert named.epochs > spec["expected"]["epochs_completed"] or "auto_resumed_from" in \
+            spec["expected"]
+        assert incomplete not in {c.path.name for c in finished_checkpoints(train_dir)}
+        found = checkpoint_after(train_dir, named.epochs)
+        assert found is None or found.path.name != incomplete
+    resume = spec["expected"].get("resume_from")
+    if resume:  # where an interrupted trial continues: the newest complete epoch
+        newest = max(resume_candidates(train_dir), key=lambda c: (c.epochs, not c.interrupted))
+        assert (newest.path.name, newest.epochs) == (resume["file"], resume["epochs"])
     names = {c.path.name for c in list_checkpoints(train_dir)}
     assert "segformer_model_latest.pth" not in names
 
@@ -172,3 +185,34 @@ def test_kpis_of_a_process_that_died_after_validation_count_for_that_epoch():
         '{"status": "RUNNING", "message": "Train metrics generated.", "kpi": {"train_loss": 0.9}}\n'
         '{"status": "RUNNING", "message": "Eval metrics generated.", "kpi": {"val_miou": 0.2}}\n')
     assert validations(read_results(lines)) == [(1, 0.1), (2, 0.2)]
+
+
+def test_exception_checkpoint_between_epochs_holds_the_finished_epochs(tmp_path):
+    """TAO 7.3.0 SIGTERM between epochs: model_epoch_002_step_00020.pth holds 2 finished epochs
+    (the step of epoch index 1's line), so it is offered to resume after 2 epochs - marked as
+    TAO's exception checkpoint - and never as the checkpoint after 3."""
+    train_dir = status_path(results_dir(tmp_path, "sigterm_between_epochs_7_3")).parent
+    (train_dir / "model_epoch_001_step_00020.pth").unlink()  # checkpoint_interval 2, say
+    (held,) = [c for c in resume_candidates(train_dir) if c.epochs == 2]
+    assert held.interrupted and held.path.name == "model_epoch_002_step_00020.pth"
+    assert checkpoint_after(train_dir, 3) is None and checkpoint_after(train_dir, 2) is None
+
+
+def test_auto_resumed_run_is_placed_by_the_checkpoint_it_names(tmp_path):
+    """TAO 7.3.0's auto-resume from latest (the exception checkpoint): the forwarded log lines
+    ("Experiment configuration: ...", "Setting resume checkpoint to ...") are not results, and
+    the second process, read with the first one's lines as history, starts after 2 epochs."""
+    train_dir = status_path(results_dir(tmp_path, "auto_resume_from_latest_7_3")).parent
+    first, second = runs(read_status(train_dir / "status.json"))
+    assert any(line.message.startswith("Experiment configuration:\n") for line in second)
+    reader = ResultReader(history=first)
+    got = [result for line in second for result in reader.feed(line)] + reader.finish()
+    assert [r.epochs for r in got if r.validation] == [3]
+    # Cut after the eval line of epoch index 2 (no epoch line): placed by the resume line, after
+    # the 2 epochs the exception checkpoint holds (its name says 3).
+    assert second[6].message == "Eval metrics generated."
+    for history, placed in ((first, 3), ((), 4)):
+        cut = ResultReader(history=history)
+        assert [r for line in second[:7] for r in cut.feed(line)] == []
+        assert [r.epochs for r in cut.finish()] == [placed]
+    assert checkpoint_after(train_dir, 3).path.name == "model_epoch_002_step_00030.pth"

@@ -9,6 +9,14 @@ trust.
 
 Metric recovery (TAO behaviour, kept): a process that exits non-zero *after* reaching its epoch
 budget with a finite metric counts with that metric and is marked ``recovered``.
+
+Interruptions (TAO 7.3.0 + Lightning 2.x): a SIGTERM from outside (``docker stop``, an eviction,
+a preemption) makes TAO save an exception checkpoint and exit **0** without its closing line
+("Train finished successfully."). So a process whose last run wrote no closing line and that
+stopped short of its budget is ``interrupted`` - not completed - when it exited 0 or by a
+termination signal (SIGTERM, SIGINT, SIGHUP): the trial continues from its last complete
+checkpoint (automl.run.trial). A non-zero exit with a traceback stays a failure: TAO writes no
+line for a crash either, and running it again would crash again.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import re
 from dataclasses import dataclass
 
 from automl.tao.lines import StatusLine
-from automl.tao.progress import EpochResult, reported_kpis
+from automl.tao.progress import EpochResult, final_status, reported_kpis, runs
 
 # Failure classes and what the user should do about each.
 HINTS: dict[str, str] = {
@@ -38,8 +46,13 @@ HINTS: dict[str, str] = {
     "pauses or exploits trials: check disk space and train.checkpoint_interval",
     "metric": "the trainer never reports this metric: choose one it writes with --metric "
     "(e.g. val_miou, val_loss)",
+    "interrupted": "the trainer was stopped from outside (SIGTERM: docker stop, eviction, "
+    "preemption) more often than --max-retries allows: check what stops it",
     "error": "the trainer failed: see the trial's log",
 }
+
+# Exit codes of a process ended by SIGHUP, SIGINT or SIGTERM (a shell's 128+n, Popen's -n).
+TERMINATED = frozenset({129, 130, 143, -1, -2, -15})
 
 RETRYABLE = frozenset({"infrastructure"})
 
@@ -65,7 +78,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 class Outcome:
     """How a trial process ended, as the engine will record it."""
 
-    status: str  # "completed" | "recovered" | "failed" | "stopped"
+    status: str  # "completed" | "recovered" | "failed" | "stopped" | "interrupted"
     failure_class: str | None = None
     message: str = ""
 
@@ -124,6 +137,12 @@ def decide(
         return Outcome("stopped")
     values = [(r.epochs, r.metric(metric)) for r in results if r.metric(metric) is not None]
     last_epochs, last_value = values[-1] if values else (None, None)
+    if (exit_code == 0 or exit_code in TERMINATED) and not closed(lines) \
+            and (last_epochs is None or last_epochs < budget):
+        reached = f"after {last_epochs} of {budget} epochs" if last_epochs else "before an epoch"
+        return Outcome("interrupted", None,
+                       f"the trainer stopped {reached} without its closing status line "
+                       f"(exit {exit_code}: stopped from outside)")
     if exit_code == 0:
         if values and not is_finite(last_value):
             return Outcome("failed", "diverged",
@@ -138,6 +157,13 @@ def decide(
     if values and not is_finite(last_value):
         failure_class = "diverged"
     return Outcome("failed", failure_class, message)
+
+
+def closed(lines: list[StatusLine]) -> bool:
+    """Whether the last trainer process wrote a closing line (TAO's "Train finished
+    successfully.", or SUCCESS/FAILURE)."""
+    last = runs(lines)[-1:] or [[]]
+    return final_status(last[0]) is not None
 
 
 def missing_metric_message(metric: str, lines: list[StatusLine]) -> str:

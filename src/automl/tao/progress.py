@@ -44,6 +44,7 @@ three epochs trained), in Tune results (``epoch``), records, pointers and ``obse
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,7 +85,12 @@ class ResultReader:
     closing its epoch arrives.
     """
 
-    def __init__(self, start: int = 0) -> None:
+    def __init__(self, start: int = 0, history: Iterable[StatusLine] = ()) -> None:
+        from automl.tao.checkpoints import epoch_ends
+
+        # Where epochs ended (earlier processes' lines in ``history``, then the lines fed): a
+        # resume line naming TAO's exception checkpoint is placed at the epochs it holds.
+        self._ends = epoch_ends(history)
         self._next_start: int | None = start
         self._completed: int | None = None  # epochs completed so far (None: unknown)
         self._last_epoch_line: StatusLine | None = None
@@ -99,11 +105,11 @@ class ResultReader:
             out += self.finish()
             self._new_process()
         if line.message.startswith(RESUME_PREFIX):
-            from automl.tao.checkpoints import CheckpointFile
+            from automl.tao.checkpoints import CheckpointFile, epochs_held
 
             resumed = CheckpointFile.parse(Path(line.message[len(RESUME_PREFIX):].strip()))
             if resumed is not None:
-                self._completed = resumed.epochs
+                self._completed = epochs_held(resumed, self._ends)
         self._in_run = self._in_run or _progress(line)
         kpi = dict(line.kpi)
         new = bool(kpi) and (line.message == EVAL_MESSAGE or kpi != self._persisted)
@@ -118,6 +124,7 @@ class ResultReader:
             self._fresh = {**(self._fresh or {}), **kpi}
             self._evaluated = self._evaluated or line.message == EVAL_MESSAGE
         if line.epoch is not None and line.epoch >= 0:
+            self._ends.add((line.epoch + 1, line.step))
             self._completed = line.epoch + 1
             self._last_epoch_line = line
             if self._fresh is not None:
