@@ -61,7 +61,7 @@ def test_every_real_schema_builds_a_finite_default_space(skill: str) -> None:
     schema = schema_of(skill)
     space = build_space(schema)
     defaults = set(schema["automl_default_parameters"])
-    assert set(space.names()) | set(space.skipped) == defaults
+    assert set(space.spec_keys()) | set(space.skipped) == defaults
     for param in space.params:
         if param.kind == "categorical":
             assert param.choices
@@ -102,9 +102,12 @@ def test_range_rules_for_infinite_bounds() -> None:
 
 
 def test_unsearchable_defaults_are_skipped_with_a_reason() -> None:
-    space = build_space(schema_of("tao-train-image-classification"))
-    assert "train.optim.betas" not in space.names()
-    assert "'list'" in space.skipped["train.optim.betas"]
+    schema = schema_of("tao-train-segformer")
+    schema = {**schema, "automl_default_parameters": [*schema["automl_default_parameters"],
+                                                      "model.backbone.pretrained_backbone_path"]}
+    space = build_space(schema)
+    assert "model.backbone.pretrained_backbone_path" not in space.names()
+    assert "'string'" in space.skipped["model.backbone.pretrained_backbone_path"]
     assert any(row["status"] == "skipped" for row in space.rows())
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from automl.errors import UserError, did_you_mean
+from automl.space.lists import assemble
 
 ENGINE_KEYS = frozenset(
     {"results_dir", "train.results_dir", "train.resume_training_checkpoint_path", "train.num_epochs"}
@@ -181,7 +182,9 @@ class SpecBuilder:
         ``checkpoint_interval <= num_epochs`` and ``validation_interval <= num_epochs``.
         """
         spec = copy.deepcopy(self.template)
-        changes = {**self.engine_defaults(), **self.overrides, **dict(extra or {}), **dict(values)}
+        # A searched list arrives as sub-parameters (train.optim.betas[0], ...): written as the list.
+        changes = {**self.engine_defaults(), **self.overrides, **dict(extra or {}),
+                   **assemble(values, int(epochs))}
         for key, value in changes.items():
             set_dotted(spec, key, value)
         set_dotted(spec, "results_dir", str(results_dir))

@@ -4,7 +4,7 @@ Which parameters
     The schema's top-level ``automl_default_parameters``, minus those the schema disables
     (``automl_disabled_parameters`` - exact names only, since TAO lists whole groups there while
     searching their members - or ``automl_enabled: false``) and those that cannot be sampled
-    (strings, lists, ...: kept in :attr:`SearchSpace.skipped` with the reason). ``only`` replaces
+    (strings, lists no rule covers, ...: kept in :attr:`SearchSpace.skipped` with the reason). ``only`` replaces
     the default list, ``exclude`` removes names, a range override adds its parameter, a pin fixes
     one. A parameter the user names explicitly must exist, be enabled and be searchable, or the
     build fails with a UserError that says which and how to fix it.
@@ -29,6 +29,24 @@ Ranges when the schema gives no usable bound (each choice is written into ``Para
     * Derived bounds are widened to include the default; schema and override bounds never are.
     * A float with no bounds and no default cannot be searched.
 
+Lists (sampled through scalar sub-parameters, see :mod:`automl.space.lists`)
+    * ``subset_list`` with options (its ``enum``, or ``valid_options``): :class:`Subset`.
+    * A list of ints whose last name segment is a step list (``lr_steps``, ``decay_step_list``,
+      ``milestones``): :class:`Steps`, one fraction of the run's epochs per default element, in
+      [0, 1] (``valid_min``/``valid_max`` narrow it; they are fractions too).
+    * ``list_3`` (TAO's ``[k, k]``): :class:`Tied`, one value in the schema's range, else
+      ``valid_min``/``valid_max``, else TAO's rule for sizes: ``[H/100, H/10]`` with ``H`` the
+      value of the first ``depends_on`` parent (pinned, else its schema default), widened to
+      the default; odd only when the default is odd (Gaussian kernels).
+    * Any other list of numbers: :class:`Elements`, its default's length, each element in the
+      schema's per-element ``minimum``/``maximum`` lists (or scalars), else TAO's betas ranges
+      for a two-element ``*betas``, else ``valid_min``/``valid_max`` (applied to every element).
+      ``valid_options`` make each element a choice among them.
+    * A pin (``value``) is written exactly as given, after a check of its shape (length, ints
+      in increasing order for steps, known options for subsets).
+    * ``list_1_*`` (consecutive ranges whose bounds TAO keeps per network in code),
+      ``optional_list`` and lists without bounds are skipped with the reason.
+
 Conditions and categoricals: see :mod:`automl.space.params`.
 """
 
@@ -41,6 +59,7 @@ from typing import Any
 
 from automl.errors import UserError, did_you_mean
 from automl.skill.schema import Leaf, disabled_parameters, finite_number, iter_leaves
+from automl.space.lists import Elements, ListRule, Steps, Subset, Tied, element_key, fraction_key, option_key, tied_key
 from automl.space.overrides import ParamOverride, SpaceOverrides
 from automl.space.params import _COMPARE, _COMPARISONS, Clause, Param, SearchSpace, _contains, _fmt, parse_math_cond
 
@@ -81,11 +100,15 @@ def build_space(schema: Mapping, overrides: SpaceOverrides | None = None,
                             "set it in the spec instead")
 
     pinned = {name: _pin_value(leaves[name], o.value) for name, o in overrides.parameters.items() if o.pins}
+    for name, value in pinned.items():
+        if _is_list(leaves[name]):
+            _check_list_pin(leaves[name], value, leaves, pinned)
     ranged = {name: o for name, o in overrides.parameters.items() if not o.pins}
     defaults = [n for n in schema.get("automl_default_parameters") or [] if isinstance(n, str)]
     candidates = list(dict.fromkeys([*(listed if listed is not None else defaults), *ranged]))
 
     params: dict[str, Param] = {}
+    lists: list[ListRule] = []
     skipped: dict[str, str] = {}
     for name in candidates:
         if name in overrides.exclude or name in pinned:
@@ -97,14 +120,19 @@ def build_space(schema: Mapping, overrides: SpaceOverrides | None = None,
             skipped[name] = "disabled in the schema"
         else:
             try:
-                params[name] = _param(leaves[name], ranged.get(name))
+                if _is_list(leaves[name]):
+                    rule, subs = _list_param(leaves[name], ranged.get(name), leaves, pinned)
+                    lists.append(rule)
+                    params.update((sub.name, sub) for sub in subs)
+                else:
+                    params[name] = _param(leaves[name], ranged.get(name))
             except _NotSearchable as exc:
                 if named_by_user:
                     raise UserError(f"{name}: cannot be searched: {exc}") from None
                 skipped[name] = str(exc)
     context = _context(params, pinned, leaves)
     params = _reconcile(params, pinned, context, leaves)
-    return SearchSpace(tuple(_parents_first(params)), pinned, skipped, context)
+    return SearchSpace(tuple(_parents_first(params)), pinned, skipped, context, tuple(lists))
 
 
 def _require_leaf(name: str, leaves: Mapping[str, Leaf]) -> None:
@@ -159,12 +187,14 @@ def _pin_value(leaf: Leaf, value: Any) -> Any:
         return value
     if kind == "bool" and not isinstance(value, bool):
         raise UserError(f"{name}: expected true or false, {got}")
+    if _is_list(leaf):  # a subset_list's enum lists its elements' options, checked by its rule
+        if not isinstance(value, list):
+            raise UserError(f"{name}: expected a list for a {leaf.type} parameter, {got}")
+        return value
     if leaf.enum and leaf.type is not None and not _contains(leaf.enum, value):  # anyOf enums mix types
         raise UserError(f"{name}: {value!r} is not one of the schema's options {list(leaf.enum)}")
     if leaf.type == "string" and not isinstance(value, str):
         raise UserError(f"{name}: expected a string, {got}")
-    if "list" in (leaf.type or "") and not isinstance(value, list):
-        raise UserError(f"{name}: expected a list for a {leaf.type} parameter, {got}")
     return value
 
 
@@ -321,6 +351,257 @@ def _numeric(leaf: Leaf, kind: str, override: ParamOverride | None, clauses: tup
     return Param(name=name, kind="int" if is_int else "float", low=low, high=high, log=bool(log),
                  default=default_value, source=source,
                  depends_on=leaf.depends_on, math_cond=leaf.math_cond)
+
+
+# --------------------------------------------------------------------------------------------
+# Lists (see automl.space.lists)
+
+#: Ranges of an optimizer's two betas when the schema gives none: beta1 (the momentum term) in
+#: [0.8, 0.95], beta2 (the second-moment decay) in [0.9, 0.999], as TAO's AutoML draws them.
+TAO_BETAS = ((0.8, 0.95), (0.9, 0.999))
+_STEP_LISTS = ("steps", "milestones")
+
+
+def _is_list(leaf: Leaf) -> bool:
+    """TAO's list types: list, list_1_backbone, list_1_normal, list_2, list_3, subset_list, optional_list."""
+    return "list" in (leaf.type or "")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_step_list(name: str) -> bool:
+    """``lr_steps``, ``decay_step_list``, ``milestones``: epochs at which a step schedule decays."""
+    tokens = name.rsplit(".", 1)[-1].lower().split("_")
+    return bool(set(tokens) & set(_STEP_LISTS)) or {"step", "list"} <= set(tokens)
+
+
+def _list_param(leaf: Leaf, override: ParamOverride | None, leaves: Mapping[str, Leaf],
+                pinned: Mapping[str, Any]) -> tuple[ListRule, list[Param]]:
+    """The rule of a list leaf and its sub-parameters; _NotSearchable when no rule covers it,
+    UserError when the override does not fit the rule."""
+    default = leaf.default if isinstance(leaf.default, list) else None
+    if leaf.type in ("list_1_backbone", "list_1_normal"):
+        raise _NotSearchable(f"type '{leaf.type}' (a run of consecutive ints whose bounds TAO keeps "
+                             "per network in code) cannot be searched; pin a list")
+    if leaf.type == "optional_list":
+        raise _NotSearchable("type 'optional_list' (null or every option) cannot be searched; pin a value")
+    if leaf.type == "subset_list":
+        return _subset(leaf, override, default)
+    if not default or not all(finite_number(v) is not None for v in default):
+        raise _NotSearchable(f"type '{leaf.type}' with default {default!r}: only lists of numbers "
+                             "and subset_list can be searched; pin a list")
+    if _is_step_list(leaf.name) and all(_is_int(v) for v in default):
+        return _steps(leaf, override, default, leaves)
+    if leaf.type == "list_3":
+        return _tied(leaf, override, default, leaves, pinned)
+    return _elements(leaf, override, default)
+
+
+def _check_list_pin(leaf: Leaf, value: list, leaves: Mapping[str, Leaf], pinned: Mapping[str, Any]) -> None:
+    """A pinned list must have the shape its rule would give it (when a rule covers the leaf)."""
+    try:
+        rule, _ = _list_param(leaf, None, leaves, pinned)
+    except _NotSearchable:
+        return
+    problem = rule.problem(value)
+    if problem:
+        raise UserError(f"{leaf.name}: cannot pin {problem} ({rule.rule} list)")
+
+
+def _reject(leaf: Leaf, override: ParamOverride | None, keys: tuple[str, ...], fix: str) -> None:
+    if override is None:
+        return
+    given = [k for k in keys if getattr(override, k) is not None]
+    if given:
+        raise UserError(f"{leaf.name}: {', '.join(given)} do not apply to this list; {fix}")
+
+
+def _number_options(leaf: Leaf, override: ParamOverride, integer: bool) -> tuple[tuple, tuple[float, ...] | None]:
+    """``valid_options`` of a numeric list: the values each element (or the tied value) may take."""
+    options = tuple(override.valid_options or ())
+    for option in options:
+        if finite_number(option) is None or (integer and not _is_int(option)):
+            raise UserError(f"{leaf.name}: valid_options of this list are the values of its elements: "
+                            f"expected {'integers' if integer else 'numbers'}, got {option!r}")
+    weights = None
+    if override.option_weights is not None:
+        if len(override.option_weights) != len(options):
+            raise UserError(f"{leaf.name}: option_weights has {len(override.option_weights)} entries "
+                            f"for {len(options)} options")
+        total = sum(override.option_weights)
+        weights = tuple(w / total for w in override.option_weights)
+    return options, weights
+
+
+def _range_source(low_from: str, high_from: str) -> str:
+    return low_from if low_from == high_from else f"min: {low_from}; max: {high_from}"
+
+
+def _override_bounds(leaf: Leaf, override: ParamOverride | None, integer: bool,
+                     schema: list[tuple[Any, Any]] | None) -> tuple[Any, Any]:
+    """The user's valid_min/valid_max of a list, checked (ints for int lists, inside every
+    element's schema range)."""
+    o_low = override.valid_min if override else None
+    o_high = override.valid_max if override else None
+    for key, bound in (("valid_min", o_low), ("valid_max", o_high)):
+        if bound is None:
+            continue
+        if integer and not float(bound).is_integer():
+            raise UserError(f"{leaf.name}: {key} must be an integer, got {_fmt(bound)}")
+        for low, high in schema or ():
+            if (low is not None and bound < low) or (high is not None and bound > high):
+                raise UserError(f"{leaf.name}: {key} {_fmt(bound)} is outside the schema's range "
+                                f"[{_fmt(low)}, {_fmt(high)}] of an element")
+    return o_low, o_high
+
+
+def _element_bounds(leaf: Leaf, length: int) -> tuple[list[tuple[Any, Any]] | None, str]:
+    """Per-element ``(low, high)`` from the schema (lists, or scalars for every element), else
+    TAO's betas ranges; None without bounds."""
+    lows, highs = leaf.minimum, leaf.maximum
+    if (isinstance(lows, list) and isinstance(highs, list) and len(lows) == len(highs) == length
+            and all(finite_number(v) is not None for v in [*lows, *highs])):
+        return list(zip(lows, highs)), "schema (per element)"
+    low, high = finite_number(lows), finite_number(highs)
+    if low is not None or high is not None:
+        return [(low, high)] * length, "schema"
+    if leaf.name.rsplit(".", 1)[-1].lower().endswith("betas") and length == 2:
+        return list(TAO_BETAS), "TAO's betas ranges"
+    return None, ""
+
+
+def _elements(leaf: Leaf, override: ParamOverride | None, default: list) -> tuple[ListRule, list[Param]]:
+    name, length = leaf.name, len(default)
+    integer = all(_is_int(v) for v in default)
+    keys = tuple(element_key(name, i) for i in range(length))
+    if override is not None and override.valid_options is not None:
+        choices, weights = _number_options(leaf, override, integer)
+        subs = [Param(name=key, kind="categorical", choices=choices, weights=weights,
+                      default=value if _contains(choices, value) else None, source="override valid_options")
+                for key, value in zip(keys, default)]
+        return Elements(name, keys, tuple(default), "override valid_options", integer=integer), subs
+    if override is not None and override.option_weights is not None:
+        raise UserError(f"{name}: option_weights need options; give valid_options as well")
+    schema, schema_from = _element_bounds(leaf, length)
+    o_low, o_high = _override_bounds(leaf, override, integer, schema if schema_from.startswith("schema") else None)
+    log = bool(override is not None and override.log)
+    subs = []
+    for key, value, (s_low, s_high) in zip(keys, default, schema or [(None, None)] * length):
+        low = o_low if o_low is not None else s_low
+        high = o_high if o_high is not None else s_high
+        if low is None or high is None:
+            if o_low is not None or o_high is not None:
+                raise UserError(f"{name}: the schema gives no {'maximum' if high is None else 'minimum'} "
+                                "for its elements; give both valid_min and valid_max")
+            raise _NotSearchable(f"a list of {length} numbers without bounds; give valid_min/valid_max "
+                                 "(they apply to every element) or valid_options, or pin a list")
+        if low > high or (log and low <= 0):
+            message = f"empty range [{_fmt(low)}, {_fmt(high)}]" if low > high else "log scale needs a minimum > 0"
+            if o_low is not None or o_high is not None or log:
+                raise UserError(f"{name}: {message}")
+            raise _NotSearchable(message)
+        cast = int if integer else float
+        subs.append(Param(name=key, kind="int" if integer else "float", low=cast(low), high=cast(high), log=log,
+                          default=value, source=_range_source("override" if o_low is not None else schema_from,
+                                                              "override" if o_high is not None else schema_from)))
+    sources = dict.fromkeys(sub.source for sub in subs)
+    return Elements(name, keys, tuple(default), "; ".join(sources), integer=integer), subs
+
+
+def _tied(leaf: Leaf, override: ParamOverride | None, default: list, leaves: Mapping[str, Leaf],
+          pinned: Mapping[str, Any]) -> tuple[ListRule, list[Param]]:
+    name, length = leaf.name, len(default)
+    key = tied_key(name, length)
+    integer = all(_is_int(v) for v in default)
+    value = default[0] if len(set(default)) == 1 else None
+    if override is not None and override.valid_options is not None:
+        choices, weights = _number_options(leaf, override, integer)
+        sub = Param(name=key, kind="categorical", choices=choices, weights=weights,
+                    default=value if _contains(choices, value) else None, source="override valid_options")
+        return Tied(name, (key,), tuple(default), "override valid_options", length=length), [sub]
+    if override is not None and override.option_weights is not None:
+        raise UserError(f"{name}: option_weights need options; give valid_options as well")
+    if override is not None and override.log:
+        raise UserError(f"{name}: log scale does not apply to a tied list; drop log")
+    s_low, s_high = finite_number(leaf.minimum), finite_number(leaf.maximum)
+    o_low, o_high = _override_bounds(leaf, override, integer, [(s_low, s_high)])
+    parent = (leaf.depends_on or "").split(",")[0].strip()
+    size = finite_number(pinned.get(parent, leaves[parent].default)) if parent in leaves else None
+    if s_low is not None and s_high is not None:
+        low, high, source = s_low, s_high, "schema"
+    elif size is not None and size >= 10:
+        low, high = max(1, int(size) // 100), int(size) // 10
+        if value is not None:
+            low, high = min(low, value), max(high, value)
+        origin = "pinned" if parent in pinned else "default"
+        source = f"TAO's rule for [k, k] sizes: {parent}/100 .. {parent}/10 ({parent} = {_fmt(size)}, {origin})"
+    elif o_low is not None and o_high is not None:
+        low, high, source = o_low, o_high, "override"
+    else:
+        raise _NotSearchable("a tied list without bounds (no schema range, no size parent in depends_on); "
+                             "give valid_min/valid_max or pin a list")
+    if o_low is not None or o_high is not None:
+        low = o_low if o_low is not None else low
+        high = o_high if o_high is not None else high
+        source = "override" if o_low is not None and o_high is not None else f"{source}; override"
+    if low > high:
+        raise UserError(f"{name}: empty range [{_fmt(low)}, {_fmt(high)}]")
+    if integer and value is not None and value % 2:
+        odd = tuple(range(int(math.ceil(low)) | 1, int(math.floor(high)) + 1, 2))
+        if not odd:
+            raise UserError(f"{name}: no odd value in [{_fmt(low)}, {_fmt(high)}] (its default {value} is odd)")
+        sub = Param(name=key, kind="categorical", choices=odd, default=value if value in odd else None,
+                    source=f"{source}; odd, as the default (kernel sizes)")
+    else:
+        sub = Param(name=key, kind="int" if integer else "float", low=int(low) if integer else float(low),
+                    high=int(high) if integer else float(high), default=value, source=source)
+    return Tied(name, (key,), tuple(default), sub.source, length=length), [sub]
+
+
+def _steps(leaf: Leaf, override: ParamOverride | None, default: list,
+           leaves: Mapping[str, Leaf]) -> tuple[ListRule, list[Param]]:
+    name, length = leaf.name, len(default)
+    _reject(leaf, override, ("valid_options", "option_weights", "log"),
+            "a step list's steps are fractions of each run's num_epochs: narrow them with "
+            "valid_min/valid_max between 0 and 1, or pin a list of epochs with value")
+    low = override.valid_min if override is not None and override.valid_min is not None else 0.0
+    high = override.valid_max if override is not None and override.valid_max is not None else 1.0
+    if not 0 <= low <= high <= 1:
+        raise UserError(f"{name}: valid_min/valid_max of a step list are fractions of num_epochs, "
+                        f"0 <= valid_min <= valid_max <= 1; got [{_fmt(low)}, {_fmt(high)}]")
+    source = "override" if override is not None and (override.valid_min is not None
+                                                      or override.valid_max is not None) else "fractions in [0, 1]"
+    epochs_leaf = leaves.get(f"{name.rpartition('.')[0]}.num_epochs") or leaves.get("train.num_epochs")
+    epochs = finite_number(epochs_leaf.default) if epochs_leaf is not None else None
+    fractions = [step / epochs for step in default] if epochs and max(default) < epochs else [None] * length
+    keys = tuple(fraction_key(name, i) for i in range(length))
+    subs = [Param(name=key, kind="float", low=float(low), high=float(high),
+                  default=min(max(f, low), high) if f is not None else None, source=source)
+            for key, f in zip(keys, fractions)]
+    return Steps(name, keys, tuple(default), source), subs
+
+
+def _subset(leaf: Leaf, override: ParamOverride | None, default: list | None) -> tuple[ListRule, list[Param]]:
+    name = leaf.name
+    _reject(leaf, override, ("valid_min", "valid_max", "log", "option_weights"),
+            "a subset list takes valid_options (the options each trial keeps or drops)")
+    options = tuple(override.valid_options) if override is not None and override.valid_options is not None \
+        else tuple(leaf.enum or ())
+    if not options:
+        raise _NotSearchable("a subset_list without options; give valid_options")
+    if not all(isinstance(o, str) for o in options):
+        raise UserError(f"{name}: the options of a subset list must be strings, got {list(options)}")
+    unknown = [o for o in options if leaf.enum and o not in leaf.enum]
+    if unknown:
+        raise UserError(f"{name}: {unknown[0]!r} is not one of the schema's options {list(leaf.enum)}")
+    source = "override valid_options" if override is not None and override.valid_options is not None \
+        else "schema enum"
+    keys = tuple(option_key(name, o) for o in options)
+    subs = [Param(name=key, kind="categorical", choices=(True, False), default=o in (default or ()), source=source)
+            for key, o in zip(keys, options)]
+    return Subset(name, keys, tuple(default) if default is not None else None, source, options=options), subs
 
 
 def _context(params: Mapping[str, Param], pinned: Mapping[str, Any], leaves: Mapping[str, Leaf]) -> dict[str, Any]:

@@ -21,6 +21,12 @@ Categoricals
     Bools are ``(True, False)``; ``ordered_int`` with an enum is a categorical of ints.
     ``option_weights`` are a sampling prior: such a parameter is drawn as a quantile in [0, 1]
     mapped through the cumulative weights (Optuna has no weighted categorical).
+
+Lists
+    A searched list parameter is a :class:`~automl.space.lists.ListRule` in
+    :attr:`SearchSpace.lists` plus its scalar sub-parameters (``train.optim.betas[0]``, ...) in
+    :attr:`SearchSpace.params`: configurations hold the sub-parameters, the spec builder
+    assembles the list (:func:`automl.space.lists.assemble`).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 from automl.errors import did_you_mean
+from automl.space.lists import ListRule, rule_from_json
 from automl.skill.schema import finite_number
 
 if TYPE_CHECKING:
@@ -302,9 +309,18 @@ class SearchSpace:
     skipped: dict[str, str] = field(default_factory=dict)
     #: schema defaults of condition parents that are neither searched nor pinned (never written)
     context: dict[str, Any] = field(default_factory=dict)
+    #: searched lists; their sub-parameters are in ``params`` (a plain default: Tune's pickles
+    #: of spaces saved before lists were searched have no such attribute)
+    lists: tuple[ListRule, ...] = ()
 
     def names(self) -> list[str]:
+        """The keys of a configuration's searched values (a list's sub-parameters, not the list)."""
         return [p.name for p in self.params]
+
+    def spec_keys(self) -> list[str]:
+        """The spec keys the search writes: a searched list once, by its own key."""
+        in_lists = {key for rule in self.lists for key in rule.keys}
+        return [p.name for p in self.params if p.name not in in_lists] + [rule.name for rule in self.lists]
 
     def __getitem__(self, name: str) -> Param:
         for param in self.params:
@@ -363,8 +379,17 @@ class SearchSpace:
         return self[name].nearest(value, env)
 
     def rows(self) -> list[dict[str, Any]]:
-        """Rows for ``automl space``: searched, then pinned, then skipped parameters."""
-        rows = [param.row() for param in self.params]
+        """Rows for ``automl space``: searched, then pinned, then skipped parameters. A searched
+        list is one row (its rule, its sub-parameters' ranges and keys), at its first
+        sub-parameter's place."""
+        owner = {key: rule for rule in self.lists for key in rule.keys}
+        rows = []
+        for param in self.params:
+            rule = owner.get(param.name)
+            if rule is None:
+                rows.append(param.row())
+            elif param.name == rule.keys[0]:
+                rows.append(self._list_row(rule))
         for name, value in self.pinned.items():
             rows.append({"name": name, "status": "pinned", "type": type(value).__name__, "range": repr(value),
                          "scale": "-", "default": value, "source": "pinned by the user"})
@@ -372,6 +397,19 @@ class SearchSpace:
             rows.append({"name": name, "status": "skipped", "type": "-", "range": "-", "scale": "-",
                          "default": None, "source": reason})
         return rows
+
+    def _list_row(self, rule: ListRule) -> dict[str, Any]:
+        subs = [self[key].row() for key in rule.keys]
+        scales = sorted({row["scale"] for row in subs})
+        return {
+            "name": rule.name,
+            "status": "search",
+            "type": f"list ({rule.rule})",
+            "range": rule.range_text([row["range"] for row in subs]),
+            "scale": ", ".join(scales),
+            "default": list(rule.default) if rule.default is not None else None,
+            "source": f"{rule.summary}; {rule.source}; sampled as {', '.join(rule.keys)}",
+        }
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict from which :meth:`from_json` rebuilds this exact space."""
@@ -382,7 +420,7 @@ class SearchSpace:
             data["weights"] = list(param.weights) if param.weights else None
             params.append(data)
         return {"params": params, "pinned": dict(self.pinned), "skipped": dict(self.skipped),
-                "context": dict(self.context)}
+                "context": dict(self.context), "lists": [rule.to_json() for rule in self.lists]}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SearchSpace:
@@ -392,4 +430,5 @@ class SearchSpace:
             params.append(Param(**{**item, "choices": tuple(item.get("choices") or ()),
                                    "weights": tuple(weights) if weights else None}))
         return cls(params=tuple(params), pinned=dict(data.get("pinned") or {}),
-                   skipped=dict(data.get("skipped") or {}), context=dict(data.get("context") or {}))
+                   skipped=dict(data.get("skipped") or {}), context=dict(data.get("context") or {}),
+                   lists=tuple(rule_from_json(rule) for rule in data.get("lists") or ()))

@@ -65,7 +65,7 @@ def check_override_types(schema: dict, overrides: dict) -> None:
 def build_user_space(skill: SkillDir, settings: Settings, builder: SpecBuilder) -> SearchSpace:
     space = space_for_cli(skill, settings.space_file, settings.ranges, settings.options,
                           settings.pins)
-    searched = set(space.names())
+    searched = set(space.spec_keys())
     pinned_by_spec = {k: v for k, v in builder.overrides.items() if k in searched}
     check_override_types(skill.schema, {k: v for k, v in builder.overrides.items()
                                         if k not in searched})
