@@ -289,3 +289,16 @@ def test_assemble_refuses_sub_parameters_that_do_not_fit() -> None:
         assemble({"x[0]": 1, "x[2]": 2}, 5)
     with pytest.raises(ValueError, match="different list rules"):
         assemble({"x[0]": 1, "x[1].fraction": 0.5}, 5)
+
+
+def test_best_rec_reports_the_lists_the_best_trial_wrote(tmp_path: Path) -> None:
+    from automl.results.best import best_rec, choose_best
+    from automl.results.records import TrialRecord
+
+    space = build_space(skill("tao-train-reid").schema)
+    values = sampled(space, 1)[0]
+    record = TrialRecord("r1", values, index=1, status="completed", folder=str(tmp_path))
+    record.add_result(9, {"val_acc": 0.5})
+    doc = best_rec("e", [record], "val_acc", "max", choose_best([record], "val_acc", "max"))
+    fractions = [values[key] for key in space.lists[0].keys]
+    assert doc["best"]["specs"]["train"]["optim"]["lr_steps"] == steps_at(fractions, 9)

@@ -22,6 +22,7 @@ from automl.contract import COUNTED
 from automl.results.records import TrialRecord, atomic_write_json
 from automl.secrets import redact
 from automl.skill.spec import nest
+from automl.space.lists import assemble
 
 BEST_REC_VERSION = 1
 
@@ -66,7 +67,8 @@ def best_rec(experiment_id: str, records: list[TrialRecord], metric: str, direct
             "rec_id": best.record.rec_id,
             "score": best.score,
             # Budget keys are not hyperparameters: the budget is reported as observed_budget.
-            "specs": nest(redact(best.record.params)),
+            # Searched lists as the trial's spec had them, not as their sub-parameters.
+            "specs": nest(assemble(redact(best.record.params), best.record.observed_budget)),
             "observed_budget": best.record.observed_budget,
             "checkpoint_uri": str(ckpt.path) if ckpt else None,
             "checkpoint_epoch": ckpt.tao_epoch if ckpt else None,
