@@ -443,3 +443,18 @@ def test_a_runner_failure_fails_that_experiment_and_the_queue_moves_on(
         for proc in runner.children.values():
             proc.kill()
             proc.wait()
+
+
+def test_openapi_links_name_real_operations():
+    """The create routes' links (followed by clients and schemathesis's stateful phase) name
+    operations that exist, with the path parameter they take."""
+    from automl.service.server import openapi_document
+
+    doc = openapi_document()
+    operations = {o["operationId"]: o for p in doc["paths"].values() for o in p.values()}
+    for path in ("/api/v1/experiments", "/api/v1/experiments:study"):
+        links = doc["paths"][path]["post"]["responses"]["201"]["links"]
+        assert len(links) >= 5
+        for link in links.values():
+            params = {p["name"] for p in operations[link["operationId"]]["parameters"]}
+            assert "experiment_id" in params, link

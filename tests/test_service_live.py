@@ -153,7 +153,9 @@ def _schemathesis_config(done: str, rec_id: str, figure: str, queued: str) -> st
 
 def test_schemathesis_finds_no_server_error(tmp_path: Path):
     """Fuzz every operation on a server that holds a finished experiment (run first, then the
-    server is restarted with ``--max-experiments 0`` so that fuzzed submissions only queue)."""
+    server is restarted with ``--max-experiments 0`` so that fuzzed submissions only queue),
+    then follow the OpenAPI links from created experiments (the stateful phase: create, get,
+    pause, resume, cancel, delete in generated orders)."""
     pytest.importorskip("schemathesis")
     server, token = _server(tmp_path, "--max-experiments", "1")
     try:
@@ -174,7 +176,7 @@ def test_schemathesis_finds_no_server_error(tmp_path: Path):
         run = subprocess.run(
             [sys.executable, "-m", "schemathesis.cli", "run", f"{server.url}/openapi.json",
              "--checks", "not_a_server_error", "--max-examples", "8", "--seed", "1",
-             "-H", f"Authorization: Bearer {token}", "--phases", "examples,fuzzing",
+             "-H", f"Authorization: Bearer {token}", "--phases", "examples,fuzzing,stateful",
              "--no-color"],
             capture_output=True, text=True, timeout=400, cwd=tmp_path,
             env={**ENV, "SCHEMATHESIS_HOOKS": ""})

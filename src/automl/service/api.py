@@ -83,6 +83,19 @@ WEB = Path(__file__).parent / "web"  # the page at GET / (package data: plain HT
 SORTS = {"date-descending": Experiment.created.desc(), "date-ascending": Experiment.created.asc(),
          "name-ascending": Experiment.name.asc(), "name-descending": Experiment.name.desc()}
 _bearer = HTTPBearer(auto_error=False, description="a token from `automl token create`")
+# OpenAPI links from a created experiment to what can be done with it next: clients (and
+# schemathesis's stateful phase) follow the new id from the create response.
+_NEXT = {"GetExperiment": "get_experiment_api_v1_experiments__experiment_id__get",
+         "ListTrials": "list_trials_api_v1_experiments__experiment_id__trials_get",
+         "ExperimentLog": "experiment_log_api_v1_experiments__experiment_id__log_get",
+         "PauseExperiment": "pause_experiment_api_v1_experiments__experiment_id__pause_post",
+         "ResumeExperiment": "resume_experiment_api_v1_experiments__experiment_id__resume_post",
+         "CancelExperiment": "cancel_experiment_api_v1_experiments__experiment_id__cancel_post",
+         "DeleteExperiment": "delete_experiment_api_v1_experiments__experiment_id__delete"}
+_CREATED = {201: {"description": "the experiment, queued", "links": {
+    name: {"operationId": op, "parameters": {"experiment_id": "$response.body#/id"}}
+    for name, op in _NEXT.items()}},
+    413: {"description": "the request body is over the server's limit (--limit-body-bytes)"}}
 _ERRORS = {401: {"description": "missing, invalid or revoked token"},
            403: {"description": "another user's experiment"},
            404: {"description": "no such experiment or trial"}}
@@ -184,12 +197,12 @@ def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
 
     # -- experiments ---------------------------------------------------------------------
     @api.post("/experiments", status_code=201, response_model=ExperimentOut, tags=["experiments"],
-              responses=_ERRORS)
+              responses={**_ERRORS, **_CREATED})
     def create_experiment(body: ExperimentCreate, who: Who) -> ExperimentOut:  # type: ignore[valid-type]
         return create(body, who)
 
     @api.post("/experiments:study", status_code=201, response_model=ExperimentOut,
-              tags=["experiments"], responses=_ERRORS)
+              tags=["experiments"], responses={**_ERRORS, **_CREATED})
     def create_from_study(body: StudyText, who: Who) -> ExperimentOut:
         """Submit a study file's YAML text (the web page's Submit form): the same keys as
         POST /experiments, errors as 422 with the key named."""
