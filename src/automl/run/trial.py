@@ -30,6 +30,9 @@ from typing import Any
 from automl.contract import (BRACKET_KEY, EPOCHS_KEY, INHERITED, LINEAGE, OUTCOME, POINTER,
                              RUNG_KEY, STOP_EVERY_KEY, hyperparameters)
 from automl.results.failures import RETRYABLE, Outcome, decide, is_finite, missing_metric_message
+from automl.resume.continuation import Lineage, clear_latest, continue_point, lineage
+from automl.resume.continuation import note as continuation_note
+from automl.resume.continuation import record as record_lineage
 from automl.resume.reconcile import record_trainer
 from automl.results.records import atomic_write_json
 from automl.skill.spec import SpecBuilder, get_dotted, write_spec
@@ -177,21 +180,23 @@ class _Segment:
         self.fatal: Outcome | None = None
         self._held: EpochResult | None = None  # a validation result awaiting its train KPIs
         self._alive = lambda: False
-        resume_path = Path(resume["path"]) if resume else None
         extra = {"dataset.segment.root_dir": str(ctx.dataset_root)} if ctx.dataset_root else {}
         # The GPUs Ray gave this trial; the trainer sees them as 0..n-1 (launchers.gpus).
         self.gpus = assigned_gpu_ids()
         extra.update(gpu_spec_overrides(self.gpus, ctx.builder.known))
-        spec = ctx.builder.build(hyperparameters(config), self.results_dir, self.epochs,
-                                 resume_checkpoint=resume_path, interval=ctx.interval, extra=extra)
-        self.spec = spec
+        params = hyperparameters(config)
+        known = lineage(folder, resume, params)  # an interrupted segment of this trial's
+        # First as the lineage's last segment ran (it may have ended well: replayed, not rerun).
+        spec = self._build(params, known.resume if known else resume, extra)
         self.replay = ended_run(folder, spec, self.start, self.epochs, ctx.metric)
         if self.replay is None:
+            spec = self._build(params, self._continue(params, resume, known), extra)
             self.spec_path = write_spec(spec, folder / "spec.yaml")
             index = len(list(folder.glob("spec_segment_*.yaml")))
             shutil.copyfile(self.spec_path, folder / f"spec_segment_{index}.yaml")
         else:
             self.spec_path = folder / "spec.yaml"
+        self.spec = spec
         interval = get_dotted(spec, "train.checkpoint_interval", None)
         self.checkpoint_interval = interval if type(interval) is int and interval >= 1 else None
         self.log_path = folder / "train.log"
@@ -203,7 +208,36 @@ class _Segment:
         if self._status:
             self.lines.extend(self._status.read_new())
             self.results.extend(read_results(self.lines))
-        self._reader = ResultReader(self.start)
+        self._reader = ResultReader(self.start, history=self.lines)
+
+    def _build(self, params: dict[str, Any], resume: dict[str, Any] | None,
+               extra: dict[str, Any]) -> dict[str, Any]:
+        """The spec of a run resuming from ``resume`` (None: from scratch); sets the start."""
+        self.resume = resume
+        self.start = int(resume["epoch"]) if resume else 0
+        path = Path(resume["path"]) if resume else None
+        return self.ctx.builder.build(params, self.results_dir, self.epochs,
+                                      resume_checkpoint=path, interval=self.ctx.interval,
+                                      extra=extra)
+
+    def _continue(self, params: dict[str, Any], base: dict[str, Any] | None,
+                  known: Lineage | None) -> dict[str, Any] | None:
+        """The pointer this run resumes from: Tune's ``base``, or, continuing an interrupted
+        lineage, the newest complete checkpoint it wrote (automl.resume.continuation). Records
+        the lineage; with nothing to name, clears TAO's auto-resume link."""
+        train_dir = self.results_dir / "train"
+        point = None
+        if known is not None:
+            point = continue_point(train_dir, read_status(status_path(self.results_dir)),
+                                   known.since, int(base["epoch"]) if base else 0, self.epochs)
+        pointer = point.pointer(self.rec_id) if point is not None else base
+        if pointer is None:
+            clear_latest(train_dir)
+        record_lineage(self.folder, base, params, pointer, known.since if known else None)
+        if point is not None:
+            with (self.folder / "train.log").open("a", encoding="utf-8") as log:
+                log.write(f"[automl] {continuation_note(self.rec_id, point)}\n")
+        return pointer
 
     def job(self) -> LaunchSpec:
         argv = tuple(a.replace("{config_path}", str(self.spec_path)) for a in self.ctx.command)
@@ -436,12 +470,17 @@ def run_trial(config: dict[str, Any], ctx: TrialContext) -> None:
                                   f"{resume.get('rec_id')}: {exc}")
                 raise TrialFailed(f"{outcome.failure_class}: {outcome.message}") from exc
         while True:
+            # A retry, like a restart, continues from the newest complete checkpoint the
+            # interrupted segment wrote (automl.resume.continuation), never from TAO's own pick.
             segment = _Segment(ctx, folder, rec_id, config, resume)
             outcome = segment.run(report)
-            if outcome.status == "failed" and outcome.failure_class in RETRYABLE \
-                    and attempts < ctx.max_retries:
+            retry = outcome.status == "interrupted" or (
+                outcome.status == "failed" and outcome.failure_class in RETRYABLE)
+            if retry and attempts < ctx.max_retries:
                 attempts += 1
                 continue
+            if outcome.status == "interrupted":
+                outcome = Outcome("failed", "interrupted", outcome.message)
             break
     except SystemExit:  # Tune stopped the trial at a report: that is a decision, not a failure
         outcome = Outcome("stopped")
