@@ -45,7 +45,7 @@ class BadInput(Exception):
         self.status = status
 
     def body(self) -> dict[str, Any]:
-        return {"detail": [{"loc": ["body", *self.loc.split(".")], "msg": str(self),
+        return {"detail": [{"loc": ["body", self.loc], "msg": str(self),
                             "type": "value_error"}]}
 
 
