@@ -17,7 +17,8 @@ from PIL import Image
 
 from automl.cli import main
 from automl.errors import UserError
-from automl.commands.handoff import handoff, main_handoff, merge_trained, model_key_for
+from automl.commands.handoff import handoff, main_handoff, merge_trained
+from automl.networks import profile_for
 from automl.results.records import TrialRecord
 from automl.results.best import best_rec, choose_best, read_best_rec, write_best_rec
 from automl.skill.folder import SkillDir
@@ -399,7 +400,7 @@ def test_tao_segformer_templates(tao_workspace, action):
     ws, data, ckpt = tao_workspace
     result = handoff(ws, action, None, run=False)
     spec = yaml.safe_load(result.spec_path.read_text())
-    assert model_key_for(SkillDir.load(_tao_skill()).info, action) == MODEL_KEYS[action]
+    assert profile_for(SkillDir.load(_tao_skill())).model_key(action) == MODEL_KEYS[action]
     assert get_dotted(spec, MODEL_KEYS[action]) == str(ckpt.resolve())
     seg = spec["dataset"]["segment"]
     assert seg["num_classes"] == 5 and seg["img_size"] == 512 and seg["root_dir"] == str(data)
@@ -544,6 +545,6 @@ def test_read_paths_are_the_dataset_inputs_and_checkpoint_folder(tmp_path):
     spec = {"dataset": {"segment": {"root_dir": str(root), "quant_calibration_dataset": {
         "images_dir": str(root / "images" / "train")}}},
         "model": {"pretrained": str(weights), "missing": str(tmp_path / "absent.pth")}}
-    keys = ("dataset.segment.quant_calibration_dataset.images_dir", "model.pretrained",
-            "model.missing")
+    keys = ("dataset.segment.root_dir", "dataset.segment.quant_calibration_dataset.images_dir",
+            "model.pretrained", "model.missing")
     assert _read_paths(spec, keys, ckpt) == (root, weights, ckpt.parent)

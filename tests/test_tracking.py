@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
+from automl.contract import KPI_NAMES_KEY
 from automl.results.records import TrialRecord
 from automl.secrets import redact_text, redact_tree
 from automl.observers.tracking import MlflowTracker
@@ -68,7 +69,8 @@ def _run_trial(tracker: MlflowTracker, record: TrialRecord, final_status: str,
         miou = float("nan") if epoch == nan_at else 0.1 * epoch
         kpis = {"val_miou": miou, "val_loss": 1.0 / epoch, "train_loss": 2.0 / epoch}
         record.add_result(epoch, kpis)
-        tracker.trial_result(record, {**kpis, "epoch": epoch, "training_iteration": epoch,
+        tracker.trial_result(record, {**kpis, KPI_NAMES_KEY: sorted(kpis), "epoch": epoch,
+                                      "training_iteration": epoch,
                                       "trial_id": "abc_00000", "done": False,
                                       "config": {"x": 1}})
     record.status = final_status
@@ -357,6 +359,7 @@ def test_driver_side_cost_per_event_is_tiny(workspace: Path):
         for epoch in range(1, 11):
             record.add_result(epoch, {"val_miou": 0.01 * epoch, "val_loss": 1 / epoch})
             tracker.trial_result(record, {"val_miou": 0.01 * epoch, "val_loss": 1 / epoch,
+                                          KPI_NAMES_KEY: ["val_loss", "val_miou"],
                                           "epoch": epoch})
         record.status = "completed"
         tracker.trial_ended(record)

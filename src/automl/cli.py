@@ -67,13 +67,15 @@ EMBEDDED_DEFAULTS = {"max_recommendations": 6, "name": "segformer-quickstart"}
 
 
 def _settings(args: argparse.Namespace):
-    from automl.skill.spec import parse_assignments
+    from automl.skill.spec import parse_assignments, parse_paths
     from automl.study import load_study, make_settings
 
     study = load_study(args.study) if args.study else {}
     flags: dict[str, Any] = {f: getattr(args, f) for f in _run_flag_fields()}
     if flags.get("overrides"):
         flags["overrides"] = parse_assignments(flags["overrides"])
+    if flags.get("data"):
+        flags["data"] = parse_paths(flags["data"], "--data")
     if study.get("skill_dir") is None and flags.get("skill_dir") is None:
         study = {**EMBEDDED_DEFAULTS, **study}
     return make_settings(study, flags)
@@ -305,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     handoff.add_argument("action", help="evaluate | export | inference | quantize")
     handoff.add_argument("workspace", type=Path)
     handoff.add_argument("--root-dir", type=Path, help="dataset for the action (default: training's)")
+    handoff.add_argument("--data", action="append", metavar="KEY=PATH",
+                         help="an input the action declares (repeatable; default: training's)")
     handoff.add_argument("--run", action="store_true", help="run the action and report its KPIs")
     handoff.add_argument("--checkpoint", default="best", help="best (default) or latest")
     handoff.add_argument("--set", dest="set_", action="append", metavar="KEY=VALUE")

@@ -23,6 +23,11 @@ PROPOSER_KEY = "__proposer__"
 STOP_EVERY_KEY = "__stop_every__"
 RESERVED_PREFIX = "__"
 
+# -- keys of a trial's reported result (besides the KPIs themselves) ----------------------------
+# The names of the trainer's KPIs in the result: TAO's names are free-form (``loss``, ``mIoU``,
+# ``[bbox] val_mAP@50``), so they cannot be told from Tune's own result keys by their look.
+KPI_NAMES_KEY = "__kpi_names__"
+
 
 def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
     """A trial config without the engine's reserved keys."""

@@ -40,26 +40,38 @@ class Settings(BaseModel):
         "TAO skill folder (schemas/, references/); default: bundled SegFormer")] = Field(
         None, description="TAO skill folder; default: the bundled SegFormer skill")
     root_dir: Annotated[Path | None, Flag(
-        "dataset root (dataset.segment.root_dir); default: generated")] = Field(
-        None, description="dataset root (dataset.segment.root_dir); default: a generated dataset")
+        "dataset root, for a network that reads one folder (SegFormer's dataset.segment.root_dir);"
+        " default: generated")] = Field(
+        None, description="dataset root, the network's one folder input (SegFormer: "
+        "dataset.segment.root_dir); default: a generated dataset")
+    data: Annotated[dict[str, Path], Flag(
+        "a data input the skill's train action declares (repeatable)", metavar="KEY=PATH")] = Field(
+        default_factory=dict, description="data inputs KEY: PATH, keys as the skill's "
+        "skill_info.yaml actions.train.inputs declares them")
     workspace: Annotated[Path | None, Flag(
         "experiment folder (default: <workspace-root>/<name>-<time>)")] = Field(
         None, description="experiment folder; default: <workspace_root>/<name>-<timestamp>")
     workspace_root: Annotated[Path, Flag(
         "where new workspaces go (default: ./automl-workspaces)")] = Path("automl-workspaces")
     name: Annotated[str | None, Flag("experiment name")] = None
-    automl_policy: Annotated[Literal["on", "off"], Flag(
-        "the skill's automl_policy for this run: on (default) searches; off runs one plain "
-        "training with the template and --set overrides (still writes best_rec.json)",
-        name="--policy", metavar="on|off")] = Field(
-        "on", description="the skill's per-run switch: on = search; off = one plain training "
-        "with the template and the overrides (flag: --policy)")
+    automl_policy: Annotated[Literal["on", "off", "auto"], Flag(
+        "the skill's automl_policy for this run: on (default; auto means on) searches; off runs "
+        "one plain training with the template and --set overrides (still writes best_rec.json)",
+        name="--policy", metavar="on|off|auto")] = Field(
+        "on", description="the skill's per-run switch: on (or auto, the newer skill texts' "
+        "word) = search; off = one plain training with the template and the overrides "
+        "(flag: --policy)")
     algo: Annotated[Literal[tuple(ALGORITHMS)],  # type: ignore[valid-type]
                     Flag(" | ".join(ALGORITHMS))] = DEFAULT_ALGORITHM
-    metric: Annotated[str, Flag(
-        "metric to optimize, as written in status.json kpi (default val_miou)")] = Field(
-        "val_miou", description="a KPI the trainer writes to status.json")
-    direction: Annotated[Literal["max", "min"], Flag("max or min (default max)")] = "max"
+    metric: Annotated[str | None, Flag(
+        "metric to optimize, as written in status.json kpi (default: the network's monitoring "
+        "metric, e.g. val_miou for SegFormer)")] = Field(
+        None, description="a KPI the trainer writes to status.json; default: the network's "
+        "monitoring metric (TAO's)")
+    direction: Annotated[Literal["max", "min"] | None, Flag(
+        "max or min (default: min for loss/error/latency-like names, else max)")] = Field(
+        None, description="max or min; default: min for a loss/error/latency-like metric name, "
+        "else max (TAO AutoML's rule)")
     max_recommendations: Annotated[int, Flag("number of trials (default 20)")] = Field(20, ge=1)
     max_epochs: Annotated[int | None, Flag(
         "largest epoch budget R (default: min(27, spec num_epochs))")] = Field(
@@ -129,14 +141,19 @@ class Settings(BaseModel):
     @field_validator("automl_policy", mode="before")
     @classmethod
     def _policy(cls, value: Any) -> Any:
-        """YAML 1.1 reads a study file's ``automl_policy: off`` as the boolean false."""
-        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+        """YAML 1.1 reads a study file's ``automl_policy: off`` as the boolean false; the newer
+        skill texts say ``auto``, which means on (search when the skill allows it)."""
+        if isinstance(value, bool):
+            return {True: "on", False: "off"}[value]
+        return "on" if value == "auto" else value
 
     @field_validator("metric")
     @classmethod
-    def _metric(cls, value: str) -> str:
+    def _metric(cls, value: str | None) -> str | None:
         """An empty metric name matches no KPI: every trial would train in full and the
         experiment would only fail at the end, so it is refused before anything runs."""
+        if value is None:
+            return None
         if not value.strip():
             raise ValueError("the metric name is empty; name a KPI the trainer writes to "
                              "status.json, e.g. --metric val_miou (the default)")
@@ -190,14 +207,18 @@ def load_study(path: Path) -> dict[str, Any]:
     for key in ("skill_dir", "root_dir", "workspace", "workspace_root", "space_file"):
         if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
             data[key] = str(base / data[key]) if (base / data[key]).exists() else data[key]
+    if isinstance(data.get("data"), dict):  # data inputs, relative to the study file like the rest
+        data["data"] = {k: str(base / v) if isinstance(v, str) and not Path(v).is_absolute()
+                        and (base / v).exists() else v for k, v in data["data"].items()}
     return data
 
 
 def make_settings(study: dict[str, Any], flags: dict[str, Any]) -> Settings:
     """Study-file values, overridden by the flags the user actually gave."""
     merged = {**study, **{k: v for k, v in flags.items() if v is not None}}
-    if study.get("overrides") and flags.get("overrides"):  # no --set: None
-        merged["overrides"] = {**study["overrides"], **flags["overrides"]}
+    for key in ("overrides", "data"):  # --set / --data add to the study file's (none: None)
+        if study.get(key) and flags.get(key):
+            merged[key] = {**study[key], **flags[key]}
     try:
         return Settings(**merged)
     except ValidationError as exc:

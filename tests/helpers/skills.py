@@ -86,7 +86,7 @@ def make_fake_skill(folder: Path, template: dict | None = None) -> Path:
     (folder / "references" / "spec_template_train.yaml").write_text(
         yaml.safe_dump(template or FAKE_TEMPLATE))
     info = {
-        "name": "fake-skill", "network_arch": "fake", "automl_enabled": True,
+        "name": "fake-skill", "network_arch": "segformer", "automl_enabled": True,
         "actions": {"train": {"command": f"{sys.executable} {FAKE_TRAINER} train -e {{config_path}}"}},
         "spec_templates": {"train": "../references/spec_template_train.yaml"},
     }

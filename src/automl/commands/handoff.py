@@ -5,19 +5,20 @@
 
 * the model is the experiment's answer: the **exact** checkpoint file named in ``best_rec.json``
   (the epoch that was scored), never "latest" unless ``--checkpoint latest`` asks for it;
+* the model goes to the key ``skill_info.yaml`` ``spec_params.<action>`` marks ``parent_model``,
+  and the keys it marks as outputs (``create_onnx_file``, ``create_engine_file``, ...) to files
+  inside ``<workspace>/handoff/<action>/``, as ``results_dir``;
 * everything the action template shares with the best trial's own ``spec.yaml`` follows the
-  trained model (``dataset.segment.num_classes``, ``img_size``, ``palette``, ``root_dir``,
-  augmentation mean/std, the whole ``model`` section, ``encryption_key``, ...). Not copied:
-  every ``results_dir``, the train resume path, and the sections of the hand-off actions
-  themselves (``evaluate.*``, ``export.*``, ...), which come from the action's template;
-* ``export.input_height/width`` = ``dataset.segment.img_size``; ``export.onnx_file`` and
-  ``results_dir`` lie inside ``<workspace>/handoff/<action>/``;
-* ``--root-dir`` points the action at another dataset (e.g. an evaluation set); ``--set`` sets any
-  other key the action's template or schema knows.
-
-* ``quantize`` calibrates on ``dataset.segment.quant_calibration_dataset.images_dir``, which the
-  skill marks mandatory and TAO's template leaves empty: unless the trained spec or ``--set``
-  names a folder, it is the training split's images (``<root_dir>/images/<train_split>``).
+  trained model (classes, image size, the dataset keys, the whole ``model`` section,
+  ``encryption_key``, ...). Not copied: every ``results_dir``, the train resume path, and the
+  sections of the hand-off actions themselves (``evaluate.*``, ``export.*``, ...), which come
+  from the action's template;
+* the network's profile adds what no file says (:mod:`automl.networks`): SegFormer's
+  ``export.input_height/width`` = ``dataset.segment.img_size``, and its quantize calibration
+  images default to the training split's images;
+* ``--root-dir`` (a network with one dataset folder) and ``--data KEY=PATH`` (any input the
+  action declares) point the action at another dataset (e.g. an evaluation set); ``--set`` sets
+  any other key the action's template or schema knows.
 
 With ``run=True`` the action's command (``skill_info.yaml`` ``actions.<action>.command``) runs
 where the experiment's trials ran: through the launcher of its recorded settings (experiment.yaml),
@@ -58,17 +59,9 @@ DEFAULT_MODEL_KEYS = {
     "inference": "inference.checkpoint",
     "quantize": "quantize.model_path",
 }
-ROOT_KEY = "dataset.segment.root_dir"
-CALIBRATION_KEY = "dataset.segment.quant_calibration_dataset.images_dir"
-TRAIN_SPLIT_KEY = "dataset.segment.train_split"
-IMG_SIZE_KEY = "dataset.segment.img_size"
-ONNX_KEY = "export.onnx_file"
-# Train-only keys that make no sense in a downstream spec: left at the action template's value.
-_NOT_PRESERVED = frozenset({"train.resume_training_checkpoint_path"})
-# Shown in the summary (when present) - the keys that must follow the trained model.
-HEADLINE_KEYS = (
-    "dataset.segment.num_classes", "dataset.segment.img_size", ROOT_KEY, "model.backbone.type",
-)
+# File names of the outputs spec_params marks (create_<what>); others: the key's last part.
+OUTPUT_FILES = {"create_onnx_file": "model.onnx", "create_engine_file": "model.engine",
+                "create_pth_file": "model.pth"}
 _MISSING = object()
 
 
@@ -87,9 +80,11 @@ class HandoffResult:
     preserved: dict[str, Any] = field(default_factory=dict)  # keys copied from the trial's spec
     overrides: dict[str, Any] = field(default_factory=dict)  # --set / --root-dir, canonical keys
     defaults: dict[str, Any] = field(default_factory=dict)  # keys hand-off filled in (calibration)
+    reasons: dict[str, str] = field(default_factory=dict)  # why each of ``defaults`` was filled
     launcher: str = "local"  # where --run runs the action (the experiment's launcher)
     metric_name: str = ""
     score: float | None = None  # the best trial's score (best_rec.json)
+    headline: tuple[str, ...] = ()  # the network's keys that follow the trained model (summary)
     log_path: Path | None = None
     exit_code: int | None = None  # None: not run
     # How the action ended per status.json (SUCCESS | FAILURE | ...): TAO's RUNNING
@@ -121,14 +116,17 @@ def handoff(
     checkpoint: str = "best",
     overrides: dict | None = None,
     *,
+    data: Mapping[str, Any] | None = None,
     stream: Callable[[str], None] | None = None,
 ) -> HandoffResult:
     """Write ``<workspace>/handoff/<action>/spec.yaml`` (and run the action when ``run``).
 
     ``overrides``: ``{dotted key or skill shorthand: value}`` (parsed ``--set``). ``stream``
-    receives the action's log lines, secrets redacted, while it runs. Raises UserError for every
+    receives the action's log lines, secrets redacted, while it runs. ``data``: ``{input key:
+    path}`` (``--data``), checked against the action's declared inputs. Raises UserError for every
     problem a user can fix (unknown action, no best trial, missing checkpoint or template, ...).
     """
+    from automl.networks import profile_for
     from automl.skill.folder import SkillDir
 
     ws = Workspace.open(Path(workspace))
@@ -140,6 +138,7 @@ def handoff(
     if not skill_dir:
         raise UserError(f"{ws.experiment_file}: no skill_dir recorded; cannot find the action templates")
     skill = SkillDir.load(skill_dir)
+    profile = profile_for(skill)
     valid = [a for a in skill.actions() if a != "train"]
     if action not in valid:
         raise UserError(f"unknown hand-off action '{action}'{did_you_mean(action, valid)}; "
@@ -153,20 +152,22 @@ def handoff(
 
     out_dir = ws.path / HANDOFF_DIR / action
     results_dir = out_dir / "results"
-    model_key = model_key_for(skill.info, action)
-    owned = {"results_dir", f"{action}.results_dir", model_key}
-    if action == "export":
-        owned.add(ONNX_KEY)
+    model_key = profile.model_key(action)
+    outputs = profile.keys(action).outputs
+    owned = {"results_dir", f"{action}.results_dir", model_key, *outputs}
 
-    spec, preserved = merge_trained(template, trained, skip_sections=set(valid))
+    spec, preserved = merge_trained(template, trained, skip_sections=set(valid),
+                                    not_preserved={profile.resume_key})
     user = _resolve_overrides(dict(overrides or {}), skill, action, template, owned, model_key)
-    if root_dir is not None:
-        user[ROOT_KEY] = root_dir
-    if ROOT_KEY in user:
-        root = Path(str(user[ROOT_KEY])).expanduser().resolve()
-        if not root.is_dir():
-            raise UserError(f"--root-dir {root}: dataset folder not found")
-        user[ROOT_KEY] = str(root)
+    inputs = profile.data_inputs(action)
+    paths = {k: user.pop(k) for k in list(user) if k in inputs}  # --set of a data key: checked too
+    paths.update(data or {})
+    if root_dir is not None and profile.root_key and profile.root_key not in inputs:
+        raise UserError(f"--root-dir: {skill.name}'s {action} action reads no "
+                        f"{profile.root_key}; pass --data KEY=PATH (inputs: "
+                        f"{', '.join(inputs) or 'none'})")
+    for key, path in profile.resolve_data(paths, root_dir, action).items():
+        user[key] = str(path)
     for key, value in user.items():
         set_dotted(spec, key, value)
 
@@ -175,9 +176,13 @@ def handoff(
             get_dotted(spec, f"{action}.results_dir", _MISSING) is not _MISSING:
         set_dotted(spec, f"{action}.results_dir", str(results_dir / action))
     set_dotted(spec, model_key, str(model_path))
-    if action == "export":
-        _export_keys(spec, user, out_dir)
-    defaults = _calibration_images(spec, user) if action == "quantize" else {}
+    for key in outputs:
+        role = profile.keys(action).roles[key]
+        set_dotted(spec, key, str(out_dir / OUTPUT_FILES.get(role, key.rsplit(".", 1)[-1])))
+    rule = profile.extras.action_rules.get(action)
+    filled = rule(spec, user, out_dir) if rule else {}
+    defaults = {key: value for key, (value, _) in filled.items()}
+    reasons = {key: why for key, (_, why) in filled.items()}
 
     spec_path = write_spec(spec, out_dir / "spec.yaml")
     from launchers import LAUNCHERS
@@ -187,14 +192,15 @@ def handoff(
     result = HandoffResult(
         action=action, workspace=ws.path, rec_id=rec_id, spec_path=spec_path,
         checkpoint=model_path, checkpoint_kind=checkpoint, results_dir=results_dir,
-        command=command, preserved=preserved, overrides=user, defaults=defaults,
+        command=command, preserved=preserved, overrides=user, defaults=defaults, reasons=reasons,
         launcher=launcher,
         metric_name=_read_metric_name(ws), score=best.get("score"),
+        headline=tuple(profile.extras.headline_keys),
     )
     if run:
-        inputs = set((skill.info.get("actions", {}).get(action, {}) or {}).get("inputs") or {})
+        declared = set(profile.keys(action).inputs)
         _run_action(result, spec, out_dir, stream, _launcher(settings, skill),
-                    tuple(sorted(inputs - {model_key})), _gpu_ids(settings))
+                    tuple(sorted(declared - {model_key})), _gpu_ids(settings))
     return result
 
 
@@ -235,50 +241,20 @@ def _gpu_ids(settings) -> tuple[int, ...]:
     return tuple(range(math.ceil(gpus))) if gpus > 0 else ()
 
 
-def _calibration_images(spec: dict[str, Any], user: Mapping[str, Any]) -> dict[str, Any]:
-    """Fill the quantize calibration folder the skill marks mandatory (TAO's template leaves it
-    empty, and INT8 calibration without images fails inside the container): the training
-    split's images of the action's dataset. A folder the trained spec or ``--set`` names wins."""
-    current = get_dotted(spec, CALIBRATION_KEY, None)
-    if CALIBRATION_KEY in user or current not in (None, "", "???"):
-        return {}
-    root = get_dotted(spec, ROOT_KEY, None)
-    split = get_dotted(spec, TRAIN_SPLIT_KEY, None) or "train"
-    if not isinstance(root, str) or root in ("", "???"):
-        raise UserError(f"quantize: {CALIBRATION_KEY} is required and the spec names no "
-                        f"dataset root to take calibration images from; pass --set "
-                        f"calibration_images=DIR")
-    folder = Path(root) / "images" / str(split)
-    if not folder.is_dir():
-        raise UserError(f"quantize: no calibration images at {folder} (the training split's "
-                        f"images, the default of {CALIBRATION_KEY}); pass --set "
-                        f"calibration_images=DIR or --root-dir")
-    set_dotted(spec, CALIBRATION_KEY, str(folder))
-    return {CALIBRATION_KEY: str(folder)}
-
-
-def model_key_for(info: Mapping[str, Any], action: str) -> str:
-    """The spec key that holds the model an action loads (``spec_params`` ``parent_model``)."""
-    params = (info.get("spec_params") or {}).get(action) or {}
-    for key, role in params.items():
-        if role == "parent_model":
-            return str(key)
-    return DEFAULT_MODEL_KEYS.get(action, f"{action}.checkpoint")
-
-
 def merge_trained(template: Mapping[str, Any], trained: Mapping[str, Any],
-                  skip_sections: set[str] = frozenset()) -> tuple[dict[str, Any], dict[str, Any]]:
+                  skip_sections: set[str] = frozenset(),
+                  not_preserved: set[str] = frozenset()) -> tuple[dict[str, Any], dict[str, Any]]:
     """The action template with every key it shares with the trained spec set to the trained value.
 
     Keys are the template's leaves (an empty mapping or a list is one leaf, copied whole).
-    Skipped: any ``results_dir``, train-only keys (the resume path) and keys under
-    ``skip_sections`` (the hand-off actions' own sections). Returns (spec, preserved values).
+    Skipped: any ``results_dir``, train-only keys (``not_preserved``: the resume path) and keys
+    under ``skip_sections`` (the hand-off actions' own sections). Returns (spec, preserved values).
     """
     spec = copy.deepcopy(dict(template))
     preserved: dict[str, Any] = {}
     for key in flatten(template):
         parts = key.split(".")
-        if parts[-1] == "results_dir" or key in _NOT_PRESERVED or parts[0] in skip_sections:
+        if parts[-1] == "results_dir" or key in not_preserved or parts[0] in skip_sections:
             continue
         value = get_dotted(trained, key, _MISSING)
         if value is _MISSING:
@@ -400,33 +376,17 @@ def _resolve_overrides(values: Mapping[str, Any], skill, action: str,
     return out
 
 
-def _export_keys(spec: dict[str, Any], user: Mapping[str, Any], out_dir: Path) -> None:
-    set_dotted(spec, ONNX_KEY, str(out_dir / "model.onnx"))
-    size = get_dotted(spec, IMG_SIZE_KEY, None)
-    if isinstance(size, (list, tuple)) and len(size) == 2:
-        height, width = size
-    elif isinstance(size, int) and not isinstance(size, bool):
-        height = width = size
-    else:
-        return
-    for key, value in (("export.input_height", height), ("export.input_width", width)):
-        if key not in user:  # an explicit --set wins
-            set_dotted(spec, key, value)
-
-
 # ---------------------------------------------------------------------------------------------
 # Running the action
 
 
 def _read_paths(spec: Mapping[str, Any], input_keys: tuple[str, ...],
                 checkpoint: Path) -> tuple[Path, ...]:
-    """Host paths the action reads (a container mounts exactly these, read-only): the dataset,
-    the action's declared inputs (calibration images, ...) and the checkpoint's folder."""
+    """Host paths the action reads (a container mounts exactly these, read-only): the action's
+    declared inputs (the dataset, calibration images, ...) and the checkpoint's folder."""
     from launchers.docker import spec_input_paths
 
-    root = get_dotted(spec, ROOT_KEY, None)
-    candidates = [Path(root)] if isinstance(root, str) and root.startswith("/") else []
-    candidates += [*spec_input_paths(dict(spec), input_keys), checkpoint.parent]
+    candidates = [*spec_input_paths(dict(spec), input_keys), checkpoint.parent]
     existing = [path for path in candidates if path.exists()]
     # A path inside another one (calibration images under the dataset root) is already visible.
     return tuple(dict.fromkeys(path for path in existing
@@ -526,7 +486,7 @@ def _fmt(value: Any) -> str:
 def main_handoff(args) -> int:
     """``automl handoff ACTION WORKSPACE [--root-dir DIR] [--run] [--checkpoint best|latest]
     [--set KEY=VALUE ...]``. args: .action, .workspace, .root_dir, .run, .checkpoint, .set_."""
-    from automl.skill.spec import parse_assignments
+    from automl.skill.spec import parse_assignments, parse_paths
 
     overrides = parse_assignments(getattr(args, "set_", None) or [])
     run = bool(getattr(args, "run", False))
@@ -535,15 +495,16 @@ def main_handoff(args) -> int:
     def echo(line: str) -> None:
         print(f"  | {line}", flush=True)
 
+    data = parse_paths(getattr(args, "data", None) or [], "--data")
     result = handoff(Path(args.workspace), args.action, Path(root_dir) if root_dir else None, run,
-                     getattr(args, "checkpoint", None) or "best", overrides,
+                     getattr(args, "checkpoint", None) or "best", overrides, data=data,
                      stream=echo if run else None)
     score = f", {result.metric_name} = {_fmt(result.score)}" if result.score is not None else ""
     print(f"{result.action} spec: {result.spec_path}")
     print(f"model: {result.checkpoint} ({result.checkpoint_kind} checkpoint of trial "
           f"{result.rec_id}{score})")
-    shown = {k: result.preserved[k] for k in HEADLINE_KEYS if k in result.preserved}
-    shown.update({k: v for k, v in result.overrides.items() if k in HEADLINE_KEYS})
+    shown = {k: result.preserved[k] for k in result.headline if k in result.preserved}
+    shown.update({k: v for k, v in result.overrides.items() if k in result.headline})
     if shown:
         print("from the trained model: " + ", ".join(
             f"{k.rsplit('.', 1)[-1]}={'***' if is_secret_key(k) else _fmt(v)}"
@@ -552,7 +513,7 @@ def main_handoff(args) -> int:
         print("overrides: " + ", ".join(f"{k}={'***' if is_secret_key(k) else _fmt(v)}"
                                         for k, v in result.overrides.items()))
     for key, value in result.defaults.items():
-        print(f"{key} = {_fmt(value)} (default: the training split's images)")
+        print(f"{key} = {_fmt(value)} (default: {result.reasons.get(key, 'the network profile')})")
     print(f"results: {result.results_dir}")
     if not result.ran:
         local = result.launcher == "local"

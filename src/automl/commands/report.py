@@ -144,7 +144,7 @@ def _load(path: Path) -> _Data:
     except (OSError, ValueError, TypeError) as exc:
         raise UserError(f"{workspace.history}: unreadable ({exc}); run `automl recover {workspace.path}`") from None
     experiment = {**history_experiment, **workspace.read_experiment()}
-    metric = str(experiment.get("metric") or "val_miou")
+    metric = str(experiment["metric"])  # resolved at prepare (the network's, or --metric)
     direction = "min" if experiment.get("direction") == "min" else "max"
     records = sorted(records, key=lambda r: (r.index, r.started_at or 0.0, r.rec_id))
     budget = int(experiment.get("budget") or max((r.budget for r in records), default=0) or 0)

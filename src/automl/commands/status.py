@@ -30,7 +30,7 @@ def print_status(path: Path) -> int:
         _, records = read_history(workspace.history) if workspace.history.exists() else ({}, [])
     except (OSError, ValueError) as exc:
         raise UserError(f"{workspace.history}: unreadable ({exc}); run `automl recover {path}`") from None
-    metric, direction = experiment.get("metric", "val_miou"), experiment.get("direction", "max")
+    metric, direction = experiment["metric"], experiment.get("direction", "max")
     counts: dict[str, int] = {}
     for record in records:
         counts[record.status] = counts.get(record.status, 0) + 1

@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 
+from automl.contract import KPI_NAMES_KEY
 from automl.observers import tracking_store
 from automl.results.records import TrialRecord
 from automl.secrets import (REDACTED, is_secret_key, redact_space_rows, redact_spec_text,
@@ -77,8 +78,10 @@ RUN_STATUS = {"completed": "FINISHED", "recovered": "FINISHED", "failed": "FAILE
 
 _EXPERIMENT_PARAMS = ("algo", "metric", "direction", "budget", "seed", "max_recommendations",
                       "max_concurrent", "skill_dir", "dataset_root", "plan")
-_KEY_BAD = re.compile(r"[^\w\-. /]")
+_KEY_BAD = re.compile(r"[^\w\-. /]")  # ':' is MLflow-valid but is mlflow_name's escape
+_ESCAPED = re.compile(r":([0-9a-f]+):")
 _STOP = object()
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,8 +117,21 @@ def _param_value(value: Any) -> str:
     return text if len(text) <= MAX_PARAM_VALUE else text[: MAX_PARAM_VALUE - 3] + "..."
 
 
-def _key(name: str) -> str:
-    return _KEY_BAD.sub("_", str(name))[:MAX_KEY] or "_"
+def mlflow_name(name: str) -> str:
+    """A KPI, parameter or tag name as MLflow accepts it, reversibly (:func:`kpi_name`).
+
+    MLflow refuses brackets, ``@`` and other characters that TAO's KPI names hold
+    (``[bbox] val_mAP@50``); each such character, and ``:`` itself (the escape), becomes
+    ``:<hex code>:`` (``:5b:bbox:5d: val_mAP:40:50``), so two names never collide and the TAO
+    name can be read back. The TAO name itself is what best_rec.json and every page show.
+    """
+    text = _KEY_BAD.sub(lambda m: f":{ord(m.group()):x}:", str(name))
+    return text[:MAX_KEY] or "_"
+
+
+def kpi_name(logged: str) -> str:
+    """The name :func:`mlflow_name` encoded."""
+    return _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), logged)
 
 
 def _tag_value(value: Any, limit: int = MAX_TAG_VALUE) -> str:
@@ -196,7 +212,7 @@ class MlflowTracker:
         self.experiment_name = experiment_name
         self.workspace = Path(workspace)
         self.template_dir = Path(template_dir) if template_dir is not None else None
-        self.metric = "val_miou"
+        self.metric = ""  # the experiment's, from its first event (experiment_started)
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
         self._closed = False
         self._dropped = 0
@@ -231,11 +247,11 @@ class MlflowTracker:
         except (KeyError, TypeError, ValueError):
             return
         metrics: dict[str, float] = {}
-        for key, value in result.items():
-            if isinstance(key, str) and (key.startswith(("val_", "train_")) or key == self.metric):
-                number = _number(value)
-                if number is not None:
-                    metrics[key] = number
+        # The trainer's KPIs (named by the trial), not Tune's bookkeeping; the metric always.
+        for key in {*(result.get(KPI_NAMES_KEY) or ()), self.metric}:
+            number = _number(result.get(key))
+            if number is not None:
+                metrics[key] = number
         tags = {k: str(result[k]) for k in ("rung", "bracket") if result.get(k) is not None}
         self._put(("trial_result", _Result(record.rec_id, epoch, metrics, tags, _now_ms(),
                                            _snapshot(record, results=False))))
@@ -389,8 +405,8 @@ class MlflowTracker:
 
         client = self._mlflow()
         params = [Param(k, v) for k, v in params]
-        tags = [RunTag(_key(k), _tag_value(v)) for k, v in tags]
-        metrics = [Metric(_key(k), v, ts, step) for k, v, ts, step in metrics]
+        tags = [RunTag(mlflow_name(k), _tag_value(v)) for k, v in tags]
+        metrics = [Metric(mlflow_name(k), v, ts, step) for k, v, ts, step in metrics]
         for i in range(0, max(len(params), len(tags)), BATCH):
             chunk_p, chunk_t = params[i:i + BATCH], tags[i:i + BATCH]
             if chunk_p or chunk_t:
@@ -402,7 +418,7 @@ class MlflowTracker:
         """Log params not yet on the run; a changed value is skipped (MLflow forbids it)."""
         new: list[tuple[str, str]] = []
         for name, value in params.items():
-            key, text = _key(name), _param_value(value)
+            key, text = mlflow_name(name), _param_value(value)
             if key in logged:
                 if logged[key] != text:
                     log.debug("MLflow: param %s already logged as %r; keeping it", key, logged[key])
@@ -533,7 +549,7 @@ class MlflowTracker:
     # -- child runs ------------------------------------------------------------------------
     def _child(self, record: TrialRecord, ts: int) -> _Child:
         """The trial's current child run; a new segment run when its hyperparameters changed."""
-        params = {_key(k): _param_value(v) for k, v in record.params.items()
+        params = {mlflow_name(k): _param_value(v) for k, v in record.params.items()
                   if not is_secret_key(k)}
         child = self._children.get(record.rec_id)
         if child is not None and child.params == params:
@@ -594,7 +610,8 @@ class MlflowTracker:
         if child.steps_loaded:
             return
         child.steps_loaded = True
-        history = self._retry(self._mlflow().get_metric_history, child.run_id, self.metric)
+        history = self._retry(self._mlflow().get_metric_history, child.run_id,
+                              mlflow_name(self.metric))
         child.steps = {int(m.step) for m in history}
         child.first_step = min(child.steps, default=None)
 

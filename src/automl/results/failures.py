@@ -30,14 +30,14 @@ from automl.tao.progress import EpochResult, final_status, reported_kpis, runs
 
 # Failure classes and what the user should do about each.
 HINTS: dict[str, str] = {
-    "oom": "out of memory: reduce dataset.segment.batch_size or dataset.segment.img_size, "
-    "or give each trial more memory",
+    "oom": "out of memory: reduce the batch size (--set batch_size=N, or the network's batch "
+    "size key) or the input size, or give each trial more memory",
     "disk": "no space left on device: free disk space where the workspace is, or keep fewer "
     "checkpoints (--keep-checkpoints best, a larger train.checkpoint_interval)",
-    "data": "dataset problem: check dataset.segment.root_dir (images/<split>, masks/<split>) "
-    "and that dataset.segment.num_classes matches the masks",
+    "data": "dataset problem: check the data inputs (--root-dir / --data KEY=PATH: the layout "
+    "the network expects) and that the number of classes matches the data",
     "spec": "the trainer rejected the spec: check the key/value named in the message",
-    "diverged": "the metric or loss became NaN/inf: lower train.optim.lr or narrow its range",
+    "diverged": "the metric or loss became NaN/inf: lower the learning rate or narrow its range",
     "timeout": "the trial exceeded --trial-timeout without finishing: raise the timeout "
     "or check that the trainer is not hanging",
     "infrastructure": "the launcher/container could not run the trial: check the command, "

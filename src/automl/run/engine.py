@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from automl.errors import MachineError, UserError
+from automl.networks import NetworkProfile, profile_for
 from automl.observers import notify
 from automl.skill.folder import SkillDir, bundled_skill_dir
 from automl.space.params import SearchSpace
@@ -67,7 +68,7 @@ class Prepared:
     builder: SpecBuilder
     workspace: Workspace
     budget: int
-    dataset_root: Path | None
+    data: dict[str, Path]  # data input key → host path (SegFormer: dataset.segment.root_dir)
     seed: int
     max_concurrent: int
     command: tuple[str, ...]
@@ -119,7 +120,8 @@ def _load_skill(settings: Settings) -> tuple[SkillDir, dict[str, Any], SpecBuild
     skill = SkillDir.load(settings.skill_dir or bundled_skill_dir())
     template = skill.template("train")
     builder = SpecBuilder(template, [leaf.name for leaf in iter_leaves(skill.schema)],
-                          skill.shorthand(), settings.overrides)
+                          skill.shorthand(), settings.overrides,
+                          resume_key=profile_for(skill).resume_key)
     return skill, template, builder
 
 
@@ -156,9 +158,11 @@ def prepare_resume(path: Path) -> Prepared:
                         f"`automl recover {workspace.path}`") from None
     skill, _, builder = _load_skill(settings)
     command, launcher = _launch_parts(settings, skill)
-    root = Path(doc["dataset_root"]) if doc.get("dataset_root") else None
+    data = {k: Path(v) for k, v in (doc.get("data") or {}).items()}
+    if not data and doc.get("dataset_root"):  # a workspace written before data inputs
+        data = {profile_for(skill).root_key or "dataset.segment.root_dir": Path(doc["dataset_root"])}
     experiment = {k: v for k, v in doc.items() if k not in ("settings", "space")}
-    return Prepared(settings, skill, space, builder, workspace, int(doc["budget"]), root,
+    return Prepared(settings, skill, space, builder, workspace, int(doc["budget"]), data,
                     int(doc["seed"]), int(doc["max_concurrent"]), command, launcher, experiment)
 
 
@@ -207,9 +211,30 @@ def _check_resumable(workspace: Workspace) -> None:
                         f"experiment with `automl run`")
 
 
+def _data_inputs(settings: Settings, profile: NetworkProfile, builder: SpecBuilder,
+                 bundled: bool, source: str) -> dict[str, Path]:
+    """The trials' data inputs (key → path), checked before anything is launched: ``--data``,
+    ``--root-dir`` and any data key set with ``--set`` (taken out of the overrides: a path is
+    checked once, here), then the network's own dataset check."""
+    given: dict[str, Any] = dict(settings.data)
+    for key in [k for k in builder.overrides if k in profile.data_inputs()]:
+        given.setdefault(key, builder.overrides.pop(key))
+    data = profile.resolve_data(given, settings.root_dir)
+    missing = [] if bundled else profile.missing_data(data, builder)
+    if missing:
+        how = ("--root-dir DATASET" + (f" ({profile.extras.root_layout})"
+                                       if profile.extras.root_layout else "")
+               if missing[0] == profile.root_key else f"--data {missing[0]}=PATH")
+        raise UserError(f"{source}: {missing[0]} is required: pass {how}"
+                        + (f" ({len(missing) - 1} more required: {', '.join(missing[1:])})"
+                           if len(missing) > 1 else ""))
+    if profile.extras.dataset_check:
+        profile.extras.dataset_check(profile, data, builder)
+    return data
+
+
 def prepare(settings: Settings) -> Prepared:
     """Validate everything and create the workspace. Raises UserError; launches nothing."""
-    from automl.skill import dataset
     from automl.space.user_space import build_user_space
 
     bundled = settings.skill_dir is None
@@ -226,19 +251,9 @@ def prepare(settings: Settings) -> Prepared:
         raise UserError(f"--min-epochs {settings.min_epochs} is larger than --max-epochs {budget}; "
                         f"lower --min-epochs")
     command, launcher = _launch_parts(settings, skill)
-    root = settings.root_dir
-    if root is None and "dataset.segment.root_dir" in builder.overrides:
-        root = Path(str(builder.overrides.pop("dataset.segment.root_dir")))
-    if root is None and not bundled:
-        current = get_dotted(template, "dataset.segment.root_dir", None)
-        if current in ("", "???"):
-            raise UserError(f"{skill.path.name}: dataset.segment.root_dir is required: pass "
-                            f"--root-dir DATASET (images/<split>, masks/<split>)")
-    num_classes = builder.overrides.get("dataset.segment.num_classes",
-                                        get_dotted(template, "dataset.segment.num_classes", None))
-    if root is not None:
-        root = Path(root).resolve()
-        dataset.check(root, builder, template, num_classes)
+    profile = profile_for(skill)
+    metric, direction = profile.objective(settings.metric, settings.direction, skill.name)
+    data = _data_inputs(settings, profile, builder, bundled, skill.name)
     if settings.address:  # a wrong one would make ray.init retry for minutes (ray_address)
         from automl.run.ray_address import check_reachable
 
@@ -252,23 +267,28 @@ def prepare(settings: Settings) -> Prepared:
     workspace = Workspace.create(settings.workspace, settings.workspace_root.resolve(),
                                  settings.name or f"{skill.name}-"
                                  f"{'plain' if settings.automl_policy == 'off' else settings.algo}")
-    if root is None and bundled:  # the embedded default: generate a dataset (cached beside the workspaces)
+    if not data and bundled and profile.extras.default_data:
+        # The embedded default: a generated dataset, cached beside the workspaces.
         shared = workspace.shared_dir(settings.workspace_root) or workspace.path
-        root = dataset.synthesize_default(shared / "_data", num_classes)
+        data = profile.extras.default_data(shared / "_data", builder)
     max_concurrent = settings.max_concurrent or _default_concurrency(settings)
     # Recorded paths are absolute, so resume/handoff work from any working directory.
+    root = data.get(profile.root_key) if profile.root_key else None
     settings = settings.model_copy(update={
+        "metric": metric, "direction": direction,
+        "data": {k: v for k, v in data.items() if k != profile.root_key or settings.data.get(k)},
         "skill_dir": skill.path.resolve() if not bundled else None,
         "root_dir": root if settings.root_dir is not None else None,
         "workspace": workspace.path,
         "space_file": settings.space_file.resolve() if settings.space_file else None,
     })
-    prepared = Prepared(settings, skill, space, builder, workspace, budget, root, seed,
+    prepared = Prepared(settings, skill, space, builder, workspace, budget, data, seed,
                         max_concurrent, command, launcher)
     prepared.experiment = {
         "experiment_id": workspace.path.name,
         "automl_policy": settings.automl_policy,
         "algo": settings.algo,
+        "network": profile.network_arch,
         "metric": settings.metric,
         "direction": settings.direction,
         "budget": budget,
@@ -278,6 +298,7 @@ def prepare(settings: Settings) -> Prepared:
         "keep_checkpoints": settings.keep_checkpoints,
         "skill_dir": str(skill.path),
         "dataset_root": str(root) if root else None,
+        "data": {k: str(v) for k, v in data.items()},
         "created": time.time(),
     }
     workspace.write_experiment({
@@ -418,11 +439,10 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     trial_ctx = TrialContext(
         workspace=workspace.path, command=prepared.command, builder=prepared.builder,
         launcher=prepared.launcher, metric=settings.metric, budget=prepared.budget,
-        dataset_root=prepared.dataset_root, report_checkpoints=plan.checkpoints,
+        data={k: str(v) for k, v in prepared.data.items()}, report_checkpoints=plan.checkpoints,
         interval=plan.interval, cpus_per_trial=settings.cpus_per_trial,
         trial_timeout=settings.trial_timeout, max_retries=settings.max_retries,
-        input_keys=tuple((prepared.skill.info.get("actions", {}).get("train", {})
-                          .get("inputs") or {})),
+        input_keys=tuple(profile_for(prepared.skill).keys("train").inputs),
     )
     # FIFO algorithms: Tune saves trials added or ended after a pause, not at once; a resume
     # creates the unsaved ones again (automl.run.tune_state, automl.resume.replay).

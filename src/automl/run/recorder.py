@@ -19,8 +19,8 @@ from typing import Any, Protocol
 
 from ray import tune
 
-from automl.contract import (EPOCHS_KEY, FINISHED, OUTCOME, PARENT_KEY, PROPOSER_KEY,
-                             hyperparameters)
+from automl.contract import (EPOCHS_KEY, FINISHED, KPI_NAMES_KEY, OUTCOME, PARENT_KEY,
+                             PROPOSER_KEY, hyperparameters)
 from automl.observers import notify
 from automl.results.failures import HINTS
 from automl.results.journal import Journal, journal_path
@@ -163,7 +163,8 @@ class Recorder(tune.Callback):
             return
         record = self._record(trial)
         record.status = "running"
-        kpis = {k: v for k, v in result.items() if k.startswith(("val_", "train_"))}
+        # The trainer's KPIs, as the trial named them (TAO's names are free-form).
+        kpis = {k: result[k] for k in result.get(KPI_NAMES_KEY) or () if k in result}
         kpis[self.metric] = result[self.metric]
         record.add_result(int(result["epoch"]), kpis)
         for key in ("rung", "bracket"):

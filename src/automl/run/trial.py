@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from automl.contract import (BRACKET_KEY, EPOCHS_KEY, INHERITED, LINEAGE, OUTCOME, POINTER,
-                             RUNG_KEY, STOP_EVERY_KEY, hyperparameters)
+from automl.contract import (BRACKET_KEY, EPOCHS_KEY, INHERITED, KPI_NAMES_KEY, LINEAGE,
+                             OUTCOME, POINTER, RUNG_KEY, STOP_EVERY_KEY, hyperparameters)
 from automl.results.failures import RETRYABLE, Outcome, decide, is_finite, missing_metric_message
 from automl.resume.continuation import Lineage, clear_latest, continue_point, lineage
 from automl.resume.continuation import note as continuation_note
@@ -54,7 +54,8 @@ class TrialContext:
     launcher: Launcher
     metric: str
     budget: int
-    dataset_root: Path | None
+    # Data input key → host path (``--data``/``--root-dir``; SegFormer: dataset.segment.root_dir).
+    data: dict[str, str] = field(default_factory=dict)
     report_checkpoints: bool = False
     interval: int | None = None
     cpus_per_trial: float = 1.0
@@ -180,7 +181,7 @@ class _Segment:
         self.fatal: Outcome | None = None
         self._held: EpochResult | None = None  # a validation result awaiting its train KPIs
         self._alive = lambda: False
-        extra = {"dataset.segment.root_dir": str(ctx.dataset_root)} if ctx.dataset_root else {}
+        extra: dict[str, Any] = dict(ctx.data)
         # The GPUs Ray gave this trial; the trainer sees them as 0..n-1 (launchers.gpus).
         self.gpus = assigned_gpu_ids()
         extra.update(gpu_spec_overrides(self.gpus, ctx.builder.known))
@@ -244,7 +245,7 @@ class _Segment:
         threads = str(max(1, int(self.ctx.cpus_per_trial)))
         env = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, **self.ctx.env}
         declared = spec_input_paths(self.spec, self.ctx.input_keys)
-        reads = tuple(dict.fromkeys([*([self.ctx.dataset_root] if self.ctx.dataset_root else []),
+        reads = tuple(dict.fromkeys([*(Path(p) for p in self.ctx.data.values()),
                                      *declared]))
         return LaunchSpec(argv=argv, cwd=self.folder, log_path=self.log_path, env=env,
                    name=f"{self.ctx.workspace.name}-{self.rec_id}",
@@ -450,7 +451,8 @@ def run_trial(config: dict[str, Any], ctx: TrialContext) -> None:
     lock = threading.Lock()
 
     def report(epoch: int, kpis: dict[str, float], checkpoint: dict[str, Any] | None) -> None:
-        metrics = {**{k: float(v) for k, v in kpis.items()}, "epoch": int(epoch)}
+        metrics = {**{k: float(v) for k, v in kpis.items()}, "epoch": int(epoch),
+                   KPI_NAMES_KEY: sorted(kpis)}
         metrics.update({k.strip("_"): config[k] for k in (RUNG_KEY, BRACKET_KEY) if k in config})
         with lock:
             if checkpoint:

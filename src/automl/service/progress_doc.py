@@ -13,8 +13,10 @@ from automl.study import Settings
 
 def progress(records: list[TrialRecord], settings: dict[str, Any],
              experiment: dict[str, Any]) -> dict[str, Any]:
-    metric = settings.get("metric") or "val_miou"
-    best = choose_best(records, metric, settings.get("direction") or "max")
+    # The experiment's resolved objective (a submission may leave it to the network's profile).
+    metric = experiment.get("metric") or settings.get("metric")
+    direction = experiment.get("direction") or settings.get("direction") or "max"
+    best = choose_best(records, metric, direction) if metric else None
     return {
         "trials_total": _trial_count(Settings(**settings)),
         "trials_done": sum(r.status in FINISHED for r in records),

@@ -289,7 +289,7 @@ class Runner:
         self._mtimes[row.id] = mtime
         stored = {t.rec_id: t for t in session.scalars(
             select(Trial).where(Trial.experiment_id == row.id))}
-        metric = row.settings.get("metric") or "val_miou"
+        metric = experiment.get("metric") or row.settings.get("metric") or ""
         version = row.version
         for record in records:
             doc = record.to_json()

@@ -23,9 +23,8 @@ import yaml
 from automl.errors import UserError, did_you_mean
 from automl.space.lists import assemble
 
-ENGINE_KEYS = frozenset(
-    {"results_dir", "train.results_dir", "train.resume_training_checkpoint_path", "train.num_epochs"}
-)
+RESUME_KEY = "train.resume_training_checkpoint_path"  # TAO's, unless spec_params names another
+ENGINE_KEYS = frozenset({"results_dir", "train.results_dir", RESUME_KEY, "train.num_epochs"})
 # Keys whose template value the engine changes unless the user sets them (--set wins), and why.
 # TAO's templates turn Weights & Biases on: every trial would try to log in to wandb.ai (and
 # fail, or upload, from a container without credentials); that is the user's choice to make.
@@ -36,28 +35,55 @@ ENGINE_DEFAULTS: dict[str, tuple[Any, str]] = {
 _MISSING = object()
 
 
+def _steps(key: str) -> list[str | int]:
+    """``a.b[0].c`` → ``["a", "b", 0, "c"]``: skill_info.yaml names inputs inside lists
+    (``dataset.train_data_sources[0].image_dir``)."""
+    steps: list[str | int] = []
+    for part in key.split("."):
+        name, _, rest = part.partition("[")
+        steps.append(name)
+        while rest:
+            index, _, rest = rest.partition("]")
+            steps.append(int(index) if index.isdigit() else index)
+            rest = rest.removeprefix("[")
+    return steps
+
+
 def get_dotted(spec: Mapping[str, Any], key: str, default: Any = _MISSING) -> Any:
     node: Any = spec
-    for part in key.split("."):
-        if not isinstance(node, Mapping) or part not in node:
+    for step in _steps(key) if "[" in key else key.split("."):
+        if isinstance(step, int):
+            found = isinstance(node, list) and step < len(node)
+        else:
+            found = isinstance(node, Mapping) and step in node
+        if not found:
             if default is _MISSING:
                 raise KeyError(key)
             return default
-        node = node[part]
+        node = node[step]
     return node
 
 
 def set_dotted(spec: dict[str, Any], key: str, value: Any) -> None:
-    """Set ``a.b.c`` in a nested dict, creating intermediate mappings."""
-    parts = key.split(".")
-    node = spec
-    for part in parts[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = {}
-            node[part] = child
-        node = child
-    node[parts[-1]] = value
+    """Set ``a.b.c`` (or ``a.b[0].c``) in a nested spec, creating intermediate mappings (and
+    list items, as empty mappings)."""
+    steps = _steps(key) if "[" in key else key.split(".")
+    node: Any = spec
+    for step, following in zip(steps[:-1], steps[1:]):
+        want = list if isinstance(following, int) else dict
+        if isinstance(step, int):
+            while len(node) <= step:
+                node.append({})
+            if not isinstance(node[step], want):
+                node[step] = want()
+        elif not isinstance(node.get(step), want):
+            node[step] = want()
+        node = node[step]
+    last = steps[-1]
+    if isinstance(last, int):
+        while len(node) <= last:
+            node.append(None)
+    node[last] = value
 
 
 def flatten(spec: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -91,6 +117,18 @@ def parse_assignments(items: Iterable[str], flag: str = "--set") -> dict[str, An
     return out
 
 
+def parse_paths(items: Iterable[str], flag: str) -> dict[str, str]:
+    """``KEY=PATH`` strings to a dict; a path is taken as typed (never read as YAML)."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, raw = str(item).partition("=")
+        if not sep or not key.strip() or not raw.strip():
+            raise UserError(f"{flag} {item!r}: expected KEY=PATH, e.g. {flag} "
+                            f"dataset.train_dataset.images_dir=/data/train")
+        out[key.strip()] = raw.strip()
+    return out
+
+
 def parse_scalar(raw: str) -> Any:
     """A CLI value as YAML would read it, plus ``1e-4`` as a float (YAML 1.1 reads a string)."""
     if not raw.strip():
@@ -116,8 +154,10 @@ class SpecBuilder:
         known_keys: Iterable[str],
         shorthand: Mapping[str, str] | None = None,
         overrides: Mapping[str, Any] | None = None,
+        resume_key: str = RESUME_KEY,
     ) -> None:
         self.template = copy.deepcopy(dict(template))
+        self.resume_key = resume_key  # the network's spec_params resume_model key
         self.shorthand = dict(shorthand or {})
         self.known = set(known_keys) | set(flatten(self.template))
         self.overrides = self.resolve(overrides or {}, source="override")
@@ -141,7 +181,7 @@ class SpecBuilder:
         out: dict[str, Any] = {}
         for key, value in values.items():
             full = self.canonical(key)
-            if full in ENGINE_KEYS:
+            if full in ENGINE_KEYS or full == self.resume_key:
                 raise UserError(
                     f"{source} '{key}': this key is managed by automl (each trial's results stay "
                     f"inside the workspace; the budget comes from --max-epochs); remove it"
@@ -158,6 +198,8 @@ class SpecBuilder:
     def _is_known(self, key: str) -> bool:
         if key in self.known:
             return True
+        if "[" in key:  # inside a list the template or schema knows (data_sources[0].image_dir)
+            return key.partition("[")[0] in self.known
         # A key inside a free-form collection of the template (e.g. backend_kwargs.foo).
         parent = key.rpartition(".")[0]
         while parent:
@@ -189,8 +231,7 @@ class SpecBuilder:
             set_dotted(spec, key, value)
         set_dotted(spec, "results_dir", str(results_dir))
         set_dotted(spec, "train.num_epochs", int(epochs))
-        set_dotted(spec, "train.resume_training_checkpoint_path",
-                   str(resume_checkpoint) if resume_checkpoint else "")
+        set_dotted(spec, self.resume_key, str(resume_checkpoint) if resume_checkpoint else "")
         for key in ("train.checkpoint_interval", "train.validation_interval"):
             current = get_dotted(spec, key, None)
             wanted = interval if interval is not None else current

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from automl.skill import dataset
+from automl.networks import segformer as dataset
 from automl.errors import UserError
 from automl.skill.spec import SpecBuilder
 

@@ -1,4 +1,6 @@
-"""Dataset checks before launch, and the generated dataset of the embedded default.
+"""SegFormer's profile extras: the dataset check before launch, the generated dataset of the
+embedded default, and the hand-off rules that follow the trained model (export input size,
+quantize calibration images).
 
 A wrong ``root_dir`` or a mask with more classes than ``num_classes`` would fail every trial
 minutes later; checking the layout (``images/<split>``, ``masks/<split>``) and a sample of masks
@@ -13,22 +15,43 @@ as 0/255 hold classes 0 and 1; with ``None`` (or anything else) pixel values are
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from automl.errors import UserError
-from automl.skill.spec import SpecBuilder, get_dotted
+from automl.networks.profile import Input, NetworkExtras, NetworkProfile
+from automl.skill.spec import SpecBuilder, get_dotted, set_dotted
 
 if TYPE_CHECKING:  # numpy/PIL are imported where masks are read: a wrong path is refused first
     import numpy as np
 
 MASKS_SAMPLED = 16
+ROOT_KEY = "dataset.segment.root_dir"
+NUM_CLASSES_KEY = "dataset.segment.num_classes"
+IMG_SIZE_KEY = "dataset.segment.img_size"
+CALIBRATION_KEY = "dataset.segment.quant_calibration_dataset.images_dir"
+TRAIN_SPLIT_KEY = "dataset.segment.train_split"
 
 
 def _split(builder: SpecBuilder, template: dict[str, Any], key: str, default: str) -> str:
     value = builder.overrides.get(f"dataset.segment.{key}",
                                   get_dotted(template, f"dataset.segment.{key}", default))
     return str(value)
+
+
+def check_dataset(profile: NetworkProfile, data: Mapping[str, Path], builder: SpecBuilder) -> None:
+    """The layout (``images/<split>``, ``masks/<split>``) and a sample of masks, before launch."""
+    root = data.get(ROOT_KEY)
+    if root is None:
+        return
+    template = builder.template
+    check(root, builder, template, num_classes(builder))
+
+
+def num_classes(builder: SpecBuilder) -> Any:
+    """``num_classes`` as the trials will see it (an override wins over the template)."""
+    return builder.overrides.get(NUM_CLASSES_KEY, get_dotted(builder.template, NUM_CLASSES_KEY, None))
 
 
 def check(root: Path, builder: SpecBuilder, template: dict[str, Any], num_classes: Any) -> None:
@@ -87,6 +110,11 @@ def _class_ids(path: Path, pixels: np.ndarray, norm: bool) -> np.ndarray:
     return pixels // 255
 
 
+def default_data(cache: Path, builder: SpecBuilder) -> dict[str, Path]:
+    """The embedded default's data: the generated dataset as the root key."""
+    return {ROOT_KEY: synthesize_default(cache, num_classes(builder))}
+
+
 def synthesize_default(cache: Path, num_classes: Any) -> Path:
     """Generate (once) the synthetic dataset the embedded default trains on."""
     from segformer_trainer.synth import DEFAULTS, generate
@@ -110,3 +138,53 @@ def synthesize_default(cache: Path, num_classes: Any) -> Path:
         except OSError:  # another process won the race: use its copy
             shutil.rmtree(tmp, ignore_errors=True)
     return target.resolve()
+
+
+def export_input_size(spec: dict[str, Any], user: Mapping[str, Any],
+                      out_dir: Path) -> dict[str, tuple[Any, str]]:
+    """``export.input_height/width`` = the trained ``img_size`` (an explicit --set wins); follows
+    the trained model, so nothing to announce."""
+    size = get_dotted(spec, IMG_SIZE_KEY, None)
+    if isinstance(size, (list, tuple)) and len(size) == 2:
+        height, width = size
+    elif isinstance(size, int) and not isinstance(size, bool):
+        height = width = size
+    else:
+        return {}
+    for key, value in (("export.input_height", height), ("export.input_width", width)):
+        if key not in user:
+            set_dotted(spec, key, value)
+    return {}
+
+
+def calibration_images(spec: dict[str, Any], user: Mapping[str, Any],
+                       out_dir: Path) -> dict[str, tuple[Any, str]]:
+    """Fill the quantize calibration folder the skill marks mandatory (TAO's template leaves it
+    empty, and INT8 calibration without images fails inside the container): the training
+    split's images of the action's dataset. A folder the trained spec or ``--set`` names wins."""
+    current = get_dotted(spec, CALIBRATION_KEY, None)
+    if CALIBRATION_KEY in user or current not in (None, "", "???"):
+        return {}
+    root = get_dotted(spec, ROOT_KEY, None)
+    split = get_dotted(spec, TRAIN_SPLIT_KEY, None) or "train"
+    if not isinstance(root, str) or root in ("", "???"):
+        raise UserError(f"quantize: {CALIBRATION_KEY} is required and the spec names no "
+                        f"dataset root to take calibration images from; pass --set "
+                        f"calibration_images=DIR")
+    folder = Path(root) / "images" / str(split)
+    if not folder.is_dir():
+        raise UserError(f"quantize: no calibration images at {folder} (the training split's "
+                        f"images, the default of {CALIBRATION_KEY}); pass --set "
+                        f"calibration_images=DIR or --root-dir")
+    set_dotted(spec, CALIBRATION_KEY, str(folder))
+    return {CALIBRATION_KEY: (str(folder), "the training split's images")}
+
+
+EXTRAS = NetworkExtras(
+    dataset_check=check_dataset,
+    headline_keys=(NUM_CLASSES_KEY, IMG_SIZE_KEY, ROOT_KEY, "model.backbone.type"),
+    action_rules={"export": export_input_size, "quantize": calibration_images},
+    default_data=default_data,
+    root_layout="images/<split> and masks/<split>",
+    fallback_inputs=(Input(ROOT_KEY, "folder"),),
+)
