@@ -16,7 +16,7 @@ import yaml
 from automl.errors import UserError
 from automl.skill.folder import SkillDir
 from automl.skill.schema import iter_leaves
-from automl.skill.spec import SpecBuilder, get_dotted, write_spec
+from automl.skill.spec import SpecBuilder, flatten, get_dotted, write_spec
 from automl.space.build import build_space
 from automl.space.lists import Elements, Steps, Subset, Tied, assemble, steps_at
 from automl.space.overrides import overrides_from_flags, parse_overrides
@@ -302,3 +302,32 @@ def test_best_rec_reports_the_lists_the_best_trial_wrote(tmp_path: Path) -> None
     doc = best_rec("e", [record], "val_acc", "max", choose_best([record], "val_acc", "max"))
     fractions = [values[key] for key in space.lists[0].keys]
     assert doc["best"]["specs"]["train"]["optim"]["lr_steps"] == steps_at(fractions, 9)
+
+
+def test_an_experiment_writes_assembled_lists_in_every_trial_spec(tmp_path: Path) -> None:
+    """Ray Tune, Optuna, ASHA's promotions and the records carry the sub-parameter keys; every
+    trial's spec has the lists, step lists within that run's num_epochs."""
+    from automl.cli import main
+    from tests.helpers.skills import FAKE_SCHEMA, FAKE_TEMPLATE, make_fake_skill
+
+    template = copy.deepcopy(FAKE_TEMPLATE)
+    template["hp"]["betas"] = [0.9, 0.999]
+    template["train"]["lr_steps"] = [1, 2]
+    folder = make_fake_skill(tmp_path / "skill", template)
+    schema = copy.deepcopy(FAKE_SCHEMA)
+    schema["automl_default_parameters"] += ["hp.betas", "train.lr_steps"]
+    schema["properties"]["hp"]["properties"]["betas"] = {"type": "list", "default": [0.9, 0.999]}
+    schema["properties"]["train"]["properties"]["lr_steps"] = {"type": "list_2", "default": [1, 2]}
+    (folder / "schemas" / "train.schema.json").write_text(json.dumps(schema))
+    workspace = tmp_path / "ws"
+    assert main(["run", "--skill-dir", str(folder), "--workspace", str(workspace), "--progress", "none",
+                 "--algo", "asha", "--max-recommendations", "3", "--max-epochs", "3", "--seed", "2"]) == 0
+    specs = [yaml.safe_load(p.read_text()) for p in workspace.glob("trials/*/spec_segment_*.yaml")]
+    assert len(specs) >= 4  # 3 trials, one promoted at least once
+    for spec in specs:
+        betas, steps, epochs = spec["hp"]["betas"], spec["train"]["lr_steps"], spec["train"]["num_epochs"]
+        assert len(betas) == 2 and 0.8 <= betas[0] <= 0.95 and 0.9 <= betas[1] <= 0.999
+        assert steps == sorted(set(steps)) and all(isinstance(s, int) and 1 <= s < epochs for s in steps)
+        assert not [key for key in flatten(spec) if "[" in key or "{" in key]  # no sub-parameter left
+    best = json.loads((workspace / "best_rec.json").read_text())["best"]["specs"]
+    assert len(best["hp"]["betas"]) == 2 and isinstance(best["train"]["lr_steps"], list)
