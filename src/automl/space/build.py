@@ -63,6 +63,7 @@ from automl.space.lists import Elements, ListRule, Steps, Subset, Tied, element_
 from automl.space.overrides import ParamOverride, SpaceOverrides
 from automl.space.params import _COMPARE, _COMPARISONS, Clause, Param, SearchSpace, _contains, _fmt, parse_math_cond
 
+
 class _NotSearchable(Exception):
     """A schema parameter that cannot be sampled; the message says why."""
 
@@ -549,7 +550,7 @@ def _tied(leaf: Leaf, override: ParamOverride | None, default: list, leaves: Map
     if low > high:
         raise UserError(f"{name}: empty range [{_fmt(low)}, {_fmt(high)}]")
     if integer and value is not None and value % 2:
-        odd = tuple(range(int(math.ceil(low)) | 1, int(math.floor(high)) + 1, 2))
+        odd = tuple(range(math.ceil(low) | 1, math.floor(high) + 1, 2))
         if not odd:
             raise UserError(f"{name}: no odd value in [{_fmt(low)}, {_fmt(high)}] (its default {value} is odd)")
         sub = Param(name=key, kind="categorical", choices=odd, default=value if value in odd else None,

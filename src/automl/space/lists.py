@@ -25,6 +25,7 @@ and the search space both import it).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import re
 from collections.abc import Mapping
@@ -146,7 +147,7 @@ class Steps(ListRule):
     def problem(self, value: Any) -> str | None:
         if not isinstance(value, list) or not all(_is_int(v) and v >= 1 for v in value):
             return f"{value!r} is not a list of epochs (integers >= 1)"
-        if any(b <= a for a, b in zip(value, value[1:])):
+        if any(b <= a for a, b in itertools.pairwise(value)):
             return f"{value!r} is not strictly increasing"
         return None
 

@@ -43,8 +43,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 from automl.errors import did_you_mean
-from automl.space.lists import ListRule, rule_from_json
 from automl.skill.schema import finite_number
+from automl.space.lists import ListRule, rule_from_json
 
 if TYPE_CHECKING:
     import optuna
