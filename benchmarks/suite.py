@@ -45,7 +45,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
@@ -459,7 +459,7 @@ def regrets(cell: dict[str, Any], f_star: float) -> Callable[[int], float]:
     return at
 
 
-def summary(cells: Iterator[dict[str, Any]], optima: dict[str, Any]) -> dict[str, Any]:
+def summary(cells: list[dict[str, Any]], optima: dict[str, Any]) -> dict[str, Any]:
     table: dict[str, dict[str, dict[str, Any]]] = {}
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for cell in cells:
@@ -490,6 +490,7 @@ def render(table: dict[str, Any]) -> str:
         "B epochs (anytime); 25 % / 50 % = regret after that share of B. **bold**: the lowest "
         "final regret and AUC of the problem's row set. A method with fewer seeds than the "
         "others is partial.", ""]
+    lines += overview(table) + [""]
     for problem, methods in table.items():
         lines += [f"## {problem}", "",
                   "| method | seeds | final regret | AUC | after 25 % | after 50 % |",
@@ -505,6 +506,32 @@ def render(table: dict[str, Any]) -> str:
                          f"{m['25%']:.3g} | {m['50%']:.3g} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def overview(table: dict[str, Any]) -> list[str]:
+    """One row per problem: every method's final regret · AUC, the best peer, and the prior's
+    ratios to ``bohb@none`` (bad, good: targets <= 1.2 and <= 0.5)."""
+    methods = [m for m in METHODS if any(m in row for row in table.values())]
+    lines = ["## Overview: final regret · AUC (medians; `–`: not run)", "",
+             "| problem | " + " | ".join(methods) + " | best peer (final) | bohb@bad / @none |"
+             " bohb@good / @none |", "|---" * (len(methods) + 4) + "|"]
+    for problem, row in table.items():
+        cells = [f"{row[m]['final']:.3g} · {row[m]['auc']:.3g}" + (
+            f" ({len(row[m]['seeds'])} seed{'s' if len(row[m]['seeds']) != 1 else ''})"
+            if m == methods[0] else "") if m in row else "–" for m in methods]
+        peers = {m: row[m]["final"] for m in row if not m.startswith("automl:")
+                 and m != "random"}
+        best = min(peers, key=peers.get) if peers else "–"
+        none = row.get("automl:bohb@none", {}).get("final")
+
+        def ratio(prior: str) -> str:
+            value = row.get(f"automl:bohb@{prior}", {}).get("final")
+            if value is None or none is None:
+                return "–"
+            return f"{value / none:.2f}×" if none > 0 else "–"
+        lines.append(f"| {problem} | " + " | ".join(cells) +
+                     f" | {best} {peers.get(best, math.nan):.3g} | {ratio('bad')} | {ratio('good')} |")
+    return lines
 
 
 def main() -> None:
@@ -536,7 +563,9 @@ def main() -> None:
         finally:
             OUT.mkdir(parents=True, exist_ok=True)
             cache_path.write_text(json.dumps(cache, indent=1, default=str))
-    cells = (json.loads(p.read_text()) for p in sorted((OUT / "cells").glob("*/*/*.json")))
+    cells = [json.loads(p.read_text()) for p in sorted((OUT / "cells").glob("*/*/*.json"))]
+    for name in {cell["problem"] for cell in cells}:
+        optimum(PROBLEMS[name], cache)
     table = summary(cells, cache)
     (OUT / "suite.json").write_text(json.dumps(table, indent=1))
     (OUT / "suite.md").write_text(render(table))
