@@ -331,3 +331,22 @@ def test_an_experiment_writes_assembled_lists_in_every_trial_spec(tmp_path: Path
         assert not [key for key in flatten(spec) if "[" in key or "{" in key]  # no sub-parameter left
     best = json.loads((workspace / "best_rec.json").read_text())["best"]["specs"]
     assert len(best["hp"]["betas"]) == 2 and isinstance(best["train"]["lr_steps"], list)
+
+
+def test_a_range_per_element_as_tao_writes_betas_bounds(tmp_path: Path) -> None:
+    folder = skill("tao-train-image-classification")
+    space = space_for_cli(folder, None, [f"{BETAS}=[0.85, 0.99]:[0.9, 0.9999]"], [], [])
+    assert [(space[k].low, space[k].high) for k in space.lists[0].keys] == [(0.85, 0.9), (0.99, 0.9999)]
+    for values in sampled(space, 4):
+        betas = get_dotted(written(folder, values, 10, tmp_path), BETAS)
+        assert 0.85 <= betas[0] <= 0.9 and 0.99 <= betas[1] <= 0.9999
+    with pytest.raises(UserError, match="valid_min has 3 bounds for 2 elements"):
+        space_for_cli(folder, None, [f"{BETAS}=[0.8, 0.8, 0.8]:[0.9, 0.99, 0.999]"], [], [])
+    with pytest.raises(UserError, match="valid_min has 2 bounds, valid_max 3"):
+        space_for_cli(folder, None, [f"{BETAS}=[0.8, 0.9]:[0.9, 0.99, 0.999]"], [], [])
+    with pytest.raises(UserError, match=r"valid_min 0.99 > valid_max 0.9; swap"):
+        space_for_cli(folder, None, [f"{BETAS}=[0.99, 0.9]:[0.9, 0.999]"], [], [])
+    with pytest.raises(UserError, match="train.optim.lr: valid_min/valid_max lists give one bound per element"):
+        space_for_cli(folder, None, ["train.optim.lr=[0.1]:[0.2]"], [], [])
+    with pytest.raises(UserError, match="not lists"):
+        space_for_cli(skill("tao-train-reid"), None, ["train.optim.lr_steps=[0.1, 0.2]:[0.5, 0.6]"], [], [])

@@ -210,6 +210,9 @@ def _param(leaf: Leaf, override: ParamOverride | None) -> Param:
         raise _NotSearchable(f"math_cond '{leaf.math_cond}' depends on several parameters ({leaf.depends_on})")
     if override is not None and override.valid_options is not None:
         return _categorical(leaf, override, _options(leaf, override.valid_options))
+    if override is not None and (isinstance(override.valid_min, list) or isinstance(override.valid_max, list)):
+        raise UserError(f"{leaf.name}: valid_min/valid_max lists give one bound per element of a list "
+                        f"parameter; give numbers for this {leaf.type} parameter")
     kind = leaf.kind
     if kind is None:
         hint = "; give valid_options to search it" if leaf.type == "string" else ""
@@ -441,21 +444,29 @@ def _range_source(low_from: str, high_from: str) -> str:
 
 
 def _override_bounds(leaf: Leaf, override: ParamOverride | None, integer: bool,
-                     schema: list[tuple[Any, Any]] | None) -> tuple[Any, Any]:
-    """The user's valid_min/valid_max of a list, checked (ints for int lists, inside every
-    element's schema range)."""
-    o_low = override.valid_min if override else None
-    o_high = override.valid_max if override else None
-    for key, bound in (("valid_min", o_low), ("valid_max", o_high)):
-        if bound is None:
-            continue
-        if integer and not float(bound).is_integer():
-            raise UserError(f"{leaf.name}: {key} must be an integer, got {_fmt(bound)}")
-        for low, high in schema or ():
-            if (low is not None and bound < low) or (high is not None and bound > high):
-                raise UserError(f"{leaf.name}: {key} {_fmt(bound)} is outside the schema's range "
-                                f"[{_fmt(low)}, {_fmt(high)}] of an element")
-    return o_low, o_high
+                     schema: list[tuple[Any, Any]], length: int | None) -> tuple[list[Any], list[Any]]:
+    """The user's valid_min/valid_max of a list, one ``(lows, highs)`` entry per element (None
+    where not given), checked: ints for int lists, inside each element's ``schema`` range. A list
+    of bounds needs ``length`` (None: the rule has one value, not one per element)."""
+    out: list[list[Any]] = []
+    for key in ("valid_min", "valid_max"):
+        bound = getattr(override, key) if override is not None else None
+        if isinstance(bound, list) and length is None:
+            raise UserError(f"{leaf.name}: {key} is a list, but this list is drawn as one value; give a number")
+        if isinstance(bound, list) and len(bound) != length:
+            raise UserError(f"{leaf.name}: {key} has {len(bound)} bounds for {length} elements")
+        bounds = list(bound) if isinstance(bound, list) else [bound] * (length or 1)
+        for value, (low, high) in zip(bounds, schema):
+            if value is None:
+                continue
+            if integer and not float(value).is_integer():
+                raise UserError(f"{leaf.name}: {key} must be an integer, got {_fmt(value)}")
+            if (low is not None and value < low) or (high is not None and value > high):
+                raise UserError(f"{leaf.name}: {key} {_fmt(value)} is outside the schema's range "
+                                f"[{_fmt(low) if low is not None else '-Infinity'}, "
+                                f"{_fmt(high) if high is not None else 'Infinity'}] of an element")
+        out.append(bounds)
+    return out[0], out[1]
 
 
 def _element_bounds(leaf: Leaf, length: int) -> tuple[list[tuple[Any, Any]] | None, str]:
@@ -486,10 +497,12 @@ def _elements(leaf: Leaf, override: ParamOverride | None, default: list) -> tupl
     if override is not None and override.option_weights is not None:
         raise UserError(f"{name}: option_weights need options; give valid_options as well")
     schema, schema_from = _element_bounds(leaf, length)
-    o_low, o_high = _override_bounds(leaf, override, integer, schema if schema_from.startswith("schema") else None)
+    unbounded = [(None, None)] * length
+    o_lows, o_highs = _override_bounds(leaf, override, integer,
+                                       schema if schema and schema_from.startswith("schema") else unbounded, length)
     log = bool(override is not None and override.log)
     subs = []
-    for key, value, (s_low, s_high) in zip(keys, default, schema or [(None, None)] * length):
+    for key, value, (s_low, s_high), o_low, o_high in zip(keys, default, schema or unbounded, o_lows, o_highs):
         low = o_low if o_low is not None else s_low
         high = o_high if o_high is not None else s_high
         if low is None or high is None:
@@ -497,7 +510,7 @@ def _elements(leaf: Leaf, override: ParamOverride | None, default: list) -> tupl
                 raise UserError(f"{name}: the schema gives no {'maximum' if high is None else 'minimum'} "
                                 "for its elements; give both valid_min and valid_max")
             raise _NotSearchable(f"a list of {length} numbers without bounds; give valid_min/valid_max "
-                                 "(they apply to every element) or valid_options, or pin a list")
+                                 "(a number for every element, or a list of one per element) or valid_options, or pin a list")
         if low > high or (log and low <= 0):
             message = f"empty range [{_fmt(low)}, {_fmt(high)}]" if low > high else "log scale needs a minimum > 0"
             if o_low is not None or o_high is not None or log:
@@ -527,7 +540,7 @@ def _tied(leaf: Leaf, override: ParamOverride | None, default: list, leaves: Map
     if override is not None and override.log:
         raise UserError(f"{name}: log scale does not apply to a tied list; drop log")
     s_low, s_high = finite_number(leaf.minimum), finite_number(leaf.maximum)
-    o_low, o_high = _override_bounds(leaf, override, integer, [(s_low, s_high)])
+    (o_low,), (o_high,) = _override_bounds(leaf, override, integer, [(s_low, s_high)], None)
     parent = (leaf.depends_on or "").split(",")[0].strip()
     size = finite_number(pinned.get(parent, leaves[parent].default)) if parent in leaves else None
     if s_low is not None and s_high is not None:
@@ -567,6 +580,9 @@ def _steps(leaf: Leaf, override: ParamOverride | None, default: list,
     _reject(leaf, override, ("valid_options", "option_weights", "log"),
             "a step list's steps are fractions of each run's num_epochs: narrow them with "
             "valid_min/valid_max between 0 and 1, or pin a list of epochs with value")
+    if override is not None and (isinstance(override.valid_min, list) or isinstance(override.valid_max, list)):
+        raise UserError(f"{name}: valid_min/valid_max of a step list are one fraction each (every step "
+                        "shares them), not lists")
     low = override.valid_min if override is not None and override.valid_min is not None else 0.0
     high = override.valid_max if override is not None and override.valid_max is not None else 1.0
     if not 0 <= low <= high <= 1:

@@ -50,8 +50,9 @@ class ParamOverride(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    valid_min: int | float | None = None
-    valid_max: int | float | None = None
+    #: a list gives one bound per element of a list parameter (``train.optim.betas``)
+    valid_min: int | float | list[int | float] | None = None
+    valid_max: int | float | list[int | float] | None = None
     valid_options: list[bool | int | float | str] | None = None
     option_weights: list[float] | None = None
     value: Any = None
@@ -69,6 +70,10 @@ class ParamOverride(BaseModel):
     @field_validator("valid_min", "valid_max", mode="before")
     @classmethod
     def _bound(cls, value: Any, info: Any) -> Any:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError(f"{info.field_name} is an empty list; give a number, or one per element")
+            return [_number(v, f"each of {info.field_name}") for v in value]
         return None if value is None else _number(value, info.field_name)
 
     @field_validator("valid_options", mode="before")
@@ -102,9 +107,14 @@ class ParamOverride(BaseModel):
                     if getattr(self, k) is not None]
         if self.pins and searched:
             raise ValueError(f"'value' pins the parameter; drop {', '.join(searched)} (or drop 'value' to search)")
-        if self.valid_min is not None and self.valid_max is not None and self.valid_min > self.valid_max:
-            raise ValueError(f"valid_min {_fmt(self.valid_min)} > valid_max {_fmt(self.valid_max)}; "
-                             f"swap the two bounds")
+        if self.valid_min is not None and self.valid_max is not None:
+            lows, highs = _bounds(self.valid_min), _bounds(self.valid_max)
+            if len(lows) > 1 and len(highs) > 1 and len(lows) != len(highs):
+                raise ValueError(f"valid_min has {len(lows)} bounds, valid_max {len(highs)}; give one per element")
+            for low, high in zip(lows * (len(highs) if len(lows) == 1 else 1),
+                                 highs * (len(lows) if len(highs) == 1 else 1)):
+                if low > high:
+                    raise ValueError(f"valid_min {_fmt(low)} > valid_max {_fmt(high)}; swap the two bounds")
         if self.valid_options is not None:
             if not self.valid_options:
                 raise ValueError("valid_options is empty; list at least one option (or pin with 'value')")
@@ -119,14 +129,19 @@ class ParamOverride(BaseModel):
             if self.valid_options is not None and len(self.option_weights) != len(self.valid_options):
                 raise ValueError(f"option_weights has {len(self.option_weights)} entries "
                                  f"for {len(self.valid_options)} valid_options")
-        if self.log and self.valid_min is not None and self.valid_min <= 0:
-            raise ValueError(f"log scale needs valid_min > 0, got {_fmt(self.valid_min)}")
+        if self.log and self.valid_min is not None and min(_bounds(self.valid_min)) <= 0:
+            raise ValueError(f"log scale needs valid_min > 0, got {_fmt(min(_bounds(self.valid_min)))}")
         return self
 
     @property
     def pins(self) -> bool:
         """True when this override fixes the parameter to ``value`` (even a null one)."""
         return "value" in self.model_fields_set
+
+
+def _bounds(bound: int | float | list[int | float]) -> list[int | float]:
+    """A bound as a list: one per element, or the one bound of every element."""
+    return list(bound) if isinstance(bound, list) else [bound]
 
 
 class SpaceOverrides(BaseModel):
