@@ -22,8 +22,14 @@ from automl.results.records import read_history
 from automl.tao.checkpoints import CheckpointFile
 from automl.tao.lines import read_status
 from automl.tao.progress import RESUME_PREFIX, runs
-from tests.helpers.processes import cli, kill_controller, start_run, status_epochs, \
-    trial_folders, wait_until
+from tests.helpers.processes import (
+    cli,
+    kill_controller,
+    start_run,
+    status_epochs,
+    trial_folders,
+    wait_until,
+)
 
 R = 4  # epochs per trial
 

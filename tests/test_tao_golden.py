@@ -18,8 +18,13 @@ import pytest
 import yaml
 
 from automl.results.failures import decide
-from automl.tao.checkpoints import (CheckpointFile, checkpoint_after, finished_checkpoints,
-                                    list_checkpoints, resume_candidates)
+from automl.tao.checkpoints import (
+    CheckpointFile,
+    checkpoint_after,
+    finished_checkpoints,
+    list_checkpoints,
+    resume_candidates,
+)
 from automl.tao.lines import StatusTail, read_status, status_path
 from automl.tao.progress import ResultReader, final_status, read_results, runs
 
