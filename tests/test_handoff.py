@@ -293,9 +293,17 @@ def test_unknown_action_lists_valid_ones(experiment):
         handoff(experiment[0], "train", None, run=False)
 
 
-def test_action_without_template(experiment):
-    with pytest.raises(UserError, match="no spec template for action 'inference'"):
-        handoff(experiment[0], "inference", None, run=False)
+def test_action_without_template_starts_from_the_trained_spec(experiment):
+    """TAO's spec is one config for every action: without spec_template_inference.yaml the
+    inference spec is the trained one, with the inference keys set, and says so."""
+    ws, _ = experiment
+    result = handoff(ws, "inference", None, run=False, overrides={"inference.batch_size": 2})
+    spec = yaml.safe_load(result.spec_path.read_text())
+    trained = yaml.safe_load((ws / "trials" / result.rec_id / "spec.yaml").read_text())
+    assert spec["inference"] == {"checkpoint": str(result.checkpoint), "batch_size": 2}
+    assert spec["model"] == trained["model"] and spec["dataset"] == trained["dataset"]
+    assert spec["train"]["resume_training_checkpoint_path"] == ""
+    assert "no spec_template_inference.yaml" in result.note
 
 
 def test_failed_experiment_has_nothing_to_hand_off(experiment, tmp_path):

@@ -47,6 +47,8 @@ def common(skill: Path, ws: Path) -> list[str]:
     ("algo: bohb\n", None, "on"),  # the default
     ("automl_policy: off\n", "on", "on"),  # the flag wins
     ("automl_policy: on\n", "off", "off"),
+    ("automl_policy: auto\n", None, "on"),  # the newer SegFormer skill text's word
+    ("algo: bohb\n", "auto", "on"),
 ])
 def test_policy_from_study_and_flag(tmp_path: Path, text: str, flag, expected: str) -> None:
     study = tmp_path / "study.yaml"

@@ -92,10 +92,12 @@ def study_schema() -> dict[str, Any]:
 
     schema = Settings.model_json_schema()
     props = schema["properties"]
-    # Settings._direction accepts Optuna's words; Settings._policy YAML 1.1's on/off booleans.
-    props["direction"]["enum"] = ["max", "min", "maximize", "minimize"]
+    # Settings._direction accepts Optuna's words (or nothing: the network's direction);
+    # Settings._policy YAML 1.1's on/off booleans and the newer skill texts' auto.
+    props["direction"] = {k: v for k, v in props["direction"].items() if k != "anyOf"}
+    props["direction"]["enum"] = ["max", "min", "maximize", "minimize", None]
     props["automl_policy"] = {**props["automl_policy"], "type": ["string", "boolean"],
-                              "enum": ["on", "off", True, False]}
+                              "enum": ["on", "off", "auto", True, False]}
     return _document("automl study file (automl run --study FILE)", schema)
 
 

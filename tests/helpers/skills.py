@@ -92,3 +92,28 @@ def make_fake_skill(folder: Path, template: dict | None = None) -> Path:
     }
     (folder / "references" / "skill_info.yaml").write_text(yaml.safe_dump(info))
     return folder
+
+
+def network_shim(folder: Path, skill_dir: Path, require: tuple[str, ...] = ()) -> Path:
+    """A folder to put first on PATH, holding the real skill's command (``re_identification``,
+    ``classification_pyt``, ...) as the fake trainer in that network's dialect: its KPI names,
+    TAO's monitoring metric and direction (``FAKE_NETWORK``; see ``fixtures/fake_trainer.py``).
+    ``require``: spec keys a hand-off action checks for existing paths."""
+    import shlex
+
+    from automl.networks import profile_for
+    from automl.skill.folder import SkillDir
+
+    skill = SkillDir.load(skill_dir)
+    profile = profile_for(skill)
+    metric, direction = profile.objective(None, None, skill.name)
+    network = {"arch": profile.network_arch, "metric": metric, "direction": direction,
+               "kpis": [k for k in profile.facts.known_kpis if k != metric]}
+    program = skill.command("train", "{config_path}")[0]
+    folder.mkdir(parents=True, exist_ok=True)
+    shim = folder / program
+    shim.write_text(f"#!/bin/sh\nexport FAKE_NETWORK={shlex.quote(json.dumps(network))}\n"
+                    f"export FAKE_REQUIRE={shlex.quote(json.dumps(list(require)))}\n"
+                    f'exec {shlex.quote(sys.executable)} {shlex.quote(str(FAKE_TRAINER))} "$@"\n')
+    shim.chmod(0o755)
+    return folder

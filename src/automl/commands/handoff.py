@@ -43,6 +43,7 @@ from typing import Any
 
 import yaml
 
+from automl.networks.profile import UNSET_VALUES
 from automl.tao.checkpoints import CheckpointFile, latest_checkpoint
 from automl.errors import UserError, did_you_mean
 from automl.secrets import is_secret_key, redact_text, secret_values
@@ -85,6 +86,7 @@ class HandoffResult:
     metric_name: str = ""
     score: float | None = None  # the best trial's score (best_rec.json)
     headline: tuple[str, ...] = ()  # the network's keys that follow the trained model (summary)
+    note: str = ""  # how the spec was made, when not from the action's own template
     log_path: Path | None = None
     exit_code: int | None = None  # None: not run
     # How the action ended per status.json (SUCCESS | FAILURE | ...): TAO's RUNNING
@@ -147,8 +149,9 @@ def handoff(
     rec_id = str(best["rec_id"])
     trial_dir = ws.trials / rec_id
     model_path = _resolve_checkpoint(ws, best, trial_dir, checkpoint)
-    template = skill.template(action)  # UserError when the skill has no template for it
     trained = _read_trial_spec(trial_dir)
+    packaged = skill.template_path(action).is_file()
+    template = skill.template(action) if packaged else _from_trained(trained, action, profile)
 
     out_dir = ws.path / HANDOFF_DIR / action
     results_dir = out_dir / "results"
@@ -170,6 +173,11 @@ def handoff(
         user[key] = str(path)
     for key, value in user.items():
         set_dotted(spec, key, value)
+    missing = [k for k, i in inputs.items()
+               if not i.optional and get_dotted(spec, k, None) in UNSET_VALUES]
+    if missing:
+        raise UserError(f"{action}: {missing[0]} is required (the trained spec does not name "
+                        f"it): pass --data {missing[0]}=PATH")
 
     set_dotted(spec, "results_dir", str(results_dir))
     if isinstance(get_dotted(spec, action, None), dict) and \
@@ -196,12 +204,30 @@ def handoff(
         launcher=launcher,
         metric_name=_read_metric_name(ws), score=best.get("score"),
         headline=tuple(profile.extras.headline_keys),
+        note="" if packaged else (
+            f"no spec_template_{action}.yaml in {skill.name} (the skill bank packages only "
+            f"train's): this spec is the trained spec with the {action} keys set; TAO fills "
+            f"the rest of its {action} section from its defaults"),
     )
     if run:
         declared = set(profile.keys(action).inputs)
         _run_action(result, spec, out_dir, stream, _launcher(settings, skill),
                     tuple(sorted(declared - {model_key})), _gpu_ids(settings))
     return result
+
+
+def _from_trained(trained: Mapping[str, Any], action: str, profile) -> dict[str, Any]:
+    """The base of an action's spec when the skill folder has no template for it: TAO's
+    experiment spec is one config for every action (its dataclasses default the rest), so the
+    trained spec, less its outputs and resume path, with an empty section of the action's own
+    (``--set {action}.KEY=...`` lands there)."""
+    spec = copy.deepcopy(dict(trained))
+    for key, value in flatten(spec).items():
+        if key.rsplit(".", 1)[-1] == "results_dir" or key == profile.resume_key:
+            set_dotted(spec, key, "")
+    if not isinstance(spec.get(action), dict) or not spec[action]:
+        spec[action] = {}
+    return spec
 
 
 def _experiment_settings(ws: Workspace, experiment: Mapping[str, Any]):
@@ -501,6 +527,8 @@ def main_handoff(args) -> int:
                      stream=echo if run else None)
     score = f", {result.metric_name} = {_fmt(result.score)}" if result.score is not None else ""
     print(f"{result.action} spec: {result.spec_path}")
+    if result.note:
+        print(f"note: {result.note}")
     print(f"model: {result.checkpoint} ({result.checkpoint_kind} checkpoint of trial "
           f"{result.rec_id}{score})")
     shown = {k: result.preserved[k] for k in result.headline if k in result.preserved}

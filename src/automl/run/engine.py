@@ -250,9 +250,9 @@ def prepare(settings: Settings) -> Prepared:
     if settings.min_epochs > budget:
         raise UserError(f"--min-epochs {settings.min_epochs} is larger than --max-epochs {budget}; "
                         f"lower --min-epochs")
-    command, launcher = _launch_parts(settings, skill)
     profile = profile_for(skill)
     metric, direction = profile.objective(settings.metric, settings.direction, skill.name)
+    command, launcher = _launch_parts(settings, skill)
     data = _data_inputs(settings, profile, builder, bundled, skill.name)
     if settings.address:  # a wrong one would make ray.init retry for minutes (ray_address)
         from automl.run.ray_address import check_reachable
