@@ -44,6 +44,7 @@ from automl.service.door import (
 )
 from automl.service.paths import PathRule, inside
 from automl.service.schemas import (
+    AlgorithmOut,
     ExperimentCreate,
     ExperimentList,
     ExperimentOut,
@@ -51,6 +52,7 @@ from automl.service.schemas import (
     HandoffIn,
     HandoffOut,
     Me,
+    SkillInput,
     SkillOut,
     StudyText,
     TrialList,
@@ -58,7 +60,7 @@ from automl.service.schemas import (
 )
 from automl.service.states import TERMINAL, Conflict, State, after_action
 from automl.service.store import Experiment, Store, Trial, User
-from automl.service.submit import Policy, resolve
+from automl.service.submit import Policy, bundled, resolve
 
 
 @dataclass
@@ -139,6 +141,21 @@ def _handoff_path_keys(workspace: Path, action: str) -> dict[str, str]:
                        if full in keys}}
 
 
+def _skill_out(name: str, path: Path) -> SkillOut:
+    from automl.networks import default_direction, profile_for
+    from automl.skill.folder import SkillDir
+
+    skill = SkillDir.load(path)
+    profile = profile_for(skill)
+    metric = profile.metric
+    return SkillOut(name=name, path=str(path), network_arch=skill.network_arch,
+                    actions=skill.actions(), metric=metric,
+                    direction=default_direction(metric) if metric else None,
+                    inputs=[SkillInput(key=i.key, kind=i.kind, optional=i.optional)
+                            for i in profile.data_inputs().values()],
+                    bundled=bundled(path))
+
+
 def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
     from fastapi_offline import FastAPIOffline
 
@@ -215,12 +232,19 @@ def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
             raise BadInput("study", "the study must be a mapping of keys (algo: asha, ...)")
         check_numbers(data, ("study",))
         check_strings(data, ("study",))
+        # A study file written for `automl run` (studies/quickstart.yaml) may set what the
+        # server owns (where workspaces go, the progress display, Ray's address): those keys
+        # are dropped, and the response lists them, rather than the whole study refused.
+        ignored = sorted(k for k in data if str(k).replace("-", "_") in SERVER_OWNED)
+        data = {k: v for k, v in data.items() if k not in ignored}
         try:
             parsed = ExperimentCreate.model_validate(data)
         except ValidationError as exc:
             raise RequestValidationError(
                 [{**e, "loc": ("body", "study", *e["loc"])} for e in exc.errors()]) from None
-        return create(parsed, who)
+        out = create(parsed, who)
+        out.ignored = [str(k) for k in ignored]
+        return out
 
     def create(body: Any, who: auth.Principal) -> ExperimentOut:
         settings, space = resolve(body.model_dump(), config.skills, policy, config.defaults)
@@ -448,14 +472,19 @@ def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
     # -- skills --------------------------------------------------------------------------
     @api.get("/skills", response_model=list[SkillOut], tags=["skills"], responses=_ERRORS)
     def skills(who: Who) -> list[SkillOut]:
-        from automl.skill.folder import SkillDir
+        """The skills this server trains, each with what a request for it can give: the
+        train action's data inputs, and the metric and direction used when it names none."""
+        return [_skill_out(name, path) for name, path in config.skills.items()]
 
-        out = []
-        for name, path in config.skills.items():
-            skill = SkillDir.load(path)
-            out.append(SkillOut(name=name, path=str(path), network_arch=skill.network_arch,
-                                actions=skill.actions()))
-        return out
+    @api.get("/algorithms", response_model=list[AlgorithmOut], tags=["skills"],
+             responses=_ERRORS)
+    def algorithms(who: Who) -> list[AlgorithmOut]:
+        """The ``algo`` choices (the engine's algorithm registry)."""
+        from automl.algorithms import ALGORITHMS, DEFAULT
+
+        return [AlgorithmOut(name=name, search=a.search, scheduler=a.scheduler, budget=a.budget,
+                             population=a.population, default=name == DEFAULT)
+                for name, a in ALGORITHMS.items()]
 
     @api.get("/skills/{name}/space", tags=["skills"], responses=_ERRORS)
     def skill_space(name: str, who: Who) -> list[dict[str, Any]]:

@@ -131,6 +131,8 @@ class ExperimentOut(BaseModel):
                                     "to this experiment's runs; `automl ui WORKSPACE` serves it")
     mlflow_url: str | None = Field(None, description="the same page at the server's `--mlflow-ui` "
                                    "address (what the web page links to)")
+    ignored: list[str] = Field(default_factory=list, description="keys of a submitted study "
+                               "that the server owns and so ignored (workspace, progress, ...)")
 
 
 class PaginationInfo(BaseModel):
@@ -200,11 +202,38 @@ class HandoffOut(BaseModel):
     message: str
 
 
+class SkillInput(BaseModel):
+    """One data input the skill's train action declares (``data: {key: path}`` sets it)."""
+
+    key: str = Field(description="the spec key, as skill_info.yaml actions.train.inputs names it")
+    kind: Literal["file", "folder"]
+    optional: bool
+
+
 class SkillOut(BaseModel):
     name: str
     path: str
     network_arch: str | None
     actions: list[str]
+    metric: str | None = Field(description="the network's monitoring metric (TAO's), used when "
+                               "a request names none; null: the request must name one")
+    direction: Literal["max", "min"] | None = Field(description="that metric's direction")
+    inputs: list[SkillInput] = Field(description="the train action's data inputs")
+    bundled: bool = Field(description="the bundled trainer: with no data given it trains on a "
+                          "generated dataset, with the embedded default's settings")
+
+
+class AlgorithmOut(BaseModel):
+    """One ``algo`` choice, from the algorithm registry."""
+
+    name: str
+    search: str = Field(description="what proposes configurations")
+    scheduler: str = Field(description="what decides how long a trial trains")
+    budget: str = Field(description="full: every trial trains the whole budget; else how "
+                        "budgets are split")
+    population: bool = Field(description="trains population_size trials instead of "
+                             "max_recommendations configurations")
+    default: bool = Field(description="the algorithm a request that names none runs")
 
 
 class Me(BaseModel):

@@ -12,6 +12,7 @@ submit, study and hand-off routes).
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,64 @@ def _check_container(settings: Settings, skill_image: str | None, policy: Policy
                        f"with automl serve --allow-host-network; never another container's)")
 
 
+def bundled(path: Path) -> bool:
+    """Whether ``path`` is the bundled trainer's skill folder (False where none is installed).
+
+    A request that names it by ``skill`` runs as a request that names no skill: the embedded
+    default, on a generated dataset unless data is given (what ``automl run`` does with no
+    ``--skill-dir``), rather than the bare skill that needs a dataset."""
+    from automl.skill.folder import bundled_skill_dir
+
+    try:
+        return Path(path).resolve() == bundled_skill_dir().resolve()
+    except UserError:
+        return False
+
+
+def _field_words() -> dict[str, str]:
+    """``automl run`` flag → the settings field (the request's key) it sets."""
+    from automl.study import flag_name
+
+    return {flag_name(name): name for name in Settings.model_fields}
+
+
+_FLAG = re.compile(r"--[a-z][a-z-]*")
+
+
+def field_words(message: str) -> str:
+    """A shared engine message in a request's words: each ``automl run`` flag it names becomes
+    the key that sets it (``--set`` → ``overrides``, ``--root-dir`` → ``root_dir``), so the
+    page and API clients read the field they filled, not a flag they never typed."""
+    words = _field_words()
+    return _FLAG.sub(lambda m: words.get(m.group(0), m.group(0)), message)
+
+
+def _check_data(settings: Settings, profile: Any, builder: Any, source: str) -> None:
+    """The data inputs, as the engine will check them before launch: declared keys, existing
+    paths of the declared kind, and (for a skill other than the bundled one, which falls back
+    on a generated dataset) every required input given, so a missing dataset is a 422 naming
+    the field rather than an experiment that FAILS a second after it starts."""
+    inputs = profile.data_inputs()
+    for key, path in settings.data.items():
+        try:
+            profile.resolve_data({key: path}, None)
+        except UserError as exc:
+            raise BadInput(f"data.{key}", field_words(str(exc))) from None
+    try:
+        given = profile.resolve_data({}, settings.root_dir) if settings.root_dir else {}
+    except UserError as exc:
+        raise BadInput("root_dir", field_words(str(exc))) from None
+    if settings.skill_dir is None:
+        return
+    given = {**given, **settings.data,
+             **{k: v for k, v in builder.overrides.items() if k in inputs}}
+    missing = profile.missing_data(given, builder)
+    if missing:
+        more = f" (also required: {', '.join(missing[1:])})" if len(missing) > 1 else ""
+        raise BadInput(f"data.{missing[0]}", f"{source}: {missing[0]} is required: give its "
+                       f"{inputs[missing[0]].kind} path{more}")
+
+
 def _spec_builder(skill: Any, overrides: dict[str, Any]) -> Any:
     """The train spec builder, as the engine makes it: it refuses unknown and managed keys."""
     from automl.skill.schema import iter_leaves
@@ -174,7 +233,8 @@ def resolve(body: dict[str, Any], skills: dict[str, Path], policy: Policy,
             raise BadInput("skill", f"unknown skill {skill!r}; see GET /api/v1/skills")
         if body.get("skill_dir") is not None:
             raise BadInput("skill", "give skill or skill_dir, not both")
-        body["skill_dir"] = skills[skill]
+        if not bundled(skills[skill]):
+            body["skill_dir"] = skills[skill]
     policy.paths.check_fields(body)
     if body.get("skill_dir") is None:
         body = {**defaults, **body}
@@ -190,19 +250,20 @@ def resolve(body: dict[str, Any], skills: dict[str, Path], policy: Policy,
     try:
         skill_dir = SkillDir.load(settings.skill_dir or bundled_skill_dir())
     except UserError as exc:
-        raise BadInput("skill_dir", str(exc)) from None
+        raise BadInput("skill_dir", field_words(str(exc))) from None
     _check_container(settings, skill_dir.container_image, policy)
     profile = profile_for(skill_dir)
     try:
         builder = _spec_builder(skill_dir, settings.overrides)
     except UserError as exc:
-        raise BadInput("overrides", str(exc)) from None
+        raise BadInput("overrides", field_words(str(exc))) from None
     policy.paths.check_overrides(builder.overrides, profile.path_keys("train"))
     try:
         metric, direction = profile.objective(settings.metric, settings.direction, skill_dir.name)
     except UserError as exc:
-        raise BadInput("metric", str(exc)) from None
+        raise BadInput("metric", field_words(str(exc))) from None
     settings = settings.model_copy(update={"metric": metric, "direction": direction})
+    _check_data(settings, profile, builder, skill_dir.name)
     try:
         if space:
             build_space(skill_dir.schema, merge(parse_overrides(space, "space"), overrides_from_flags(
@@ -211,5 +272,5 @@ def resolve(body: dict[str, Any], skills: dict[str, Path], policy: Policy,
             space_for_cli(skill_dir, settings.space_file, settings.ranges, settings.options,
                           settings.pins)
     except UserError as exc:
-        raise BadInput("body", str(exc)) from None
+        raise BadInput("body", field_words(str(exc))) from None
     return settings, (space or None)

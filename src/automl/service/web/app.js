@@ -12,11 +12,16 @@ const OUTCOME_COLORS = {
   completed: "#2ca02c", recovered: "#17becf", failed: "#d62728", stopped: "#ff7f0e",
   running: "#1f6fd1", paused: "#9467bd", pending: "#c7c7c7",
 };
-const ALGORITHMS = ["bayesian", "random", "bfbo", "asha", "hyperband", "hyperband_es", "bohb",
-                    "dehb", "pbt", "pb2"];
+// The submit form's fields, by the request key each sets: errors name the field as it reads.
+const FORM_WORDS = {
+  skill: "skill", algo: "algorithm", max_recommendations: "trials", max_epochs: "max epochs",
+  max_concurrent: "at once", metric: "metric", direction: "direction", overrides: "overrides",
+  data: "data inputs",
+};
 const HANDOFF_ACTIONS = ["evaluate", "export", "inference", "quantize"];
 
 let timer = null;  // the current view's poll
+let notice = "";  // a line for the next view (what the server ignored of a submitted study)
 
 // -- helpers --------------------------------------------------------------------------------
 
@@ -86,13 +91,22 @@ async function api(method, path, body) {
 
 function explain(data) {
   const detail = data && data.detail;
-  if (Array.isArray(detail)) return detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("\n");
+  if (Array.isArray(detail)) return detail.map((d) => `${fieldName((d.loc || []).slice(1))}: ${d.msg}`).join("\n");
   return detail || "request failed";
+}
+
+// An error's location in the form's words: "trials", "data input dataset.train_dir", or the
+// study's own key ("study.max_epochs") for a pasted study.
+function fieldName(loc) {
+  const [head, ...rest] = String(loc.join(".")).split(".");
+  if (head === "data" && rest.length) return `data input ${rest.join(".")}`;
+  if (head === "overrides" && rest.length) return `overrides ${rest.join(".")}`;
+  return head in FORM_WORDS && !rest.length ? FORM_WORDS[head] : loc.join(".");
 }
 
 function show(...nodes) {
   const main = document.getElementById("main");
-  main.replaceChildren(...nodes);
+  main.replaceChildren(...nodes.filter(Boolean));
 }
 
 // -- routing --------------------------------------------------------------------------------
@@ -199,17 +213,40 @@ function fullBudget(p) {
 function submitForm() {
   const error = h("p", { class: "error", id: "submit-error" });
   const skill = h("select", { id: "f-skill" });
-  const algo = h("select", { id: "f-algo" }, ALGORITHMS.map((a) => h("option", { value: a }, a)));
+  const algo = h("select", { id: "f-algo" });
   const num = (id, placeholder) => h("input", { id, type: "number", min: 1, placeholder, style: "width:6em" });
   const fields = {
     max_recommendations: num("f-max-recommendations", "20"), max_epochs: num("f-max-epochs", "skill"),
     max_concurrent: num("f-max-concurrent", "auto"),
   };
-  const metric = h("input", { id: "f-metric", placeholder: "val_miou", size: 10 });
+  const metric = h("input", { id: "f-metric", size: 14 });
+  const direction = h("select", { id: "f-direction" });
+  const data = h("div", { id: "f-data" });
   const overrides = h("textarea", { id: "f-overrides", rows: 2, placeholder: "spec overrides, one KEY=VALUE a line (train.optim.lr=0.0001)" });
   const study = h("textarea", { id: "study", rows: 7, placeholder: "algo: asha\nmax_recommendations: 9\nmax_epochs: 9\noverrides:\n  train.batch_size: 4" });
-  api("GET", "/skills").then((skills) => skill.replaceChildren(...skills.map((s) =>
-    h("option", { value: s.name }, `${s.name}${s.network_arch ? ` (${s.network_arch})` : ""}`)))).catch(() => {});
+  let skills = [];
+  // The chosen skill's own defaults and data inputs (GET /skills), redrawn when it changes.
+  const drawSkill = () => {
+    const s = skills.find((x) => x.name === skill.value);
+    metric.placeholder = s && s.metric ? s.metric : "required: a KPI the trainer writes";
+    direction.replaceChildren(h("option", { value: "" }, s && s.direction ? `network's (${s.direction})` : "by the metric's name"),
+      h("option", { value: "max" }, "max"), h("option", { value: "min" }, "min"));
+    const inputs = s ? s.inputs : [];
+    data.replaceChildren(...inputs.map((i) => h("label", { class: "data-input" }, `${i.key} `,
+      h("input", { "data-key": i.key, size: 40, class: "f-data-input",
+        placeholder: s.bundled ? `empty: ${i.optional ? "none" : "a generated dataset (the embedded default)"}`
+          : `${i.kind} path${i.optional ? " (optional)" : " (required)"}` }))));
+    if (!inputs.length) data.append(h("span", { class: "muted" }, "this skill declares no data inputs"));
+  };
+  skill.addEventListener("change", drawSkill);
+  // Both lists are filled at once, so a filled skill list means a filled algorithm list.
+  Promise.all([api("GET", "/skills"), api("GET", "/algorithms")]).then(([skillList, algorithms]) => {
+    skills = skillList;
+    algo.replaceChildren(...algorithms.map((a) => h("option", { value: a.name, selected: a.default, title: a.search }, a.name)));
+    skill.replaceChildren(...skills.map((s) => h("option", { value: s.name, selected: s.bundled },
+      `${s.name}${s.network_arch ? ` (${s.network_arch})` : ""}${s.bundled ? ": the embedded default" : ""}`)));
+    drawSkill();
+  }).catch((err) => { error.textContent = err.message; });
   const submit = async (kind) => {
     error.textContent = "";
     try {
@@ -220,10 +257,15 @@ function submitForm() {
         const body = { skill: skill.value || null, algo: algo.value };
         for (const [key, input] of Object.entries(fields)) if (input.value) body[key] = Number(input.value);
         if (metric.value.trim()) body.metric = metric.value.trim();
+        if (direction.value) body.direction = direction.value;
+        const paths = [...data.querySelectorAll("input[data-key]")].filter((i) => i.value.trim());
+        if (paths.length) body.data = Object.fromEntries(paths.map((i) => [i.dataset.key, i.value.trim()]));
         const pairs = overrides.value.split("\n").map((l) => l.trim()).filter(Boolean);
         if (pairs.length) body.overrides = Object.fromEntries(pairs.map(splitPair));
         created = await api("POST", "/experiments", body);
       }
+      notice = created.ignored && created.ignored.length
+        ? `The server ignored these keys of the study (it sets them itself): ${created.ignored.join(", ")}` : "";
       location.hash = `#/experiments/${created.id}`;
     } catch (err) { error.textContent = err.message; }
   };
@@ -231,11 +273,13 @@ function submitForm() {
     h("h3", {}, "Submit an experiment"),
     h("div", {}, h("label", {}, "skill ", skill), h("label", {}, "algorithm ", algo),
       h("label", {}, "trials ", fields.max_recommendations), h("label", {}, "max epochs ", fields.max_epochs),
-      h("label", {}, "at once ", fields.max_concurrent), h("label", {}, "metric ", metric)),
+      h("label", {}, "at once ", fields.max_concurrent), h("label", {}, "metric ", metric),
+      h("label", {}, "direction ", direction)),
+    h("div", {}, h("span", { class: "muted" }, "data inputs: "), data),
     overrides,
     h("div", { class: "actions" }, h("button", { id: "submit-fields", type: "button", onclick: () => submit("fields") },
-      "Submit these fields"), h("span", { class: "muted" }, "empty fields take the skill's defaults")),
-    h("p", { class: "muted" }, "…or paste a study file (the keys of automl run --study):"), study,
+      "Submit these fields"), h("span", { class: "muted" }, "empty fields take the skill's defaults (the bundled skill: the embedded default)")),
+    h("p", { class: "muted" }, "…or paste a study file (the keys of automl run --study; the server ignores the keys it sets itself, such as progress and workspace):"), study,
     h("div", { class: "actions" }, h("button", { id: "submit-study", type: "button", onclick: () => submit("study") },
       "Submit this study")),
     error);
@@ -243,7 +287,7 @@ function submitForm() {
 
 function splitPair(line) {
   const at = line.indexOf("=");
-  if (at < 1) throw new Error(`override "${line}": write KEY=VALUE`);
+  if (at < 1) throw new Error(`overrides "${line}": write KEY=VALUE`);
   const raw = line.slice(at + 1).trim();
   const number = Number(raw);
   const value = raw === "true" ? true : raw === "false" ? false : raw !== "" && !Number.isNaN(number) ? number : raw;
@@ -264,7 +308,10 @@ function experimentView(id) {
     lineage: h("div", { id: "lineage" }), trials: h("div", { id: "trials-box" }),
     handoff: h("div", { id: "handoff-result", class: "mono" }),
   };
-  show(h("p", {}, h("a", { href: "#/" }, "← all experiments")), els.title, els.summary, els.error,
+  const shown = notice;
+  notice = "";
+  show(h("p", {}, h("a", { href: "#/" }, "← all experiments")), els.title, els.summary,
+    shown ? h("p", { class: "muted", id: "notice" }, shown) : null, els.error,
     els.actions, els.handoff,
     h("div", { class: "grid" },
       h("div", {}, h("h3", {}, "Learning curves"), els.curves),
