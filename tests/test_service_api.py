@@ -261,3 +261,128 @@ def test_migrations_create_every_table(store: Store):
     store.migrate()  # idempotent
     with store.session() as session:
         assert session.scalars(select(Experiment)).all() == []
+
+
+def _app_with(api: Api, skills: dict[str, Path]) -> TestClient:
+    """The same store and tokens, serving ``skills`` with the CLI's embedded defaults."""
+    from automl.cli import EMBEDDED_DEFAULTS
+
+    config = Config(root=api.root / "srv", allowed_roots=[api.root / "srv", api.root / "data"],
+                    skills=skills, defaults=EMBEDDED_DEFAULTS)
+    return TestClient(create_app(api.store, api.runner, config))
+
+
+def _skill_with_inputs(folder: Path) -> Path:
+    """The fake skill, its train action declaring a required folder and an optional file."""
+    import yaml
+
+    make_fake_skill(folder)
+    info_path = folder / "references" / "skill_info.yaml"
+    info = yaml.safe_load(info_path.read_text())
+    info["name"] = "inputs-skill"
+    info["actions"]["train"]["inputs"] = {"dataset.train_dir": {"type": "folder"},
+                                          "dataset.labels": {"type": "file", "optional": True}}
+    info_path.write_text(yaml.safe_dump(info))
+    return folder.resolve()
+
+
+def test_skills_name_their_metric_direction_and_data_inputs(api: Api):
+    from automl.skill.folder import bundled_skill_dir
+
+    http = _app_with(api, {"inputs-skill": _skill_with_inputs(api.root / "inputs-skill"),
+                           "segformer-trainer": bundled_skill_dir().resolve()})
+    headers = {"Authorization": f"Bearer {api.tokens['alice']}"}
+    skills = {s["name"]: s for s in http.get("/api/v1/skills", headers=headers).json()}
+    mine, bundled = skills["inputs-skill"], skills["segformer-trainer"]
+    assert (mine["metric"], mine["direction"], mine["bundled"]) == ("val_miou", "max", False)
+    assert sorted(mine["inputs"], key=lambda i: i["key"]) == [
+        {"key": "dataset.labels", "kind": "file", "optional": True},
+        {"key": "dataset.train_dir", "kind": "folder", "optional": False}]
+    assert bundled["bundled"] is True
+    assert {"key": "dataset.segment.root_dir", "kind": "folder", "optional": False} \
+        in bundled["inputs"]
+
+
+def test_algorithms_come_from_the_registry(api: Api):
+    from automl.algorithms import ALGORITHMS, DEFAULT
+
+    listed = api.call("alice", "GET", "/algorithms").json()
+    assert [a["name"] for a in listed] == list(ALGORITHMS)
+    assert "async_bohb" in [a["name"] for a in listed]
+    assert [a["name"] for a in listed if a["default"]] == [DEFAULT]
+    assert {a["name"] for a in listed if a["population"]} == {"pbt", "pb2"}
+
+
+def test_the_form_default_the_bundled_skill_with_empty_fields_is_the_embedded_default(api: Api):
+    from automl.cli import EMBEDDED_DEFAULTS
+    from automl.skill.folder import bundled_skill_dir
+
+    http = _app_with(api, {"segformer-trainer": bundled_skill_dir().resolve()})
+    headers = {"Authorization": f"Bearer {api.tokens['alice']}"}
+    # What the page sends with every field empty: the skill it lists first, and an algorithm.
+    response = http.post("/api/v1/experiments", headers=headers,
+                         json={"skill": "segformer-trainer", "algo": "bayesian"})
+    assert response.status_code == 201, response.text
+    out = response.json()
+    assert out["name"] == EMBEDDED_DEFAULTS["name"]
+    assert out["settings"]["skill_dir"] is None  # the engine then generates the dataset
+    assert out["settings"]["max_recommendations"] == EMBEDDED_DEFAULTS["max_recommendations"]
+    assert (out["metric"], out["direction"]) == ("val_miou", "max")
+    # A dataset given in the field is checked at the door, named as the form names it.
+    response = http.post("/api/v1/experiments", headers=headers, json={
+        "skill": "segformer-trainer", "data": {"dataset.segment.root_dir": str(api.root / "srv" / "nope")}})
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "data.dataset.segment.root_dir"]
+    assert "not found" in error["msg"] and "--" not in error["msg"], error["msg"]
+
+
+def test_data_inputs_are_checked_and_required_ones_named(api: Api):
+    http = _app_with(api, {"inputs-skill": _skill_with_inputs(api.root / "inputs-skill")})
+    headers = {"Authorization": f"Bearer {api.tokens['alice']}"}
+    post = lambda **body: http.post("/api/v1/experiments", headers=headers,  # noqa: E731
+                                    json={"skill": "inputs-skill", "max_epochs": 2, **body})
+    missing = post()
+    assert missing.status_code == 422
+    [error] = missing.json()["detail"]
+    assert error["loc"] == ["body", "data.dataset.train_dir"]
+    assert "required" in error["msg"] and "--" not in error["msg"], error["msg"]
+    (api.root / "data" / "train").mkdir(parents=True)
+    (api.root / "data" / "labels.txt").write_text("a\n")
+    unknown = post(data={"dataset.nope": str(api.root / "data" / "train")})
+    assert unknown.status_code == 422
+    [error] = unknown.json()["detail"]
+    assert error["loc"] == ["body", "data.dataset.nope"]
+    assert "dataset.train_dir" in error["msg"] and "--data" not in error["msg"], error["msg"]
+    wrong_kind = post(data={"dataset.train_dir": str(api.root / "data" / "labels.txt")})
+    assert wrong_kind.status_code == 422 and "takes a folder" in wrong_kind.text
+    ok = post(data={"dataset.train_dir": str(api.root / "data" / "train"),
+                    "dataset.labels": str(api.root / "data" / "labels.txt")})
+    assert ok.status_code == 201, ok.text
+    assert ok.json()["settings"]["data"]["dataset.train_dir"] == str(api.root / "data" / "train")
+
+
+def test_a_pasted_study_with_server_owned_keys_is_accepted_and_they_are_listed(api: Api):
+    from automl.skill.folder import bundled_skill_dir
+
+    http = _app_with(api, {"segformer-trainer": bundled_skill_dir().resolve()})
+    headers = {"Authorization": f"Bearer {api.tokens['alice']}"}
+    quickstart = (Path(__file__).resolve().parents[1] / "studies" / "quickstart.yaml").read_text()
+    study = quickstart + "workspace_root: /elsewhere\ntracking_uri: file:///x\naddress: auto\n"
+    response = http.post("/api/v1/experiments:study", headers=headers, json={"study": study})
+    assert response.status_code == 201, response.text
+    out = response.json()
+    assert out["ignored"] == ["address", "progress", "tracking_uri", "workspace_root"]
+    assert out["name"] == "segformer-quickstart" and out["algorithm"] == "bayesian"
+    assert out["workspace"].startswith(str(api.root / "srv"))  # the server's, not the study's
+    plain = http.post("/api/v1/experiments:study", headers=headers, json={"study": "algo: random"})
+    assert plain.status_code == 201 and plain.json()["ignored"] == []
+
+
+def test_metric_errors_name_the_field_not_the_flag(api: Api):
+    response = api.call("alice", "POST", "/experiments", json={"skill": "fake-skill",
+                                                              "metric": "val_nope"})
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "metric"]
+    assert error["msg"].startswith("metric 'val_nope'"), error["msg"]
