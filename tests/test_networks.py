@@ -170,3 +170,10 @@ def test_every_skill_folder_has_a_profile():
         else:
             assert profile.metric is None
         assert profile.resume_key.startswith("train.")
+
+
+def test_space_names_the_network_and_its_metric(capsys):
+    assert main(["space", "--skill-dir",
+                 str(shared_tao() / "tao-train-metric-learning-recognition")]) == 0
+    out = capsys.readouterr().out
+    assert "network ml_recog: metric val Precision at Rank 1 (max" in out

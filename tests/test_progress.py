@@ -52,3 +52,19 @@ def test_rich_table_shows_the_newest_trials_in_order():
     assert [c.header for c in table.columns][-1] == "params"
     assert all("bs=" in cell and "lr=" not in cell for cell in table.columns[-1].cells)
     assert table.title.startswith("[") and "trials 0/50 done, 43 running" in table.title
+
+
+def test_parameter_names_are_shortened_only_while_they_stay_unique():
+    """Image classification searches ``model.backbone.freeze_backbone`` and
+    ``distill.teacher.backbone.freeze_backbone``: shortened to two parts, both would read
+    ``backbone.freeze_backbone``."""
+    from automl.observers.progress import short_names
+
+    names = ("model.backbone.freeze_backbone", "distill.teacher.backbone.freeze_backbone",
+             "train.optim.lr", "dataset.augmentation.random_flip.enable")
+    shown = short_names(names)
+    assert len(set(shown.values())) == len(names)
+    assert shown["train.optim.lr"] == "optim.lr"
+    assert shown["dataset.augmentation.random_flip.enable"] == "random_flip.enable"
+    assert shown["model.backbone.freeze_backbone"] == "model.backbone.freeze_backbone"
+    assert shown["distill.teacher.backbone.freeze_backbone"] == "teacher.backbone.freeze_backbone"

@@ -206,7 +206,14 @@ def cmd_space(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"search space of {skill.name} ({len(space.params)} parameters)")
+    from automl.networks import profile_for
+
+    profile = profile_for(skill)
+    objective = (f"metric {profile.metric} ({profile.objective(None, None, skill.name)[1]}, "
+                 f"TAO's monitoring metric)" if profile.metric else
+                 "no published metric: pass --metric")
+    table = Table(title=f"search space of {skill.name} ({len(space.params)} parameters)\n"
+                        f"network {profile.network_arch}: {objective}")
     columns = list(rows[0]) if rows else []
     for column in columns:
         table.add_column(column, overflow="fold")

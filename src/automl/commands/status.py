@@ -51,7 +51,9 @@ def print_status(path: Path) -> int:
     for record in records:
         if record.status in ("running", "paused"):
             last = record.results[-1] if record.results else {}
-            params = ", ".join(f"{short_name(k)}={_fmt(v)}" for k, v in record.params.items())
+            names = tuple(sorted(record.params))
+            params = ", ".join(f"{short_name(k, names)}={_fmt(v)}"
+                               for k, v in record.params.items())
             print(f"  {record.rec_id} {record.status} epoch {last.get('epoch', 0)}/{record.budget} "
                   f"{metric}={_fmt(last.get(metric))} {params}")
     if state.get("failures"):

@@ -12,6 +12,7 @@ events arrive, and the table picks its last 30 trials without sorting them all.
 from __future__ import annotations
 
 import heapq
+import functools
 import math
 import sys
 import threading
@@ -37,10 +38,27 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def short_name(name: str) -> str:
-    """``dataset.segment.augmentation.random_flip.enable`` → ``random_flip.enable``."""
-    parts = name.split(".")
-    return ".".join(parts[-2:]) if len(parts) > 1 else name
+@functools.lru_cache(maxsize=64)
+def short_names(names: tuple[str, ...]) -> dict[str, str]:
+    """Each dotted name's shortest tail of at least two parts that no other name ends with:
+    ``dataset.segment.augmentation.random_flip.enable`` → ``random_flip.enable``, but
+    ``model.backbone.freeze_backbone`` and ``distill.teacher.backbone.freeze_backbone`` keep
+    enough parts to stay apart (``model.backbone...`` / ``teacher.backbone...``)."""
+    out: dict[str, str] = {}
+    for name in names:
+        parts = name.split(".")
+        for size in range(min(2, len(parts)), len(parts) + 1):
+            tail = ".".join(parts[-size:])
+            if not any(other != name and (other == tail or other.endswith("." + tail))
+                       for other in names):
+                break
+        out[name] = tail
+    return out
+
+
+def short_name(name: str, names: tuple[str, ...] = ()) -> str:
+    """``name`` as :func:`short_names` shows it among ``names`` (the space's parameters)."""
+    return short_names(tuple(sorted({name, *names})))[name]
 
 
 class _Base:
@@ -104,7 +122,9 @@ class PlainProgress(_Base):
 
     def trial_started(self, record: TrialRecord) -> None:
         self._track(record)
-        params = ", ".join(f"{short_name(k)}={_fmt(v)}" for k, v in redact(record.params).items())
+        names = tuple(sorted(record.params))
+        params = ", ".join(f"{short_name(k, names)}={_fmt(v)}"
+                           for k, v in redact(record.params).items())
         by = f", proposed by {record.proposed_by}" if record.proposed_by else ""
         self._print(f"{record.rec_id} started (budget {record.budget} epochs{by}): {params}")
 
@@ -157,7 +177,9 @@ class RichProgress(_Base):
             current = values[-1] if values else None
             style = {"failed": "red", "recovered": "yellow", "running": "cyan"}.get(record.status, "")
             status = record.status + (f" ({record.failure_class})" if record.failure_class else "")
-            params = ", ".join(f"{short_name(k)}={_fmt(record.params.get(k))}" for k in varying)
+            names = tuple(sorted(varying))
+            params = ", ".join(f"{short_name(k, names)}={_fmt(record.params.get(k))}"
+                               for k in varying)
             table.add_row(record.rec_id, status, f"{record.observed_budget}/{record.budget}",
                           _fmt(current), _fmt(best),
                           *((record.proposed_by or "",) if by else ()), params, style=style)

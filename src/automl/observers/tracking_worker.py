@@ -42,6 +42,8 @@ import threading
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from automl.contract import KPI_NAMES_KEY
+
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">I")
@@ -81,9 +83,11 @@ class TrackingProcess:
         self._send(("trial_started", record))
 
     def trial_result(self, record: Any, result: dict[str, Any]) -> None:
-        numbers = {k: v for k, v in result.items() if isinstance(k, str)
-                   and isinstance(v, (int, float)) and not isinstance(v, bool)}
-        self._send(("trial_result", record, numbers))
+        # The trainer's KPIs (named by the trial) and the epoch: Tune's bookkeeping stays here.
+        names = [k for k in result.get(KPI_NAMES_KEY) or () if isinstance(k, str)]
+        numbers = {k: result[k] for k in (*names, "epoch") if k in result
+                   and isinstance(result[k], (int, float)) and not isinstance(result[k], bool)}
+        self._send(("trial_result", record, {**numbers, KPI_NAMES_KEY: names}))
 
     def trial_ended(self, record: Any) -> None:
         self._send(("trial_ended", record))
