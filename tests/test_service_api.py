@@ -340,8 +340,11 @@ def test_the_form_default_the_bundled_skill_with_empty_fields_is_the_embedded_de
 def test_data_inputs_are_checked_and_required_ones_named(api: Api):
     http = _app_with(api, {"inputs-skill": _skill_with_inputs(api.root / "inputs-skill")})
     headers = {"Authorization": f"Bearer {api.tokens['alice']}"}
-    post = lambda **body: http.post("/api/v1/experiments", headers=headers,  # noqa: E731
-                                    json={"skill": "inputs-skill", "max_epochs": 2, **body})
+
+    def post(**body):
+        return http.post("/api/v1/experiments", headers=headers,
+                         json={"skill": "inputs-skill", "max_epochs": 2, **body})
+
     missing = post()
     assert missing.status_code == 422
     [error] = missing.json()["detail"]
