@@ -56,8 +56,10 @@ ALGORITHMS: dict[str, Algorithm] = {
                               "outside the top 1/η of other brackets at the same budget", "epochs"),
     "bohb": Algorithm("bohb", "one Optuna TPE over every rung's results (higher budgets ranked "
                       "first, model from 5 results on, constant liar for trials in flight, 1/3 "
-                      "random), the schema's defaults as a decaying prior (`--no-prior` to switch "
-                      "off)", "Hyperband brackets", "epochs"),
+                      "random), the schema's defaults as a prior weighted by evidence at each "
+                      "rung: dropped once the default ranks below the random median, sampled "
+                      "closer while above it (`--no-prior` to switch off)", "Hyperband brackets",
+                      "epochs"),
     "async_bohb": Algorithm("async_bohb", "the same model and prior as `bohb`",
                             "promotion-based ASHA: no slot waits at a bracket barrier", "epochs"),
     "dehb": Algorithm("dehb", "differential evolution per budget", "Hyperband brackets", "epochs"),
