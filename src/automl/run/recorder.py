@@ -36,6 +36,11 @@ class Observer(Protocol):
     def trial_ended(self, record: TrialRecord) -> None: ...
 
 
+# Tune statuses of a trial that waits without a trainer, as the records name them: paused (at a
+# rung, between PBT segments) or pending (for a slot, before a retry).
+WAITING = {"PAUSED": "paused", "PENDING": "pending"}
+
+
 class Recorder(tune.Callback):
     def __init__(self, workspace: Path, experiment: dict[str, Any], metric: str,
                  observers: list[Observer] | None = None,
@@ -48,6 +53,7 @@ class Recorder(tune.Callback):
         self._lock = threading.Lock()
         self._journal: Journal | None = None  # opened (after a compaction) at the first event
         self.reclaimed = 0  # bytes of checkpoints deleted by retention during the run
+        self._running: dict[str, Any] = {}  # rec_id -> Tune trial, for records marked running
         self._reset_retention()
         self._recount()
 
@@ -80,7 +86,8 @@ class Recorder(tune.Callback):
         (live displays, tracking clients), which belong to the running driver only."""
         state = dict(self.__dict__)
         state["observers"] = []
-        for name in ("_lock", "_pruned", "_best_id", "_touched", "_tally", "_counts"):
+        for name in ("_lock", "_pruned", "_best_id", "_touched", "_tally", "_counts",
+                     "_running"):
             state.pop(name, None)
         state["_journal"] = None
         return state
@@ -88,6 +95,7 @@ class Recorder(tune.Callback):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+        self._running = {}
         self._reset_retention()
         self._recount()
         self._journal = None
@@ -153,6 +161,7 @@ class Recorder(tune.Callback):
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         record = self._record(trial)
         record.status = "running"
+        self._running[record.rec_id] = trial
         record.started_at = record.started_at or time.time()
         self._pruned.discard(record.rec_id)  # running again: it may write checkpoints again
         self._log(record)
@@ -163,6 +172,7 @@ class Recorder(tune.Callback):
             return
         record = self._record(trial)
         record.status = "running"
+        self._running[record.rec_id] = trial
         # The trainer's KPIs, as the trial named them (TAO's names are free-form).
         kpis = {k: result[k] for k in result.get(KPI_NAMES_KEY) or () if k in result}
         kpis[self.metric] = result[self.metric]
@@ -173,10 +183,23 @@ class Recorder(tune.Callback):
         self._log(record)
         self._emit("trial_result", record, result)
 
-    def on_trial_save(self, iteration, trials, trial, **info) -> None:
-        if getattr(trial, "status", None) == "PAUSED":
+    def on_step_end(self, iteration, trials, **info) -> None:
+        """Mark the trials that stopped running without ending: paused or pending.
+
+        Tune has no callback for a pause. A scheduler's PAUSE (a bracket rung, a PBT segment
+        boundary, a trial made to share slots) is carried out after the pause checkpoint's
+        ``on_trial_save``, while the trial still counts as RUNNING there, and PBT pauses others
+        directly; the status is set within the step, so at its end the records follow. Only the
+        trials recorded as running are looked at (at most the concurrent slots), so a step costs
+        the same with 10,000 trials waiting. A paused trial that is promoted or unpaused runs
+        again through ``on_trial_start``."""
+        for rec_id, trial in list(self._running.items()):
+            waiting = WAITING.get(getattr(trial, "status", None))
+            if waiting is None:
+                continue
+            del self._running[rec_id]
             record = self._record(trial)
-            record.status = "paused"
+            record.status = waiting
             self._log(record)
             notify(self.observers, "trial_status", record)  # no other event carries it
 
@@ -188,6 +211,7 @@ class Recorder(tune.Callback):
 
     def _finish(self, trial, errored: bool) -> None:
         record = self._record(trial)
+        self._running.pop(record.rec_id, None)
         outcome = self.read_outcome(record)
         status = outcome.get("status") or ("failed" if errored else "completed")
         if not errored and getattr(trial, "status", None) == "PAUSED":
@@ -245,6 +269,7 @@ class Recorder(tune.Callback):
     def on_trial_recover(self, iteration, trials, trial, **info) -> None:
         record = self._record(trial)
         record.status = "pending"
+        self._running.pop(record.rec_id, None)
         self._log(record)
         notify(self.observers, "trial_status", record)  # no other event carries it
 
