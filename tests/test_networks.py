@@ -5,8 +5,8 @@ at a rung.
 
 Each run must reach a correct best_rec.json: the network's monitoring metric (verbatim, spaces,
 brackets, slashes and all) and direction, the largest observed budget, and the exact checkpoint
-of that epoch. The default run keeps three networks (a bracketed name, a slash with a minimized
-loss, and reid with a hand-off that runs); the rest are ``slow``.
+of that epoch. The default run keeps two networks (a slash in a minimized loss's name, and reid
+with a hand-off that runs); the rest are ``slow``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ NETWORKS = {
     "tao-train-pointpillars": ("loss", "min"),
     "tao-train-mask2former": ("mIoU", "max"),
 }
-DEFAULT_RUN = ("tao-train-mask-grounding-dino", "tao-train-depth-anything-v2", "tao-train-reid")
+# In CI's default run: a slash in the name and a minimized loss; reid with its hand-off. The
+# bracketed/'@' name's MLflow encoding is unit-tested in test_tracking.py.
+DEFAULT_RUN = ("tao-train-depth-anything-v2", "tao-train-reid")
 
 
 def _data_flags(skill: SkillDir, root: Path, action: str = "train") -> list[str]:

@@ -413,3 +413,16 @@ def test_importing_tracking_does_not_import_torch_or_mlflow():
     code = ("import sys, automl.observers.tracking, automl.commands.ui; "
             "assert 'torch' not in sys.modules; assert 'mlflow' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("name", ["[bbox] val_mAP@50", "val Precision at Rank 1", "val/loss",
+                                  "a:b", "val_miou", "[segm] val_mAP@50-95"])
+def test_kpi_names_reach_mlflow_reversibly(name):
+    """MLflow refuses brackets and '@' in metric names: TAO's names are encoded, readable back."""
+    from mlflow.utils.validation import validate_param_and_metric_name
+
+    from automl.observers.tracking import kpi_name, mlflow_name
+
+    logged = mlflow_name(name)
+    assert validate_param_and_metric_name(logged) and kpi_name(logged) == name
+    assert mlflow_name("[bbox] val_mAP@50") != mlflow_name("_bbox_ val_mAP_50")
