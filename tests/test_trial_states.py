@@ -9,7 +9,7 @@ them at each moment of the run.
 
 from __future__ import annotations
 
-from pathlib import Path
+import pickle
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ import pytest
 from automl.cli import main
 from automl.results.journal import Journal
 from automl.results.records import read_history
+from automl.run.recorder import Recorder
 
 pytestmark = pytest.mark.usefixtures("ray_session")
 
@@ -90,10 +91,6 @@ class _Statuses:
 def test_recorder_marks_trials_that_stop_running_without_ending(tmp_path):
     """Paused by any scheduler (Tune has no pause callback) or made pending again: the record
     and the observers follow at the end of the step; a restart makes it running again."""
-    import pickle
-
-    from automl.run.recorder import Recorder
-
     observer = _Statuses()
     recorder = Recorder(tmp_path, {"budget": 3}, "val_miou", [observer])
     a, b = _Trial("a", 1), _Trial("b", 2)
