@@ -346,8 +346,10 @@ def test_a_broken_store_never_raises(tmp_path: Path, caplog):
     assert "trial_result failed" in caplog.text
 
 
-def test_driver_side_cost_per_event_is_tiny(workspace: Path):
-    """The observer calls only snapshot and enqueue; MLflow work happens in the background."""
+def test_events_are_logged_in_the_background(workspace: Path):
+    """The observer calls only snapshot and enqueue; MLflow work happens in the background and
+    every event lands once it drains. What an event costs the driver is measured by
+    ``benchmarks/overhead.py`` (controller overhead with and without MLflow), not here."""
     tracker = MlflowTracker(workspace_tracking_uri(workspace), "automl-cost", workspace)
     tracker.experiment_started(_experiment(workspace))
     records = [_trial(workspace, f"t{i:05d}", 1e-4 * (i + 1), "running") for i in range(10)]
@@ -371,7 +373,6 @@ def test_driver_side_cost_per_event_is_tiny(workspace: Path):
     drained = time.perf_counter() - drain
     print(f"driver cost {per_event * 1e6:.0f} µs/event; background drain {drained:.2f} s "
           f"for {events} events")
-    assert per_event < 0.002
     runs = _all_runs(_client(workspace), "automl-cost")
     assert len(runs) == 11
 
