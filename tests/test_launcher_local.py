@@ -25,7 +25,7 @@ def test_stop_kills_the_whole_process_group(tmp_path):
     job = LaunchSpec(argv=(sys.executable, "-c", code), cwd=tmp_path, log_path=tmp_path / "log")
     handle = LocalLauncher().start(job)
     time.sleep(0.5)
-    pgid = handle.pid
+    pgid = handle.local_pid()
     handle.stop(grace_s=2)
     time.sleep(0.2)
     alive = [p for p in os.listdir("/proc")

@@ -42,6 +42,13 @@ class Handle(ABC):
     def stop(self, grace_s: float = 5.0) -> int | None:
         """Stop the job (SIGTERM, then SIGKILL after ``grace_s``) and return its exit code."""
 
+    def local_pid(self) -> int | None:
+        """The pid of the job's process-group leader on this machine, which ``automl resume``
+        records and stops after a controller kill (automl.resume.reconcile); None for a job that
+        is not a local process (a container is found by its labels instead). Declared, never
+        guessed from an attribute: a remote job may well carry an integer id."""
+        return None
+
     def wait(self, timeout_s: float | None = None) -> int | None:
         """Block until the job ends (or ``timeout_s`` passes); the exit code or None."""
         import time

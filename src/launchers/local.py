@@ -32,8 +32,7 @@ class LocalHandle(Handle):
     def __init__(self, process: subprocess.Popen[bytes]) -> None:
         self.process = process
 
-    @property
-    def pid(self) -> int:
+    def local_pid(self) -> int | None:
         return self.process.pid
 
     def poll(self) -> int | None:

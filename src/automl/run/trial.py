@@ -265,8 +265,9 @@ class _Segment:
             handle = self.ctx.launcher.start(job)
         except LaunchError as exc:
             return Outcome("failed", "infrastructure", str(exc))
-        if isinstance(getattr(handle, "pid", None), int):  # for `automl resume` (reconcile.py)
-            record_trainer(self.folder, handle.pid, job.argv)
+        pid = handle.local_pid()
+        if pid is not None:  # for `automl resume` (reconcile.py)
+            record_trainer(self.folder, pid, job.argv)
         tail: StatusTail | None = self._status
         started = time.monotonic()
         stopped = timed_out = False
