@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from automl.algorithms import ALGORITHMS, DEFAULT as DEFAULT_ALGORITHM
 from automl.errors import UserError, did_you_mean, read_user_text
-from automl.json_schemas import STUDY, validate
+from automl.schema_files import STUDY, validate
 from automl.skill.schema import parse_yaml
 from launchers import LAUNCHERS
 

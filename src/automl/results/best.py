@@ -16,7 +16,7 @@ from typing import Any
 
 import jsonschema
 
-from automl.json_schemas import BEST_REC, load, validate
+from automl.schema_files import BEST_REC, load, validate
 from automl.tao.checkpoints import CheckpointFile, checkpoint_after
 from automl.contract import COUNTED
 from automl.results.records import TrialRecord, atomic_write_json

@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from automl.errors import UserError
-from automl.json_schemas import EXPERIMENT, validate
+from automl.schema_files import EXPERIMENT, validate
 from automl.results.records import atomic_write_json
 
 MARKER = "experiment.yaml"

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from automl.errors import UserError, did_you_mean, read_user_text
-from automl.json_schemas import OVERRIDES, validate
+from automl.schema_files import OVERRIDES, validate
 from automl.skill.schema import parse_yaml
 from automl.space.params import _contains, _fmt
 
