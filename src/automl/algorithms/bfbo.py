@@ -49,7 +49,7 @@ import numpy as np
 from ray.tune.search import Searcher
 
 from automl.algorithms.base import AlgoContext, Plan
-from automl.space.params import Param, SearchSpace, _exponents, _weighted_index
+from automl.space.params import Param, SearchSpace, power_exponents, weighted_index
 
 KAPPA = 2.0
 RANDOM_CANDIDATES = 768
@@ -78,10 +78,10 @@ class _Codec:
         u = min(max(u, 0.0), 1.0)
         if param.kind == "categorical":
             weights = param.weights or (1.0,) * len(param.choices)
-            return param.choices[_weighted_index(tuple(weights), u)]
+            return param.choices[weighted_index(tuple(weights), u)]
         low, high, _, base = param.bounds(env)
         if base:
-            exponents = _exponents(base, low, high)
+            exponents = power_exponents(base, low, high)
             if exponents:
                 return int(base ** exponents[min(int(u * len(exponents)), len(exponents) - 1)])
             return param.nearest(low, env)
@@ -119,7 +119,7 @@ class _Codec:
         low, high, _, base = param.bounds(self.base_env if static else env)
         value = float(value)
         if base:
-            exponents = _exponents(base, low, high)
+            exponents = power_exponents(base, low, high)
             if len(exponents) <= 1:
                 return 0.5
             k = math.log(max(value, 1e-300), base)

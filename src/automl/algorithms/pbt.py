@@ -67,7 +67,7 @@ from ray.tune.schedulers import PopulationBasedTraining, TrialScheduler
 
 from automl.algorithms.base import AlgoContext, Plan
 from automl.results.records import atomic_write_json
-from automl.space.params import Param, SearchSpace, _exponents
+from automl.space.params import Param, SearchSpace, power_exponents
 from automl.contract import INHERITED, PARENT_KEY, POINTER, STOP_EVERY_KEY
 from automl.run.trial import copy_file, read_pointer
 
@@ -102,7 +102,7 @@ def ordered_values(space: SearchSpace, param: Param) -> list[Any] | None:
         return None
     low, high, step, base = static_bounds(space, param)
     if base:
-        return [int(base**k) for k in _exponents(base, low, high)] or None
+        return [int(base**k) for k in power_exponents(base, low, high)] or None
     count = (high - low) // (step or 1) + 1
     if 0 < count <= ORDERED_MAX:
         return list(range(int(low), int(high) + 1, step or 1))

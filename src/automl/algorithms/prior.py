@@ -53,7 +53,7 @@ import numpy as np
 
 from automl.algorithms.mf_tpe import MultiFidelityTPE
 from automl.brackets.base import Slot
-from automl.space.params import Param, SearchSpace, _exponents
+from automl.space.params import Param, SearchSpace, power_exponents
 
 
 def _raw(param: Param, value: Any) -> Any:
@@ -173,7 +173,7 @@ class PriorProposer:
             return 0.0, 1.0, False
         base = next((int(x) for op, x in param.clauses if op == "^"), None)
         if base:
-            exponents = _exponents(base, param.low, param.high)
+            exponents = power_exponents(base, param.low, param.high)
             return float(exponents[0]), float(exponents[-1]), False
         log = bool(param.log and param.low and param.low > 0)
         return float(param.low), float(param.high), log

@@ -61,7 +61,7 @@ from automl.errors import UserError, did_you_mean
 from automl.skill.schema import Leaf, disabled_parameters, finite_number, iter_leaves
 from automl.space.lists import Elements, ListRule, Steps, Subset, Tied, element_key, fraction_key, option_key, tied_key
 from automl.space.overrides import ParamOverride, SpaceOverrides
-from automl.space.params import _COMPARE, _COMPARISONS, Clause, Param, SearchSpace, _contains, _fmt, parse_math_cond
+from automl.space.params import COMPARE, COMPARISONS, Clause, Param, SearchSpace, contains_value, format_value, parse_math_cond
 
 
 class _NotSearchable(Exception):
@@ -152,7 +152,7 @@ def _schema_bounds(leaf: Leaf, clauses: tuple[Clause, ...]) -> tuple[Any, bool, 
     low, high = finite_number(leaf.minimum), finite_number(leaf.maximum)
     low_open = high_open = False
     for op, x in clauses:
-        if x is None or op not in _COMPARISONS:
+        if x is None or op not in COMPARISONS:
             continue
         if op in (">", ">=") and (low is None or x >= low):
             low, low_open = x, op == ">"
@@ -182,9 +182,9 @@ def _pin_value(leaf: Leaf, value: Any) -> Any:
         low, low_open, high, high_open = _schema_bounds(leaf, clauses)
         if (low is not None and (value < low or (low_open and value == low))) or (
                 high is not None and (value > high or (high_open and value == high))):
-            raise UserError(f"{name}: {_fmt(value)} is outside the schema's range "
-                            f"{'(' if low_open else '['}{_fmt(low) if low is not None else '-Infinity'}, "
-                            f"{_fmt(high) if high is not None else 'Infinity'}{')' if high_open else ']'}")
+            raise UserError(f"{name}: {format_value(value)} is outside the schema's range "
+                            f"{'(' if low_open else '['}{format_value(low) if low is not None else '-Infinity'}, "
+                            f"{format_value(high) if high is not None else 'Infinity'}{')' if high_open else ']'}")
         return value
     if kind == "bool" and not isinstance(value, bool):
         raise UserError(f"{name}: expected true or false, {got}")
@@ -192,7 +192,7 @@ def _pin_value(leaf: Leaf, value: Any) -> Any:
         if not isinstance(value, list):
             raise UserError(f"{name}: expected a list for a {leaf.type} parameter, {got}")
         return value
-    if leaf.enum and leaf.type is not None and not _contains(leaf.enum, value):  # anyOf enums mix types
+    if leaf.enum and leaf.type is not None and not contains_value(leaf.enum, value):  # anyOf enums mix types
         raise UserError(f"{name}: {value!r} is not one of the schema's options {list(leaf.enum)}")
     if leaf.type == "string" and not isinstance(value, str):
         raise UserError(f"{name}: expected a string, {got}")
@@ -249,7 +249,7 @@ def _categorical(leaf: Leaf, override: ParamOverride | None, choices: tuple) -> 
         if leaf.enum and len(leaf.option_weights) == len(leaf.enum) and all(
                 isinstance(w, (int, float)) and w >= 0 for w in leaf.option_weights):
             by_option = [(o, w) for o, w in zip(leaf.enum, leaf.option_weights)]
-            weights = tuple(next(w for o, w in by_option if _contains([o], c)) for c in choices)
+            weights = tuple(next(w for o, w in by_option if contains_value([o], c)) for c in choices)
             source += "; schema option_weights"
         else:
             source += (f"; schema option_weights ignored ({len(leaf.option_weights)} weights "
@@ -274,11 +274,11 @@ def _numeric(leaf: Leaf, kind: str, override: ParamOverride | None, clauses: tup
         if bound is None:
             continue
         if is_int and not float(bound).is_integer():
-            raise UserError(f"{name}: {key} must be an integer, got {_fmt(bound)}")
+            raise UserError(f"{name}: {key} must be an integer, got {format_value(bound)}")
         if (s_low is not None and bound < s_low) or (s_high is not None and bound > s_high):
-            low_text = _fmt(s_low) if s_low is not None else "-Infinity"
-            high_text = _fmt(s_high) if s_high is not None else "Infinity"
-            raise UserError(f"{name}: {key} {_fmt(bound)} is outside the schema's range [{low_text}, {high_text}]")
+            low_text = format_value(s_low) if s_low is not None else "-Infinity"
+            high_text = format_value(s_high) if s_high is not None else "Infinity"
+            raise UserError(f"{name}: {key} {format_value(bound)} is outside the schema's range [{low_text}, {high_text}]")
     rate = not is_int and _is_learning_rate(name)
     log = override.log if override is not None and override.log is not None else rate
     if log and "^" in ops:
@@ -336,7 +336,7 @@ def _numeric(leaf: Leaf, kind: str, override: ParamOverride | None, clauses: tup
     else:
         low, high = float(low), float(high)
     if low > high:
-        message = f"empty range [{_fmt(low)}, {_fmt(high)}]"
+        message = f"empty range [{format_value(low)}, {format_value(high)}]"
         if o_low is not None or o_high is not None:
             raise UserError(f"{name}: {message}")
         raise _NotSearchable(message)
@@ -344,8 +344,8 @@ def _numeric(leaf: Leaf, kind: str, override: ParamOverride | None, clauses: tup
     if low_from == high_from:
         source = low_from
     else:
-        schema_low = "none" if leaf.minimum is None else _fmt(leaf.minimum)
-        schema_high = "none" if leaf.maximum is None else _fmt(leaf.maximum)
+        schema_low = "none" if leaf.minimum is None else format_value(leaf.minimum)
+        schema_high = "none" if leaf.maximum is None else format_value(leaf.maximum)
         low_text = low_from if low_from in ("override", "schema") else f"{low_from} (schema minimum {schema_low})"
         high_text = high_from if high_from in ("override", "schema") else f"{high_from} (schema maximum {schema_high})"
         source = f"min: {low_text}; max: {high_text}"
@@ -460,11 +460,11 @@ def _override_bounds(leaf: Leaf, override: ParamOverride | None, integer: bool,
             if value is None:
                 continue
             if integer and not float(value).is_integer():
-                raise UserError(f"{leaf.name}: {key} must be an integer, got {_fmt(value)}")
+                raise UserError(f"{leaf.name}: {key} must be an integer, got {format_value(value)}")
             if (low is not None and value < low) or (high is not None and value > high):
-                raise UserError(f"{leaf.name}: {key} {_fmt(value)} is outside the schema's range "
-                                f"[{_fmt(low) if low is not None else '-Infinity'}, "
-                                f"{_fmt(high) if high is not None else 'Infinity'}] of an element")
+                raise UserError(f"{leaf.name}: {key} {format_value(value)} is outside the schema's range "
+                                f"[{format_value(low) if low is not None else '-Infinity'}, "
+                                f"{format_value(high) if high is not None else 'Infinity'}] of an element")
         out.append(bounds)
     return out[0], out[1]
 
@@ -491,7 +491,7 @@ def _elements(leaf: Leaf, override: ParamOverride | None, default: list) -> tupl
     if override is not None and override.valid_options is not None:
         choices, weights = _number_options(leaf, override, integer)
         subs = [Param(name=key, kind="categorical", choices=choices, weights=weights,
-                      default=value if _contains(choices, value) else None, source="override valid_options")
+                      default=value if contains_value(choices, value) else None, source="override valid_options")
                 for key, value in zip(keys, default)]
         return Elements(name, keys, tuple(default), "override valid_options", integer=integer), subs
     if override is not None and override.option_weights is not None:
@@ -512,7 +512,7 @@ def _elements(leaf: Leaf, override: ParamOverride | None, default: list) -> tupl
             raise _NotSearchable(f"a list of {length} numbers without bounds; give valid_min/valid_max "
                                  "(a number for every element, or a list of one per element) or valid_options, or pin a list")
         if low > high or (log and low <= 0):
-            message = f"empty range [{_fmt(low)}, {_fmt(high)}]" if low > high else "log scale needs a minimum > 0"
+            message = f"empty range [{format_value(low)}, {format_value(high)}]" if low > high else "log scale needs a minimum > 0"
             if o_low is not None or o_high is not None or log:
                 raise UserError(f"{name}: {message}")
             raise _NotSearchable(message)
@@ -533,7 +533,7 @@ def _tied(leaf: Leaf, override: ParamOverride | None, default: list, leaves: Map
     if override is not None and override.valid_options is not None:
         choices, weights = _number_options(leaf, override, integer)
         sub = Param(name=key, kind="categorical", choices=choices, weights=weights,
-                    default=value if _contains(choices, value) else None, source="override valid_options")
+                    default=value if contains_value(choices, value) else None, source="override valid_options")
         return Tied(name, (key,), tuple(default), "override valid_options", length=length), [sub]
     if override is not None and override.option_weights is not None:
         raise UserError(f"{name}: option_weights need options; give valid_options as well")
@@ -550,7 +550,7 @@ def _tied(leaf: Leaf, override: ParamOverride | None, default: list, leaves: Map
         if value is not None:
             low, high = min(low, value), max(high, value)
         origin = "pinned" if parent in pinned else "default"
-        source = f"TAO's rule for [k, k] sizes: {parent}/100 .. {parent}/10 ({parent} = {_fmt(size)}, {origin})"
+        source = f"TAO's rule for [k, k] sizes: {parent}/100 .. {parent}/10 ({parent} = {format_value(size)}, {origin})"
     elif o_low is not None and o_high is not None:
         low, high, source = o_low, o_high, "override"
     else:
@@ -561,11 +561,11 @@ def _tied(leaf: Leaf, override: ParamOverride | None, default: list, leaves: Map
         high = o_high if o_high is not None else high
         source = "override" if o_low is not None and o_high is not None else f"{source}; override"
     if low > high:
-        raise UserError(f"{name}: empty range [{_fmt(low)}, {_fmt(high)}]")
+        raise UserError(f"{name}: empty range [{format_value(low)}, {format_value(high)}]")
     if integer and value is not None and value % 2:
         odd = tuple(range(math.ceil(low) | 1, math.floor(high) + 1, 2))
         if not odd:
-            raise UserError(f"{name}: no odd value in [{_fmt(low)}, {_fmt(high)}] (its default {value} is odd)")
+            raise UserError(f"{name}: no odd value in [{format_value(low)}, {format_value(high)}] (its default {value} is odd)")
         sub = Param(name=key, kind="categorical", choices=odd, default=value if value in odd else None,
                     source=f"{source}; odd, as the default (kernel sizes)")
     else:
@@ -587,7 +587,7 @@ def _steps(leaf: Leaf, override: ParamOverride | None, default: list,
     high = override.valid_max if override is not None and override.valid_max is not None else 1.0
     if not 0 <= low <= high <= 1:
         raise UserError(f"{name}: valid_min/valid_max of a step list are fractions of num_epochs, "
-                        f"0 <= valid_min <= valid_max <= 1; got [{_fmt(low)}, {_fmt(high)}]")
+                        f"0 <= valid_min <= valid_max <= 1; got [{format_value(low)}, {format_value(high)}]")
     source = "override" if override is not None and (override.valid_min is not None
                                                       or override.valid_max is not None) else "fractions in [0, 1]"
     epochs_leaf = leaves.get(f"{name.rpartition('.')[0]}.num_epochs") or leaves.get("train.num_epochs")
@@ -654,7 +654,7 @@ def _reconcile(params: dict[str, Param], pinned: Mapping[str, Any], context: Map
         except ValueError:
             continue
         for op, operand in clauses:
-            if op in _COMPARISONS and operand is None:
+            if op in COMPARISONS and operand is None:
                 needed = {">": ("<", high), ">=": ("<=", high), "<": (">", low), "<=": (">=", low)}[op]
             elif op == "/":
                 needed = (">=", low * operand)
@@ -669,7 +669,7 @@ def _restrict_parent(params: dict[str, Param], parent: str, needed: tuple[str, f
     op, limit = needed
 
     def ok(value: Any) -> bool:
-        return _COMPARE[op](value, limit)
+        return COMPARE[op](value, limit)
 
     why = f"so that {child} ({cond}) keeps a non-empty range"
     fixed = pinned.get(parent, context.get(parent))
@@ -687,7 +687,7 @@ def _restrict_parent(params: dict[str, Param], parent: str, needed: tuple[str, f
                 raise UserError(f"{parent}: no option leaves {child} ({cond}) a valid value; change either range")
             weights = None
             if param.weights:
-                weights = tuple(w for c, w in zip(param.choices, param.weights) if _contains(kept, c))
+                weights = tuple(w for c, w in zip(param.choices, param.weights) if contains_value(kept, c))
                 weights = tuple(w / sum(weights) for w in weights) if sum(weights) > 0 else None
             params[parent] = dataclasses.replace(param, choices=kept, weights=weights,
                                                  source=f"{param.source}; options limited {why}")
@@ -705,11 +705,11 @@ def _restrict_parent(params: dict[str, Param], parent: str, needed: tuple[str, f
     if op in ("<", "<=") and bound < high:
         high = bound
         params[parent] = dataclasses.replace(param, high=high,
-                                             source=f"{param.source}; max capped to {_fmt(high)} {why}")
+                                             source=f"{param.source}; max capped to {format_value(high)} {why}")
     elif op in (">", ">=") and bound > low:
         low = bound
         params[parent] = dataclasses.replace(param, low=low,
-                                             source=f"{param.source}; min raised to {_fmt(low)} {why}")
+                                             source=f"{param.source}; min raised to {format_value(low)} {why}")
     if low > high:
         raise UserError(f"{parent}: no value in its range leaves {child} ({cond}) a valid value; change either range")
     return params

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 from automl.errors import UserError, did_you_mean, read_user_text
 from automl.schema_files import OVERRIDES, validate
 from automl.skill.schema import parse_yaml
-from automl.space.params import _contains, _fmt
+from automl.space.params import contains_value, format_value
 
 _OVERRIDE_KEYS = ("valid_min", "valid_max", "valid_options", "option_weights", "value", "log")
 # Keys people write by habit (and TAO silently ignores) -> the key that does what they meant.
@@ -114,13 +114,13 @@ class ParamOverride(BaseModel):
             for low, high in zip(lows * (len(highs) if len(lows) == 1 else 1),
                                  highs * (len(lows) if len(highs) == 1 else 1)):
                 if low > high:
-                    raise ValueError(f"valid_min {_fmt(low)} > valid_max {_fmt(high)}; swap the two bounds")
+                    raise ValueError(f"valid_min {format_value(low)} > valid_max {format_value(high)}; swap the two bounds")
         if self.valid_options is not None:
             if not self.valid_options:
                 raise ValueError("valid_options is empty; list at least one option (or pin with 'value')")
             if self.valid_min is not None or self.valid_max is not None or self.log:
                 raise ValueError("use either valid_options or valid_min/valid_max/log, not both")
-            repeated = [o for i, o in enumerate(self.valid_options) if _contains(self.valid_options[:i], o)]
+            repeated = [o for i, o in enumerate(self.valid_options) if contains_value(self.valid_options[:i], o)]
             if repeated:
                 raise ValueError(f"valid_options lists {repeated[0]!r} twice")
         if self.option_weights is not None:
@@ -130,7 +130,7 @@ class ParamOverride(BaseModel):
                 raise ValueError(f"option_weights has {len(self.option_weights)} entries "
                                  f"for {len(self.valid_options)} valid_options")
         if self.log and self.valid_min is not None and min(_bounds(self.valid_min)) <= 0:
-            raise ValueError(f"log scale needs valid_min > 0, got {_fmt(min(_bounds(self.valid_min)))}")
+            raise ValueError(f"log scale needs valid_min > 0, got {format_value(min(_bounds(self.valid_min)))}")
         return self
 
     @property

@@ -54,8 +54,8 @@ if TYPE_CHECKING:
 
 
 Clause = tuple[str, float | None]  # (operator, operand); operand None means "the parent's value"
-_COMPARE = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
-_COMPARISONS = tuple(_COMPARE)
+COMPARE = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
+COMPARISONS = tuple(COMPARE)
 _CLAUSE = re.compile(r"\s*(>=|<=|>|<|/|\^)\s*(depends_on|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
 
 
@@ -81,7 +81,7 @@ def parse_math_cond(text: str) -> tuple[Clause, ...]:
     return tuple(clauses)
 
 
-def _fmt(value: Any) -> str:
+def format_value(value: Any) -> str:
     """Numbers as a user reads them: 6e-05, 0.5, 1332, Infinity (as TAO writes it)."""
     if isinstance(value, float) and math.isinf(value):
         return "Infinity" if value > 0 else "-Infinity"
@@ -155,7 +155,7 @@ class Param:
 
     def _infeasible(self, env: Mapping[str, Any]) -> ValueError:
         parent = f" with {self.depends_on}={env.get(self.depends_on)!r}" if self.depends_on else ""
-        return ValueError(f"{self.name}: no value satisfies [{_fmt(self.low)}, {_fmt(self.high)}] "
+        return ValueError(f"{self.name}: no value satisfies [{format_value(self.low)}, {format_value(self.high)}] "
                           f"and math_cond '{self.math_cond}'{parent}")
 
     def sample(self, trial: optuna.Trial, env: Mapping[str, Any]) -> Any:
@@ -168,11 +168,11 @@ class Param:
         if self.kind == "categorical":
             if self.weights:
                 quantile = trial.suggest_float(self.name, 0.0, 1.0)
-                return self.choices[_weighted_index(self.weights, quantile)]
+                return self.choices[weighted_index(self.weights, quantile)]
             return trial.suggest_categorical(self.name, self.choices)
         low, high, step, base = self.bounds(env)
         if base:
-            exponents = _exponents(base, low, high)
+            exponents = power_exponents(base, low, high)
             if not exponents:
                 raise self._infeasible(env)
             return base ** trial.suggest_int(self.name, exponents[0], exponents[-1])
@@ -188,14 +188,14 @@ class Param:
         trial the killed controller had created, see automl.resume.replay). Weighted
         categoricals: the middle of the choice's quantile interval; powers: the exponent."""
         if self.kind == "categorical" and self.weights:
-            if not _contains(self.choices, value):
+            if not contains_value(self.choices, value):
                 raise ValueError(f"{self.name}: {value!r} is not one of {list(self.choices)}")
-            index = next(i for i, c in enumerate(self.choices) if _contains((c,), value))
+            index = next(i for i, c in enumerate(self.choices) if contains_value((c,), value))
             cumulative = [0.0, *(sum(self.weights[: i + 1]) for i in range(len(self.weights)))]
             return (cumulative[index] + cumulative[index + 1]) / 2 / cumulative[-1]
         base = self.bounds(env)[3] if self.kind != "categorical" else None
         if base:
-            for exponent in _exponents(base, 1, value if isinstance(value, (int, float)) else 0):
+            for exponent in power_exponents(base, 1, value if isinstance(value, (int, float)) else 0):
                 if base**exponent == value:
                     return exponent
             raise ValueError(f"{self.name}: {value!r} is not a power of {base}")
@@ -204,31 +204,31 @@ class Param:
     def problem(self, value: Any, env: Mapping[str, Any] = MappingProxyType({})) -> str | None:
         """Why ``value`` is not in this parameter's space (None when it is)."""
         if self.kind == "categorical":
-            return None if _contains(self.choices, value) else f"{value!r} is not one of {list(self.choices)}"
+            return None if contains_value(self.choices, value) else f"{value!r} is not one of {list(self.choices)}"
         expected = int if self.kind == "int" else (int, float)
         if isinstance(value, bool) or not isinstance(value, expected) or not math.isfinite(value):
             return f"{value!r} is not a finite {self.kind}"
         low, high, step, base = self.bounds(env)
         if not low <= value <= high:
             cond = f" (math_cond '{self.math_cond}')" if self.math_cond else ""
-            return f"{_fmt(value)} is outside [{_fmt(low)}, {_fmt(high)}]{cond}"
+            return f"{format_value(value)} is outside [{format_value(low)}, {format_value(high)}]{cond}"
         if step and value % step:
             return f"{value} is not a multiple of {step}"
-        if base and value not in (base**k for k in _exponents(base, low, high)):
+        if base and value not in (base**k for k in power_exponents(base, low, high)):
             return f"{value} is not a power of {base}"
         return None
 
     def nearest(self, value: Any, env: Mapping[str, Any] = MappingProxyType({})) -> Any:
         """The valid value closest to ``value`` (clamped, rounded, snapped to a power/multiple)."""
         if self.kind == "categorical":
-            if _contains(self.choices, value):
+            if contains_value(self.choices, value):
                 return value
             numeric = [c for c in self.choices if isinstance(c, (int, float)) and not isinstance(c, bool)]
             if numeric and isinstance(value, (int, float)) and not isinstance(value, bool):
                 return min(numeric, key=lambda c: abs(c - value))
             raise ValueError(f"{self.name}: {value!r} is not one of {list(self.choices)}")
         low, high, step, base = self.bounds(env)
-        powers = [base**k for k in _exponents(base, low, high)] if base else []
+        powers = [base**k for k in power_exponents(base, low, high)] if base else []
         if low > high or (base and not powers):
             raise self._infeasible(env)
         clamped = min(max(float(value), low), high)
@@ -260,33 +260,33 @@ class Param:
             if self.weights:
                 return "{" + ", ".join(f"{c!r}: {w:.0%}" for c, w in zip(self.choices, self.weights)) + "}"
             return "{" + ", ".join(repr(c) for c in self.choices) + "}"
-        text = f"[{_fmt(self.low)}, {_fmt(self.high)}]"
+        text = f"[{format_value(self.low)}, {format_value(self.high)}]"
         for op, operand in self.clauses:
             if op == "^":
                 text = f"{int(operand)}^k in {text}"
             elif op == "/" and self.depends_on:
-                text += f", <= {self.depends_on} / {_fmt(operand)}"
+                text += f", <= {self.depends_on} / {format_value(operand)}"
             elif op == "/":
                 text += f", multiple of {int(operand)}"
             elif operand is None:
                 text += f", {op} {self.depends_on}"
             elif (op == ">" and operand >= self.low) or (op == ">=" and operand > self.low) or (
                     op == "<" and operand <= self.high) or (op == "<=" and operand < self.high):
-                text += f", {op} {_fmt(operand)}"
+                text += f", {op} {format_value(operand)}"
         return text
 
 
-def _contains(choices: Iterable, value: Any) -> bool:
+def contains_value(choices: Iterable, value: Any) -> bool:
     """Membership that does not confuse True with 1 or numpy scalars with Python ones."""
     return any(type(value) is type(c) and value == c for c in choices)
 
 
-def _weighted_index(weights: tuple[float, ...], quantile: float) -> int:
+def weighted_index(weights: tuple[float, ...], quantile: float) -> int:
     cumulative = [sum(weights[: i + 1]) for i in range(len(weights))]
     return min(bisect.bisect_right(cumulative, quantile * cumulative[-1]), len(weights) - 1)
 
 
-def _exponents(base: int, low: float, high: float) -> list[int]:
+def power_exponents(base: int, low: float, high: float) -> list[int]:
     exponents, k = [], 0
     while base**k <= high:
         if base**k >= low:
