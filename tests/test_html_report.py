@@ -1,10 +1,12 @@
-"""``automl report``: the HTML report, from a real tiny experiment and from crafted histories."""
+"""``automl report``: one self-contained HTML file (views.js, style.css and the experiment's
+document inline), from a real tiny experiment and from crafted histories. What the views draw
+from the document is tested in Chromium (tests/test_service_web.py); here: the document, the
+file's self-containment and escaping, and the errors."""
 
 from __future__ import annotations
 
 import argparse
 import copy
-import html
 import json
 import re
 import sys
@@ -12,32 +14,30 @@ from pathlib import Path
 
 import pytest
 from tests.helpers.skills import FAKE_SCHEMA, make_fake_skill
-from PIL import Image
 
 from automl.errors import UserError
 from automl.results.failures import HINTS
-from automl.commands.report import FIGURES, cost, importances, main_report, write_report, _load
+from automl.commands.report import CSP, document, importances, load, main_report, write_report
 from automl.results.records import TrialRecord, read_history, write_history
 from automl.space.params import Param, SearchSpace
 from automl.results.workspace import Workspace
 
-HEADINGS = ("Experiment", "Best trial", "Optimization history", "Learning curves", "All trials",
-            "Hyperparameters vs metric (parallel coordinates)", "Hyperparameter importance",
-            "Failure summary", "Cost")
 MODES = ["ok", "nan", "exit1_after_last", "data"]
 
 
-def section(page: str, anchor: str) -> str:
-    match = re.search(rf'<section id="{anchor}">(.*?)</section>', page, re.S)
-    assert match, f"no section {anchor}"
-    return match.group(1)
+def embedded(page: str) -> dict:
+    """The document the file embeds (what views.js draws)."""
+    match = re.search(r'<script type="application/json" id="automl-data">(.*?)</script>', page, re.S)
+    assert match, "no embedded data"
+    return json.loads(match.group(1))
 
 
-def assert_png(path: Path) -> None:
-    assert path.is_file() and path.stat().st_size > 1000, path
-    with Image.open(path) as image:
-        assert image.format == "PNG" and image.width > 300 and image.height > 150
-        image.verify()
+def assert_self_contained(page: str) -> None:
+    """One file: no reference to another file or host, the policy forbids any fetch."""
+    assert f'content="{CSP}"' in page and "connect-src" not in CSP and "default-src 'none'" in CSP
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!#)""", page.split('id="automl-data"')[0])
+    assert "class Dashboard" in page and "Views.report(" in page  # the page's own views
+    assert page.count("</script>") == 2  # the data and the views; nothing closes them early
 
 
 # --------------------------------------------------------------------------------------------
@@ -71,51 +71,26 @@ def test_report_of_a_real_experiment(mixed_workspace):
 
     path = write_report(mixed_workspace)
     assert path == mixed_workspace / "report" / "index.html"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["index.html"]  # one file
     page = path.read_text(encoding="utf-8")
-    for heading in HEADINGS:
-        assert f"<h2>{heading}</h2>" in page
-    for name in FIGURES:
-        assert f'<img src="{name}"' in page
-        assert_png(path.parent / name)
-
+    assert_self_contained(page)
+    doc = embedded(page)
+    experiment = doc["experiment"]
+    assert experiment["state"] == "SUCCEEDED" and experiment["algorithm"] == "random"
+    assert experiment["metric"] == "val_miou" and experiment["progress"]["trials_total"] == 6
     best = json.loads((mixed_workspace / "best_rec.json").read_text())["best"]
-    header = section(page, "best")
-    assert best["rec_id"] in header and best["checkpoint_uri"] in header
-    assert f"{best['score']:.4g}" in header
-    assert "hp.x" in header
-    experiment = section(page, "experiment")
-    assert "random" in experiment and "val_miou" in experiment and "<td>7</td>" in experiment
-
-    importance = section(page, "importance")
-    for name in ("hp.x", "hp.y", "hp.c", "fake.mode"):
-        assert f"<td>{name}</td>" in importance
-
-    failures = section(page, "failures")
-    for record in records:
-        if record.failure_class:
-            assert f"<td>{record.failure_class}</td>" in failures
-            assert html.escape(HINTS[record.failure_class]) in failures
-
-    # every trial in the table, with its outcome; the wide figure scrolls, never squeezed
-    table = section(page, "trials")
-    for record in records:
-        assert f"<td>{record.rec_id}</td>" in table
-        assert f"<td>{record.status}{': ' + record.failure_class if record.failure_class else ''}</td>" in table
-    assert '<figure class="wide"><img src="parallel.png"' in page
-    assert "figure.wide img{max-width:none}" in page
-    # one colour per trial in the curves (tab10), not one per outcome
-    with Image.open(path.parent / "curves.png") as image:
-        pixels = {rgb for _, rgb in image.convert("RGB").getcolors(maxcolors=1 << 20)}
-    import matplotlib as mpl
-
-    tab10 = {tuple(round(255 * c) for c in rgb) for rgb in mpl.colormaps["tab10"].colors}
-    drawn = [r for r in records if any(isinstance(x.get("val_miou"), float) for x in r.results)]
-    assert len(tab10 & pixels) >= len(drawn) >= 3
-
-    spent = sum(r.observed_budget for r in records)
-    assert f"trained {spent} epochs" in section(page, "cost")
-    assert f"of the {6 * 3} epochs" in section(page, "cost")
-
+    assert experiment["progress"]["best"]["rec_id"] == best["rec_id"]
+    assert doc["analysis"]["best_rec"]["best"]["rec_id"] == best["rec_id"]
+    assert {t["rec_id"]: t["status"] for t in doc["trials"]} == {r.rec_id: r.status for r in records}
+    for trial in doc["trials"]:
+        if trial["failure_class"]:
+            assert trial["hint"] == HINTS[trial["failure_class"]]
+    assert set(doc["analysis"]["importances"]) <= {"hp.x", "hp.y", "hp.c", "fake.mode"}
+    assert {a["name"] for a in doc["analysis"]["params"]} >= {"hp.x", "fake.mode"}
+    # each trial's page: its spec, status lines, log tail and checkpoints, from its folder
+    details = doc["details"][best["rec_id"]]
+    assert details["spec"] and details["status_lines"] and details["checkpoints"]
+    assert any(c["finished_epoch"] for c in details["checkpoints"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -202,30 +177,27 @@ def test_crafted_multi_fidelity_report(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == f"report: {path}"
     assert not (workspace / "report").exists()
     page = path.read_text(encoding="utf-8")
-    for heading in HEADINGS:
-        assert f"<h2>{heading}</h2>" in page
-    for name in FIGURES:
-        assert_png(path.parent / name)
-    # secrets and markup
-    assert "hunter2" not in page and "s3cr3t" not in page and "token=***" in page
-    assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;cleanup&gt;" in page
-    # rungs: the budgets trials were observed at
-    assert "(1, 2, 3, 9 epochs)" in section(page, "curves")
-    # best: no best_rec.json, so computed from history.json with best_rec.json's rule
-    best = section(page, "best")
-    assert "best_rec.json is not written yet" in best and "t05" in best  # lr 1e-4 at 9 epochs
+    assert_self_contained(page)
+    # secrets never embedded; markup only as JSON data, its "<" escaped
+    assert "hunter2" not in page and "s3cr3t" not in page
+    assert "<script>alert" not in page and "\\u003cscript>alert(1)\\u003c/script>" in page
+    doc = embedded(page)
+    trials = {t["rec_id"]: t for t in doc["trials"]}
+    assert trials["t07"]["failure_message"] == "loss is nan; token=***"
+    assert trials["t01"]["params"]["model.encryption_key"] == "***"
+    assert trials["t07"]["results"][1]["val_miou"] is None  # NaN: JSON null, skipped by the views
+    # no best_rec.json: the best follows best_rec.json's rule over history.json
+    assert doc["analysis"]["best_rec"] is None and "not written yet" in doc["analysis"]["best_note"]
+    assert doc["experiment"]["progress"]["best"]["rec_id"] == "t05"  # lr 1e-4 at 9 epochs
     # importance over the three trials observed at 9 epochs; the secret pinned key is left out
-    result, text = importances(_load(workspace))
+    result, text = importances(load(workspace))
     assert set(result) == {"train.optim.lr", "dataset.batch_size", "model.head"}
     assert "3 trials with a finite val_miou at the largest budget (9 epochs)" in text
-    # cost: 1+1+3+9+9+3+1(failed: epoch 1 finite, epoch 2 nan -> observed 2)+9
-    spent, full, ratio = cost(_load(workspace))
-    assert (spent, full) == (sum(r.observed_budget for r in records), 8 * 9)
-    cost_text = section(page, "cost")
-    assert f"trained {spent} epochs" in cost_text and f"{ratio:.2f}" in cost_text
-    assert "saved by the algorithm" in cost_text
-    failures = section(page, "failures")
-    assert "<td>diverged</td>" in failures and "1 recovered" in failures
+    assert list(doc["analysis"]["importances"]) == sorted(result, key=lambda k: -result[k])
+    axes = {a["name"]: a for a in doc["analysis"]["params"]}
+    assert axes["train.optim.lr"]["log"] and axes["train.optim.lr"]["low"] == 1e-6
+    assert axes["model.head"]["choices"] == ["mlp", "<script>alert(1)</script>"]
+    assert "model.encryption_key" not in axes
 
 
 def test_importance_needs_two_scored_trials(tmp_path):
@@ -233,13 +205,9 @@ def test_importance_needs_two_scored_trials(tmp_path):
     for record in records[1:]:
         record.results, record.status = [], "failed"
         record.failure_class, record.failure_message = "data", "data: no images"
-    workspace = craft(tmp_path / "one", records)
-    path = write_report(workspace)
-    page = path.read_text(encoding="utf-8")
-    assert "at least 2 trials" in section(page, "importance")
-    assert not (path.parent / "importance.png").exists()
-    for name in ("history.png", "curves.png", "parallel.png"):
-        assert_png(path.parent / name)
+    doc = document(load(craft(tmp_path / "one", records)))
+    assert doc["analysis"]["importances"] == {}
+    assert "at least 2 trials" in doc["analysis"]["importance_note"]
 
 
 def test_importance_with_constant_parameters(tmp_path):
@@ -247,10 +215,8 @@ def test_importance_with_constant_parameters(tmp_path):
     for record in records:
         record.params.update({"dataset.batch_size": 4, "model.head": "mlp", "train.optim.lr": 1e-4})
     workspace = craft(tmp_path / "constant", records)
-    result, text = importances(_load(workspace))
+    result, text = importances(load(workspace))
     assert result == {} and "No hyperparameter varies" in text
-    page = write_report(workspace).read_text(encoding="utf-8")
-    assert "No hyperparameter varies" in section(page, "importance")
 
 
 def test_no_finite_scores_still_reports(tmp_path):
@@ -258,36 +224,19 @@ def test_no_finite_scores_still_reports(tmp_path):
     for record in records:
         record.results, record.status = [], "failed"
         record.failure_class, record.failure_message = "oom", "CUDA out of memory"
-    workspace = craft(tmp_path / "none", records)
-    path = write_report(workspace)
-    page = path.read_text(encoding="utf-8")
-    for heading in HEADINGS:
-        assert f"<h2>{heading}</h2>" in page
-    assert not any((path.parent / name).exists() for name in FIGURES)
-    assert "<td>8</td>" in section(page, "failures") and "CUDA out of memory" in page
+    page = write_report(craft(tmp_path / "none", records)).read_text(encoding="utf-8")
+    doc = embedded(page)
+    assert doc["experiment"]["progress"]["best"] is None
+    assert all(t["score"] is None and t["hint"] == HINTS["oom"] for t in doc["trials"])
 
 
-def test_legends_name_only_what_occurred(tmp_path, monkeypatch):
-    """All trials completed at the full budget: the legends name "completed", nothing else (no
-    failed/stopped entry, no "score below the budget" marker), and each curve has its own
-    colour, named in a legend of trials."""
-    from automl.commands import report as html_report
+def test_pareto_front_and_baseline_reach_the_views(tmp_path):
+    """best_rec.json's comparison_to_baseline and pareto_front (written by multi-objective
+    runs) are passed on as written, for the header and the Pareto view."""
+    from automl.commands.report import analysis
 
-    records = [TrialRecord(f"t{i:02d}", {"train.optim.lr": 1e-4 * (i + 1), "dataset.batch_size": 2,
-                                         "model.head": "mlp"}, index=i + 1, status="completed",
-                           budget=9, results=curve(9, 0.5 + 0.1 * i)) for i in range(3)]
-    figures = {}
-    monkeypatch.setattr(html_report, "_save", lambda fig, path: figures.__setitem__(path.name, fig))
-    write_report(craft(tmp_path / "done", records))
-
-    def labels(legend) -> list[str]:
-        return [t.get_text() for t in legend.get_texts()]
-
-    history = [labels(ax.get_legend()) for ax in figures["history.png"].axes if ax.get_legend()]
-    assert history == [["completed (3)", "best so far (at 9 epochs)"]]
-    curves = figures["curves.png"]
-    assert labels(curves.axes[0].get_legend()) == ["completed (3)"]
-    assert labels(curves.legends[0]) == [f"#{r.index} {r.rec_id}" for r in records]
-    colours = {line.get_color() if isinstance(line.get_color(), str) else tuple(line.get_color())
-               for line in curves.axes[0].get_lines() if line.get_label().startswith("#")}
-    assert len(colours) == 3
+    data = load(craft(tmp_path / "mo", asha_records()))
+    data.best_doc = {"best": None, "comparison_to_baseline": {"baseline_score": 0.5, "gain": 0.3},
+                     "pareto_front": [{"rec_id": "t04", "scores": {"val_miou": 0.8, "val_loss": 0.2}}]}
+    out = analysis(data)["best_rec"]
+    assert out["comparison_to_baseline"]["gain"] == 0.3 and out["pareto_front"][0]["rec_id"] == "t04"

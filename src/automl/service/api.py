@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 
 from automl.errors import UserError
 from automl.results.failures import HINTS
+from automl.results.journal import journal_path
 from automl.skill.schema import parse_yaml
 from automl.service import auth
 from automl.service.progress_doc import progress, shown_progress, shown_status
@@ -49,12 +50,14 @@ from automl.service.schemas import (
     ExperimentList,
     ExperimentOut,
     SERVER_OWNED,
+    AnalysisOut,
     HandoffIn,
     HandoffOut,
     Me,
     SkillInput,
     SkillOut,
     StudyText,
+    TrialDetails,
     TrialList,
     TrialOut,
 )
@@ -139,6 +142,15 @@ def _handoff_path_keys(workspace: Path, action: str) -> dict[str, str]:
     keys = profile_for(skill).path_keys(action)
     return {**keys, **{short: keys[full] for short, full in skill.shorthand().items()
                        if full in keys}}
+
+
+def _identity(path: Path) -> tuple[int, ...]:
+    """A file's (inode, size, mtime): changes whenever it is replaced or appended to."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return (0, 0, 0)
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 def _skill_out(name: str, path: Path) -> SkillOut:
@@ -453,7 +465,8 @@ def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
     @api.get("/experiments/{experiment_id}/report", tags=["results"],
              response_class=FileResponse, responses=_ERRORS)
     def report(experiment_id: str, who: Who) -> FileResponse:
-        """The HTML report (``automl report``), drawn now; figures at ``report/{name}``."""
+        """The HTML report (``automl report``) as of now: one self-contained file (its views
+        and data inline), to save and open from disk."""
         from automl.commands.report import write_report
 
         workspace = workspace_of(experiment_id, who)
@@ -461,13 +474,43 @@ def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
             raise HTTPException(404, "no trial has been recorded yet")
         return FileResponse(write_report(workspace), media_type="text/html")
 
-    @api.get("/experiments/{experiment_id}/report/{name}", tags=["results"],
-             response_class=FileResponse, responses=_ERRORS)
-    def report_file(experiment_id: str, name: str, who: Who) -> FileResponse:
-        path = workspace_of(experiment_id, who) / "report" / name
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+\.png", name) or not path.is_file():
-            raise HTTPException(404, f"no report figure {name}")
-        return FileResponse(path, media_type="image/png")
+    # The analysis needs a model (fANOVA) and reads the workspace: computed once per change of
+    # the history (its file and journal), whatever the number of pages polling it.
+    analyses: dict[str, tuple[tuple[int, ...], AnalysisOut]] = {}
+
+    @api.get("/experiments/{experiment_id}/analysis", response_model=AnalysisOut,
+             tags=["results"], responses=_ERRORS)
+    def experiment_analysis(experiment_id: str, who: Who) -> AnalysisOut:
+        """Hyperparameter importance (fANOVA through Optuna, on the trials so far), each
+        parameter's axis (search range, scale, choices), and best_rec.json once written (with
+        its comparison to the baseline and Pareto front where the run wrote them)."""
+        from automl.commands.report import analysis, load
+
+        workspace = workspace_of(experiment_id, who)
+        history = workspace / "history.json"
+        stamp = tuple(_identity(p) for p in (history, journal_path(history),
+                                             workspace / "best_rec.json"))
+        cached = analyses.get(experiment_id)
+        if cached and cached[0] == stamp:
+            return cached[1]
+        if not history.exists():
+            return AnalysisOut(importances={}, importance_note="importance appears once trials "
+                               "have results", params=[], best_rec=None, best_note="")
+        out = AnalysisOut(**analysis(load(workspace)))
+        analyses[experiment_id] = (stamp, out)
+        return out
+
+    @api.get("/experiments/{experiment_id}/trials/{rec_id}/details", response_model=TrialDetails,
+             tags=["trials"], responses=_ERRORS)
+    def trial_folder(experiment_id: str, rec_id: str, who: Who,
+                     tail_lines: Annotated[int, Query(ge=0, le=2000)] = 60) -> TrialDetails:
+        """The trial's spec, last status lines, log tail and checkpoints (its trial page)."""
+        from automl.results.trial_files import trial_details
+
+        with store.session() as session:
+            row, trial = trial_row(session, experiment_id, rec_id, who)
+            folder = Path(row.workspace) / "trials" / trial.rec_id
+        return TrialDetails(**trial_details(folder, log_lines=tail_lines))
 
     # -- skills --------------------------------------------------------------------------
     @api.get("/skills", response_model=list[SkillOut], tags=["skills"], responses=_ERRORS)

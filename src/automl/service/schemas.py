@@ -239,3 +239,46 @@ class AlgorithmOut(BaseModel):
 class Me(BaseModel):
     name: str
     is_admin: bool
+
+
+class CheckpointOut(BaseModel):
+    name: str
+    epochs: int = Field(description="epochs completed when it was written")
+    step: int
+    bytes: int
+    finished_epoch: bool = Field(description="written at the end of an epoch (false: TAO's "
+                                 "exception checkpoint of an interrupted epoch)")
+
+
+class TrialDetails(BaseModel):
+    """What a trial's folder shows about it (the web page's trial page)."""
+
+    spec: str = Field(description="the spec the trainer ran with, secrets hidden")
+    status_lines: list[str] = Field(description="the last lines of TAO's status.json")
+    log_tail: list[str] = Field(description="the last lines of the trial's train.log")
+    checkpoints: list[CheckpointOut]
+
+
+class ParamAxis(BaseModel):
+    """A searched parameter's axis, as the views draw it."""
+
+    name: str
+    kind: Literal["float", "int", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list[Any] = Field(default_factory=list)
+
+
+class AnalysisOut(BaseModel):
+    """What the page's analysis views need the server for."""
+
+    importances: dict[str, float] = Field(description="parameter -> fANOVA importance (Optuna), "
+                                          "summing to 1, largest first; empty when it cannot be "
+                                          "computed yet")
+    importance_note: str = Field(description="which trials were used, or why there is none yet")
+    params: list[ParamAxis] = Field(description="each parameter's search range, scale or choices")
+    best_rec: dict[str, Any] | None = Field(description="best_rec.json once the experiment has "
+                                            "written it (comparison_to_baseline, pareto_front "
+                                            "where present)")
+    best_note: str = Field("", description="why best_rec.json is not shown, when it is not")

@@ -6,12 +6,7 @@
 const API = "/api/v1";
 const POLL_MS = 1000;
 const TERMINAL = ["SUCCEEDED", "FAILED", "CANCELED"];
-// The HTML report's outcome colours (html_report.py STATUS_COLORS), except running: blue here,
-// as a live search is mostly running trials (each curve also carries its trial's number).
-const OUTCOME_COLORS = {
-  completed: "#2ca02c", recovered: "#17becf", failed: "#d62728", stopped: "#ff7f0e",
-  running: "#1f6fd1", paused: "#9467bd", pending: "#c7c7c7",
-};
+const ANALYSIS_MS = 5000;  // the server-side analysis (fANOVA) is asked for at most this often
 // The submit form's fields, by the request key each sets: errors name the field as it reads.
 const FORM_WORDS = {
   skill: "skill", algo: "algorithm", max_recommendations: "trials", max_epochs: "max epochs",
@@ -23,34 +18,9 @@ const HANDOFF_ACTIONS = ["evaluate", "export", "inference", "quantize"];
 let timer = null;  // the current view's poll
 let notice = "";  // a line for the next view (what the server ignored of a submitted study)
 
-// -- helpers --------------------------------------------------------------------------------
+// -- helpers ------------------------------------------------------------------------------
 
-function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs || {})) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
-    else el.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return el;
-}
-
-function svg(tag, attrs, ...children) {
-  const el = document.createElementNS("http://www.w3.org/2000/svg", tag);
-  for (const [key, value] of Object.entries(attrs || {})) el.setAttribute(key, String(value));
-  for (const child of children) el.append(child);
-  return el;
-}
-
-function fmt(value) {
-  if (value === null || value === undefined) return "–";
-  if (typeof value === "number" && !Number.isInteger(value)) return value.toPrecision(4);
-  return String(value);
-}
+const { h, fmt } = Views;  // views.js: the drawing module the report shares
 
 function age(seconds) {
   const s = Math.max(0, Date.now() / 1000 - seconds);
@@ -58,14 +28,6 @@ function age(seconds) {
   if (s < 5400) return `${Math.round(s / 60)} min`;
   if (s < 172800) return `${Math.round(s / 3600)} h`;
   return `${Math.round(s / 86400)} d`;
-}
-
-function outcome(trial) {
-  return trial.failure_class ? `${trial.status}: ${trial.failure_class}` : trial.status;
-}
-
-function dot(status) {
-  return h("span", { class: "dot", style: `background:${OUTCOME_COLORS[status] || "#444"}` });
 }
 
 function token() { return sessionStorage.getItem("automl-token"); }
@@ -116,6 +78,8 @@ function route() {
   timer = null;
   if (!token()) return loginView();
   document.getElementById("logout").hidden = false;
+  const trial = location.hash.match(/^#\/experiments\/([\w-]+)\/trials\/([\w-]+)$/);
+  if (trial) return trialView(trial[1], trial[2]);
   const match = location.hash.match(/^#\/experiments\/([\w-]+)$/);
   return match ? experimentView(match[1]) : listView();
 }
@@ -202,7 +166,7 @@ function experimentRow(e) {
     h("td", {}, e.owner), h("td", {}, e.algorithm),
     h("td", { class: "num" }, `${p.trials_done}/${p.trials_total}`),
     h("td", { class: "num" }, `${p.epochs_spent}/${fmt(fullBudget(p))}`),
-    h("td", { class: "num" }, best), h("td", {}, age(e.created)));
+    h("td", { class: "num" }, best), h("td", { title: Views.clock(e.created) }, `${age(e.created)} ago`));
 }
 
 // Epochs that every trial trained to the full budget would cost (the ceiling of a search).
@@ -296,51 +260,64 @@ function splitPair(line) {
 
 // -- one experiment -------------------------------------------------------------------------
 
-function experimentView(id) {
-  const trials = new Map();  // rec_id -> trial, updated incrementally with ?after=
-  let after = 0;
-  let experiment = null;
-  let finalPoll = false;
-  const els = {
-    title: h("h2", { id: "title" }, "Experiment"), summary: h("div", { id: "summary" }),
-    error: h("p", { class: "error", id: "experiment-error" }), actions: h("div", { class: "actions" }),
-    best: h("div", { id: "best" }), curves: h("div", { id: "curves-box" }), rungs: h("div", { id: "rungs" }),
-    lineage: h("div", { id: "lineage" }), trials: h("div", { id: "trials-box" }),
-    handoff: h("div", { id: "handoff-result", class: "mono" }),
-  };
-  const shown = notice;
-  notice = "";
-  show(h("p", {}, h("a", { href: "#/" }, "← all experiments")), els.title, els.summary,
-    shown ? h("p", { class: "muted", id: "notice" }, shown) : null, els.error,
-    els.actions, els.handoff,
-    h("div", { class: "grid" },
-      h("div", {}, h("h3", {}, "Learning curves"), els.curves),
-      h("div", {}, h("h3", {}, "Best trial so far"), els.best)),
-    els.rungs, els.lineage, h("h3", {}, "Trials"), els.trials);
-  const poll = async () => {
-    try {
-      experiment = await api("GET", `/experiments/${id}`);
+// Everything the views draw, as the API gives it; trials updated incrementally with ?after=.
+function experimentFeed(id) {
+  const trials = new Map();
+  let after = 0, analysisAt = 0, analysisVersion = -1;
+  const doc = { experiment: null, trials: [], analysis: null };
+  return {
+    doc,
+    async poll() {
+      doc.experiment = await api("GET", `/experiments/${id}`);
       const changed = await api("GET", `/experiments/${id}/trials?after=${after}`);
       for (const trial of changed.trials) trials.set(trial.rec_id, trial);
       after = changed.last_version;
-      els.error.textContent = "";
-      drawExperiment(experiment, [...trials.values()].sort((a, b) => a.index - b.index), els);
-      if (TERMINAL.includes(experiment.state)) {
+      doc.trials = [...trials.values()].sort((a, b) => a.index - b.index);
+      // The analysis (importance needs a model) is asked for when trials changed, at most
+      // every ANALYSIS_MS; the server caches it per history change.
+      if (after !== analysisVersion && Date.now() - analysisAt > ANALYSIS_MS) {
+        analysisAt = Date.now();
+        analysisVersion = after;
+        doc.analysis = await api("GET", `/experiments/${id}/analysis`);
+      }
+      return doc;
+    },
+  };
+}
+
+function experimentView(id) {
+  const root = h("div", { id: "dashboard" });
+  const error = h("p", { class: "error", id: "experiment-error" });
+  const shown = notice;
+  notice = "";
+  show(h("p", {}, h("a", { href: "#/" }, "← all experiments")),
+    shown ? h("p", { class: "muted", id: "notice" }, shown) : null, error, root);
+  const board = new Views.Dashboard(root, { open: (rec) => { location.hash = `#/experiments/${id}/trials/${rec}`; } });
+  const els = { error, handoff: h("div", { id: "handoff-result", class: "mono" }) };
+  drawActions(id, board.els.actions, els);
+  const feed = experimentFeed(id);
+  let finalPoll = false;
+  const poll = async () => {
+    try {
+      const doc = await feed.poll();
+      error.textContent = "";
+      board.update(doc);
+      enableActions(doc, els);
+      if (TERMINAL.includes(doc.experiment.state)) {
         if (finalPoll) clearInterval(timer);
         finalPoll = true;  // one more poll picks up the trials written as it ended
       }
     } catch (err) {
-      els.error.textContent = err.status === 403 ? `403 Forbidden: ${err.message.slice(5)}` : err.message;
+      error.textContent = err.status === 403 ? `403 Forbidden: ${err.message.slice(5)}` : err.message;
       if (err.status === 403 || err.status === 404) clearInterval(timer);
     }
   };
   whoAmI().catch(() => {});
   poll();
   timer = setInterval(poll, POLL_MS);
-  drawActions(id, els);
 }
 
-function drawActions(id, els) {
+function drawActions(id, box, els) {
   const act = (verb) => async () => {
     els.error.textContent = "";
     try { await api("POST", `/experiments/${id}:${verb}`); } catch (err) { els.error.textContent = err.message; }
@@ -354,166 +331,85 @@ function drawActions(id, els) {
         h("div", {}, `checkpoint: ${out.checkpoint}`), h("div", {}, `run it: ${out.command.join(" ")}`));
     } catch (err) { els.error.textContent = err.message; }
   };
-  const report = h("button", { id: "report", type: "button", onclick: () => openReport(id, els) }, "HTML report");
   els.mlflow = h("span", { id: "mlflow" });
-  els.actions.replaceChildren(
-    ...["cancel", "pause", "resume"].map((verb) => h("button", { id: verb, type: "button", onclick: act(verb) },
+  box.replaceChildren(h("div", { class: "actions" },
+    ...["cancel", "pause", "resume"].map((verb) => h("button", { id: verb, type: "button", onclick: act(verb), disabled: true },
       verb[0].toUpperCase() + verb.slice(1))),
-    h("span", { class: "spacer" }), action, h("button", { id: "handoff", type: "button", onclick: handoff }, "Hand off"),
-    report, els.mlflow);
+    h("span", { class: "spacer" }), action,
+    h("button", { id: "handoff", type: "button", onclick: handoff, disabled: true }, "Hand off"),
+    h("button", { id: "report", type: "button", onclick: () => saveReport(id, els), disabled: true }, "Download the report"),
+    els.mlflow), els.handoff);
 }
 
-// The report needs the token, so it is fetched here and opened as a page of its own, its
-// figures fetched the same way and inlined as blob: URLs.
-async function openReport(id, els) {
-  const win = window.open("", "_blank");
+// A button is enabled only when its action can act now; its title says why when it cannot.
+function enableActions(doc, els) {
+  const e = doc.experiment;
+  const finished = doc.trials.some((t) => ["completed", "recovered", "stopped", "failed"].includes(t.status));
+  const rules = {
+    cancel: [!TERMINAL.includes(e.state), "the experiment has ended"],
+    pause: [["RUNNING", "PENDING", "RESUMING"].includes(e.state), "only a queued or running experiment pauses"],
+    resume: [e.state === "PAUSED", "only a paused experiment resumes"],
+    handoff: [TERMINAL.includes(e.state) && Boolean(e.progress.best), "hand-off takes the best trial once the experiment has ended with one"],
+    report: [finished, "the report is written once a trial has finished"],
+  };
+  for (const [id, [ok, why]] of Object.entries(rules)) {
+    const button = document.getElementById(id);
+    if (!button) continue;
+    button.disabled = !ok;
+    button.title = ok ? "" : why;
+  }
+  els.mlflow.replaceChildren(e.mlflow_url
+    ? h("a", { href: e.mlflow_url, target: "_blank", rel: "noopener", id: "mlflow-link",
+               title: `start the MLflow UI first: automl ui ${e.workspace}` }, "MLflow runs")
+    : h("span", { class: "muted" }, "MLflow runs: none yet"));
+}
+
+// The report is one self-contained HTML file (views and data inline): it is fetched with the
+// token and saved, to be opened from disk (offline, no server needed).
+async function saveReport(id, els) {
+  els.error.textContent = "";
   try {
     const response = await fetch(`${API}/experiments/${id}/report`, { headers: { Authorization: `Bearer ${token()}` } });
     if (!response.ok) throw new ApiError(response.status, explain(await response.json().catch(() => null)));
-    const doc = new DOMParser().parseFromString(await response.text(), "text/html");
-    for (const img of doc.querySelectorAll("img[src]")) {
-      const figure = await fetch(`${API}/experiments/${id}/report/${encodeURIComponent(img.getAttribute("src"))}`,
-        { headers: { Authorization: `Bearer ${token()}` } });
-      if (figure.ok) img.setAttribute("src", URL.createObjectURL(await figure.blob()));
+    const url = URL.createObjectURL(new Blob([await response.text()], { type: "text/html" }));
+    const a = h("a", { href: url, download: `automl-report-${id.slice(0, 8)}.html` });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  } catch (err) { els.error.textContent = `report: ${err.message}`; }
+}
+
+// -- one trial --------------------------------------------------------------------------------
+
+function trialView(id, recId) {
+  const box = h("div", { id: "trial-box" }, h("p", { class: "muted" }, "Loading…"));
+  const error = h("p", { class: "error", id: "experiment-error" });
+  show(h("p", {}, h("a", { href: `#/experiments/${id}`, id: "back" }, "← the experiment")), error, box);
+  const feed = experimentFeed(id);
+  const ui = { open: (rec) => { location.hash = `#/experiments/${id}/trials/${rec}`; }, now: () => Date.now() / 1000 };
+  let ended = false;
+  const poll = async () => {
+    try {
+      const doc = await feed.poll();
+      const trial = doc.trials.find((t) => t.rec_id === recId);
+      if (!trial) throw new ApiError(404, `no trial ${recId} in this experiment`);
+      const details = await api("GET", `/experiments/${id}/trials/${recId}/details?tail_lines=80`);
+      const open = box.querySelector("#trial-spec-box");
+      const keep = open && open.open;
+      box.replaceChildren(Views.trialPage(doc, trial, details, ui));
+      if (keep) box.querySelector("#trial-spec-box").open = true;
+      error.textContent = "";
+      if (ended) clearInterval(timer);
+      ended = TERMINAL.includes(doc.experiment.state) || ["completed", "recovered", "stopped", "failed"].includes(trial.status);
+    } catch (err) {
+      error.textContent = err.message;
+      if (err.status === 403 || err.status === 404) clearInterval(timer);
     }
-    const page = new Blob(["<!DOCTYPE html>\n" + doc.documentElement.outerHTML], { type: "text/html" });
-    if (win) win.location = URL.createObjectURL(page);
-  } catch (err) {
-    if (win) win.close();
-    els.error.textContent = `report: ${err.message}`;
-  }
-}
-
-function drawExperiment(e, trials, els) {
-  const p = e.progress;
-  els.title.replaceChildren(`${e.name} `, h("span", { class: `state ${e.state}`, id: "state" }, e.state));
-  els.summary.replaceChildren(h("div", { class: "muted" },
-    `${e.algorithm} · ${e.metric} (${e.direction}) · owner ${e.owner} · ${e.id} · started ${e.started ? age(e.started) + " ago" : "not yet"}`),
-    h("div", { id: "progress" }, `trials ${p.trials_done}/${p.trials_total} done, ${p.trials_running} running, ` +
-      `${p.trials_failed} failed · ${p.epochs_spent} epochs spent of at most ${fmt(fullBudget(p))} ` +
-      `(${p.epoch_budget || "?"} per trial)`),
-    ...(e.error ? [h("div", { class: "error" }, e.error)] : []));
-  const terminal = TERMINAL.includes(e.state);
-  for (const [verb, ok] of [["cancel", !terminal], ["pause", ["RUNNING", "PENDING", "RESUMING"].includes(e.state)],
-                            ["resume", e.state === "PAUSED"]]) {
-    const button = document.getElementById(verb);
-    if (button) button.disabled = !ok;
-  }
-  if (els.mlflow) {
-    els.mlflow.replaceChildren(e.mlflow_url
-      ? h("a", { href: e.mlflow_url, target: "_blank", rel: "noopener", id: "mlflow-link",
-                 title: `start the MLflow UI first: automl ui ${e.workspace}` }, "MLflow runs")
-      : h("span", { class: "muted" }, "MLflow runs: none yet"));
-  }
-  drawBest(e, trials, els.best);
-  drawCurves(e, trials, els.curves);
-  drawRungs(trials, els.rungs);
-  drawLineage(trials, els.lineage);
-  drawTrials(e, trials, els.trials);
-}
-
-function drawBest(e, trials, box) {
-  const best = e.progress.best;
-  if (!best) { box.replaceChildren(h("p", { class: "muted" }, `no trial has a finite ${e.metric} at the top budget yet`)); return; }
-  const trial = trials.find((t) => t.rec_id === best.rec_id);
-  const rows = [["trial", `#${trial ? trial.index : "?"} ${best.rec_id}`], [e.metric, fmt(best.score)],
-    ["observed budget", `${best.observed_budget} epochs`],
-    ["checkpoint", best.checkpoint ? `${best.checkpoint} (TAO epoch ${best.checkpoint_epoch})` : "none at that epoch"],
-    ...Object.entries(trial ? trial.params : {}).sort().map(([k, v]) => [k, fmt(v)])];
-  box.replaceChildren(h("table", { id: "best-table" }, h("tbody", {},
-    rows.map(([k, v]) => h("tr", {}, h("th", {}, k), h("td", { class: k === "checkpoint" ? "mono" : "" }, v))))));
-}
-
-// Learning curves: one polyline per trial (metric per validated epoch), coloured by outcome;
-// dashed verticals mark the epoch budgets trials were given (the rungs) and the full budget.
-function drawCurves(e, trials, box) {
-  const W = 640, H = 300, L = 52, R = 12, T = 18, B = 34;
-  const series = trials.map((t) => ({ t, pts: t.results.filter((r) => Number.isFinite(r[e.metric]))
-    .map((r) => [r.epoch, r[e.metric]]) })).filter((s) => s.pts.length);
-  const rungs = [...new Set(trials.map((t) => t.budget).filter((b) => b > 0))].sort((a, b) => a - b);
-  const maxEpoch = Math.max(1, e.settings.max_epochs || 0, ...rungs, ...series.flatMap((s) => s.pts.map((p) => p[0])));
-  const values = series.flatMap((s) => s.pts.map((p) => p[1]));
-  let lo = Math.min(...values), hi = Math.max(...values);
-  if (!values.length) { lo = 0; hi = 1; }
-  if (hi - lo < 1e-9) { lo -= 0.5; hi += 0.5; }
-  const x = (ep) => L + (W - L - R) * ep / maxEpoch;
-  const y = (v) => T + (H - T - B) * (1 - (v - lo) / (hi - lo));
-  const chart = svg("svg", { class: "curves", id: "curves", viewBox: `0 0 ${W} ${H}`, role: "img",
-                             "aria-label": `${e.metric} per epoch of every trial` });
-  chart.append(svg("rect", { x: L, y: T, width: W - L - R, height: H - T - B, fill: "#fff", stroke: "#bbb" }));
-  for (let i = 0; i <= 4; i++) {
-    const v = lo + (hi - lo) * i / 4;
-    chart.append(svg("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), stroke: "#eee" }),
-      svg("text", { x: L - 4, y: y(v) + 4, "text-anchor": "end" }, document.createTextNode(fmt(v))));
-  }
-  for (const r of rungs) {
-    chart.append(svg("line", { class: "rung", x1: x(r), x2: x(r), y1: T, y2: H - B, stroke: "#888", "stroke-dasharray": "4 3" }),
-      svg("text", { x: x(r), y: T - 4, "text-anchor": "middle" }, document.createTextNode(`${r} ep`)));
-  }
-  const step = Math.max(1, Math.ceil(maxEpoch / 10));
-  for (let ep = 0; ep <= maxEpoch; ep += step) {
-    chart.append(svg("text", { x: x(ep), y: H - B + 14, "text-anchor": "middle" }, document.createTextNode(String(ep))));
-  }
-  chart.append(svg("text", { x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle" }, document.createTextNode("epoch")));
-  for (const { t, pts } of series) {
-    const color = OUTCOME_COLORS[t.status] || "#444";
-    const line = svg("polyline", { class: "curve", "data-rec": t.rec_id, "data-points": pts.length, fill: "none",
-      stroke: color, "stroke-width": 1.8, points: pts.map(([ep, v]) => `${x(ep)},${y(v)}`).join(" ") });
-    line.append(svg("title", {}, document.createTextNode(`#${t.index} ${t.rec_id}: ${outcome(t)}`)));
-    chart.append(line);
-    const [ep, v] = pts[pts.length - 1];
-    chart.append(svg("circle", { cx: x(ep), cy: y(v), r: 3.2, fill: color }),
-      svg("text", { x: x(ep) + 5, y: y(v) - 4, class: "label", style: `fill:${color}` }, document.createTextNode(`#${t.index}`)));
-  }
-  const present = [...new Set(trials.map((t) => t.status))];
-  box.replaceChildren(chart, h("div", { class: "legend", id: "curves-legend" },
-    present.map((s) => h("span", {}, dot(s), `${s} (${trials.filter((t) => t.status === s).length})`))),
-    h("div", { class: "muted" }, `${e.metric} at each validated epoch; dashed lines: the epoch budgets trials were given (rungs)`));
-}
-
-// Bracket algorithms: per bracket, which trials reached each rung (went up from the one below).
-function drawRungs(trials, box) {
-  const laddered = trials.filter((t) => t.rung !== null && t.rung !== undefined);
-  if (!laddered.length) { box.replaceChildren(); return; }
-  const brackets = [...new Set(laddered.map((t) => t.bracket ?? 0))].sort((a, b) => a - b);
-  const top = Math.max(...laddered.map((t) => t.rung));
-  const head = h("tr", {}, h("th", {}, "bracket"), Array.from({ length: top + 1 }, (_, r) => h("th", {}, `rung ${r}`)));
-  const rows = brackets.map((b) => h("tr", {}, h("th", {}, String(b)), Array.from({ length: top + 1 }, (_, r) => {
-    const reached = laddered.filter((t) => (t.bracket ?? 0) === b && t.rung >= r);
-    return h("td", {}, reached.map((t) => h("div", { title: outcome(t) }, dot(t.status), `#${t.index} ${fmt(t.score)}`)));
-  })));
-  box.replaceChildren(h("h3", {}, "Rungs and brackets"),
-    h("p", { class: "muted" }, "A trial listed under a rung reached it; under the next one, it was promoted."),
-    h("table", { id: "rung-table" }, h("thead", {}, head), h("tbody", {}, rows)));
-}
-
-// PBT: which trial each one started from (its parent's checkpoint), as a tree.
-function drawLineage(trials, box) {
-  if (!trials.some((t) => t.parent)) { box.replaceChildren(); return; }
-  const byParent = new Map();
-  for (const t of trials) {
-    const key = trials.some((p) => p.rec_id === t.parent) ? t.parent : null;
-    if (!byParent.has(key)) byParent.set(key, []);
-    byParent.get(key).push(t);
-  }
-  const tree = (key, depth) => h("ul", { class: "lineage" }, (byParent.get(key) || []).map((t) =>
-    h("li", {}, dot(t.status), `#${t.index} ${t.rec_id} · ${fmt(t.score)}`, depth < 50 ? tree(t.rec_id, depth + 1) : null)));
-  box.replaceChildren(h("h3", {}, "PBT lineage"), h("p", { class: "muted" }, "each trial under the one whose checkpoint it exploited"),
-    h("div", { id: "lineage-tree" }, tree(null, 0)));
-}
-
-function drawTrials(e, trials, box) {
-  if (!trials.length) { box.replaceChildren(h("p", { class: "muted", id: "no-trials" }, "no trial has started yet")); return; }
-  const best = e.progress.best && e.progress.best.rec_id;
-  const head = h("tr", {}, ["trial", "state", "rung / bracket", "epochs", e.metric, "outcome"].map((c) => h("th", {}, c)));
-  const rows = trials.map((t) => h("tr", { "data-rec": t.rec_id, class: t.rec_id === best ? "best" : "" },
-    h("td", {}, `#${t.index} `, h("span", { class: "mono" }, t.rec_id)),
-    h("td", { class: "status" }, dot(t.status), t.status),
-    h("td", {}, t.rung === null || t.rung === undefined ? "–" : `${t.rung} / ${fmt(t.bracket)}`),
-    h("td", { class: "num" }, `${t.observed_budget}/${t.budget}`),
-    h("td", { class: "num" }, fmt(t.score)),
-    h("td", {}, outcome(t), t.hint ? h("div", { class: "hint" }, t.hint) : null)));
-  box.replaceChildren(h("table", { id: "trials" }, h("thead", {}, head), h("tbody", {}, rows)));
+  };
+  whoAmI().catch(() => {});
+  poll();
+  timer = setInterval(poll, 2 * POLL_MS);
 }
 
 window.addEventListener("hashchange", route);
