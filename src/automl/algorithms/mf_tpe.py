@@ -38,7 +38,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState, create_trial
 
-from automl.brackets.proposers import _study
+from automl.brackets.proposers import quiet_study
 from automl.brackets.base import Slot
 from automl.space.params import SearchSpace
 
@@ -112,7 +112,7 @@ class MultiFidelityTPE:
                     n_startup_trials=0)
             else:
                 sampler = optuna.samplers.RandomSampler(seed=seed)
-            study = _study(self.mode, sampler)
+            study = quiet_study(self.mode, sampler)
             if source == "tpe":
                 study.add_trials(self._frozen())
             if fixed:

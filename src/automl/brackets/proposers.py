@@ -27,7 +27,7 @@ from automl.brackets.base import Slot
 from automl.space.params import Param, SearchSpace
 
 
-def _study(mode: str, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
+def quiet_study(mode: str, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna.create_study(direction="maximize" if mode == "max" else "minimize",
                                sampler=sampler)
@@ -38,7 +38,7 @@ class RandomProposer:
 
     def __init__(self, space: SearchSpace, mode: str, seed: int) -> None:
         self.space = space
-        self.study = _study(mode, optuna.samplers.RandomSampler(seed=seed))
+        self.study = quiet_study(mode, optuna.samplers.RandomSampler(seed=seed))
 
     def propose(self, trial_id: str, slot: Slot, epochs: int) -> dict[str, Any]:
         return self.space.suggest(self.study.ask())
