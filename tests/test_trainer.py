@@ -114,10 +114,16 @@ def check_common_keys(lines):
 GOLDEN = Path(__file__).parent / "fixtures" / "tao_golden"
 
 
+# KPIs the bundled trainer writes beyond TAO's (segformer_trainer.train): cost objectives with the
+# validation KPIs, the learning rate actually used with the training loss.
+EXTRA_KPIS = ("latency_ms", "params_m", "lr")
+
+
 def shape(lines):
-    """What must match TAO line for line: status, message, key order, which lines carry kpi keys."""
-    return [(ln["status"], ln.get("message"), tuple(ln), tuple(ln.get("kpi", ())))
-            for ln in lines]
+    """What must match TAO line for line: status, message, key order, which lines carry kpi keys
+    (TAO's; the bundled trainer's extra KPIs aside)."""
+    return [(ln["status"], ln.get("message"), tuple(ln),
+             tuple(k for k in ln.get("kpi", ()) if k not in EXTRA_KPIS)) for ln in lines]
 
 
 def test_status_line_sequence(trained3):
@@ -132,7 +138,9 @@ def test_status_line_sequence(trained3):
     assert "kpi" not in lines[0]
     for ln in val_lines(lines):
         assert set(ln) == {"date", "time", "status", "verbosity", "message", "kpi"}  # no epoch key
-        assert set(ln["kpi"]) == VAL_KEYS
+        assert set(ln["kpi"]) == VAL_KEYS | {"latency_ms", "params_m"}
+        # Measured on the trained model: a positive latency, mit_nano's 0.456 M parameters.
+        assert ln["kpi"]["latency_ms"] > 0 and ln["kpi"]["params_m"] == pytest.approx(0.456, abs=1e-3)
         assert all(isinstance(v, float) and math.isfinite(v) for v in ln["kpi"].values())
         assert 0.0 <= ln["kpi"]["val_miou"] <= 1.0
     loops = loop_lines(lines)
@@ -148,7 +156,10 @@ def test_status_line_sequence(trained3):
     for prev, ln in zip(lines[2:], lines[3:]):
         if ln["message"] not in ("Eval metrics generated.", "Train metrics generated."):
             assert ln["kpi"] == prev["kpi"]
-    assert list(lines[-1]["kpi"]) == ["train_loss"]
+    assert list(lines[-1]["kpi"]) == ["train_loss", "lr"]
+    # lr: the last step's, along TAO's linear schedule (2 steps an epoch, 6 in all, no warm-up).
+    lrs = [ln["kpi"]["lr"] for ln in lines if ln["message"] == "Train metrics generated."]
+    assert lrs == pytest.approx([3e-3 * (1 - k / 7) for k in (1, 3, 5)], rel=1e-6)
 
 
 def test_checkpoint_names_and_content(trained3):
@@ -187,8 +198,8 @@ def test_validation_interval_follows_lightning(tmp_path, dataset):
     ]
     assert "kpi" not in lines[2]  # nothing set yet: nothing to repeat (as TAO's golden fixture)
     kpi = lines[4]["kpi"]
-    assert set(kpi) == VAL_KEYS and lines[5]["kpi"] == kpi
-    assert list(lines[7]["kpi"]) == ["train_loss"]  # the non-validating epoch repeats train_loss
+    assert set(kpi) == VAL_KEYS | {"latency_ms", "params_m"} and lines[5]["kpi"] == kpi
+    assert list(lines[7]["kpi"]) == ["train_loss", "lr"]  # the non-validating epoch repeats train_loss
     # checkpoints do not depend on validation
     assert ckpt_names(out) == ["model_epoch_000_step_00002.pth", "model_epoch_001_step_00004.pth",
                                "model_epoch_002_step_00006.pth", "segformer_model_latest.pth"]
@@ -238,6 +249,7 @@ def test_resume_continues_after_checkpoint_epoch_and_matches_uninterrupted_run(t
     assert (lines[4]["epoch"], lines[4]["step"], lines[4]["max_epoch"]) == (1, 4, 1)
     straight_lines = read_status(out / "status.json")
     resumed, straight = val_lines(lines)[-1]["kpi"], val_lines(straight_lines)[-1]["kpi"]
+    assert resumed.pop("latency_ms") > 0 and straight.pop("latency_ms") > 0  # a wall time
     assert resumed == pytest.approx(straight, abs=1e-6)
     a, b = load(res / "model_epoch_001_step_00004.pth"), load(out / "model_epoch_001_step_00004.pth")
     assert all(np.allclose(a["model"][k].numpy(), b["model"][k].numpy(), atol=1e-6) for k in b["model"])

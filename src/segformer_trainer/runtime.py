@@ -126,6 +126,49 @@ def evaluate_dataset(model, ds: SegDataset, cfg: ExperimentConfig, device: torch
     }
 
 
+# Latency: forward passes timed after the warm-up ones (the first runs allocate and, on CUDA,
+# pick kernels); the median of the timed ones. Kept small: it runs at every validation.
+LATENCY_WARMUP = 1
+LATENCY_RUNS = 5
+
+
+def model_cost(model, cfg: ExperimentConfig, device: torch.device) -> dict[str, float]:
+    """``latency_ms`` and ``params_m`` of the model as it is now, for the validation KPIs.
+
+    ``latency_ms``: the median wall time of one forward pass of a batch of one image at
+    ``dataset.segment.img_size`` on ``device`` (logits upsampled to the input, as inference
+    uses them), over :data:`LATENCY_RUNS` runs after :data:`LATENCY_WARMUP` warm-up runs, in
+    ``torch.inference_mode``. The input is zeros: it consumes no random numbers, so training
+    stays bit-for-bit reproducible, and a dense network's cost does not depend on pixel values.
+    ``params_m``: every parameter of the model (frozen ones included), in millions. These are
+    search objectives (accuracy against speed and size), measured on the trained model; an
+    exported TensorRT engine is faster, but the ranking between architectures is what a search needs.
+    """
+    import statistics
+    import time
+
+    size = int(cfg.dataset.segment.img_size)
+    channels = int(getattr(getattr(model, "config", None), "num_channels", 3) or 3)
+    x = torch.zeros(1, channels, size, size, device=device)
+    align = cfg.model.decode_head.align_corners
+    was_training = model.training
+    model.eval()
+    times: list[float] = []
+    with torch.inference_mode():
+        for run in range(LATENCY_WARMUP + LATENCY_RUNS):
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            forward_logits(model, x, (size, size), align)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            if run >= LATENCY_WARMUP:
+                times.append(time.perf_counter() - start)
+    model.train(was_training)
+    params = sum(p.numel() for p in model.parameters())
+    return {"latency_ms": statistics.median(times) * 1000.0, "params_m": params / 1e6}
+
+
 # --------------------------------------------------------------------------- checkpoints
 def checkpoint_name(epoch: int, step: int) -> str:
     """TAO's name: Lightning's 0-based ``current_epoch`` and the global step."""

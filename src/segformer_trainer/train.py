@@ -18,12 +18,12 @@ line for line as TAO 6.25's SegFormer container (``tests/fixtures/tao_golden``):
    - when validation runs this epoch (Lightning's ``check_val_every_n_epoch``: ``(e + 1) %
      train.validation_interval == 0``; the last epoch is *not* forced, as in Lightning): a
      ``RUNNING`` "Eval metrics generated." line with ``kpi {val_loss, val_acc, val_miou, val_mf1,
-     val_mprecision, val_mrecall}`` and no epoch key;
+     val_mprecision, val_mrecall, latency_ms, params_m}`` and no epoch key;
    - always, at train-epoch end: ``RUNNING`` "Training loop in progress" with ``epoch`` = e,
      ``step``, ``max_epoch`` = N - 1, ``max_step`` = N * steps per epoch, ``time_per_epoch``,
      ``time_per_step`` (average over this process), ``eta`` = (N - 1 - e) * time_per_epoch, and
      the logger's current kpi repeated (none before the first one of this process);
-   - ``RUNNING`` "Train metrics generated." with ``kpi {train_loss}``, which replaces the kept
+   - ``RUNNING`` "Train metrics generated." with ``kpi {train_loss, lr}``, which replaces the kept
      kpi (so later lines repeat the training loss);
    - then the epoch's checkpoint, when one is due (below). So a checkpoint appears on disk
      *after* the status lines of its epoch, as in TAO (Lightning's ModelCheckpoint runs after
@@ -32,6 +32,14 @@ line for line as TAO 6.25's SegFormer container (``tests/fixtures/tao_golden``):
    train script writes no SUCCESS line: exit 0 says it); on an error a ``FAILURE`` line with a
    message (``data: ...``, ``diverged: loss is nan at epoch E``, ...), written by the CLI,
    repeating the kept kpi.
+
+Beyond TAO's KPIs (the only differences from TAO's lines), for searches that trade accuracy
+against cost and for PBT: the validation kpi adds ``latency_ms`` and ``params_m`` of the model just
+validated (:func:`segformer_trainer.runtime.model_cost`: the median forward latency of one image
+at ``img_size`` on the training device, and the parameter count in millions), and the train-metrics
+kpi adds ``lr``, the learning rate (first param group) of the epoch's last optimizer step: what
+the optimizer actually used, after the LR schedule and after any state restored on resume, so a
+test can see whether a perturbed learning rate reached a resumed run.
 
 Checkpoints (``results_dir/train/``): ``model_epoch_{e:03d}_step_{global_step:05d}.pth`` after
 epoch ``e`` when ``(e + 1) % train.checkpoint_interval == 0`` (Lightning's ModelCheckpoint with
@@ -178,8 +186,8 @@ def run_train(cfg: ExperimentConfig, status: StatusLogger, log=print) -> dict[st
     from .model import (arch_summary, build_model, forward_logits, load_pretrained_backbone,
                         load_pretrained_model, set_backbone_frozen)
     from .runtime import (CHECKPOINT_FORMAT, LATEST_NAME, checkpoint_name, class_weights, evaluate_dataset,
-                          iterate_batches, load_checkpoint, load_model_weights, pick_device, rng_state,
-                          save_checkpoint, seed_everything, set_rng_state, setup_threads)
+                          iterate_batches, load_checkpoint, load_model_weights, model_cost, pick_device,
+                          rng_state, save_checkpoint, seed_everything, set_rng_state, setup_threads)
 
     threads = setup_threads()
     seed_everything(seed, cfg.train.cudnn.deterministic, cfg.train.cudnn.benchmark)
@@ -287,6 +295,7 @@ def run_train(cfg: ExperimentConfig, status: StatusLogger, log=print) -> dict[st
         index_batches = batches(order, bs)
         first = skip_batches if epoch_index == start_epoch else 0
         loss_sum, loss_n = 0.0, 0
+        step_lr = float(optimizer.param_groups[0]["lr"])  # the lr of the epoch's last step
         for b, (x, y, _) in enumerate(iterate_batches(train_ds, index_batches[first:], epoch_index, seg.workers),
                                       start=first):
             ts = time.time()
@@ -298,6 +307,7 @@ def run_train(cfg: ExperimentConfig, status: StatusLogger, log=print) -> dict[st
                 raise _diverged(value, epoch_index)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            step_lr = float(optimizer.param_groups[0]["lr"])
             optimizer.step()
             if sched_interval == "step":
                 scheduler.step()
@@ -312,7 +322,8 @@ def run_train(cfg: ExperimentConfig, status: StatusLogger, log=print) -> dict[st
 
         val = None
         if (epoch_index + 1) % val_every == 0:  # Lightning's check_val_every_n_epoch
-            val = evaluate_dataset(model, val_ds, cfg, device, bs, seg.workers)
+            val = {**evaluate_dataset(model, val_ds, cfg, device, bs, seg.workers),
+                   **model_cost(model, cfg, device)}
             last_val = val
             status.write("RUNNING", MSG_EVAL, kpi=val)
             if not math.isfinite(val["val_loss"]):
@@ -329,7 +340,7 @@ def run_train(cfg: ExperimentConfig, status: StatusLogger, log=print) -> dict[st
             "eta": fmt_duration((num_epochs - 1 - epoch_index) * dt),
         })
 
-        status.write("RUNNING", MSG_TRAIN_METRICS, kpi={"train_loss": train_loss})
+        status.write("RUNNING", MSG_TRAIN_METRICS, kpi={"train_loss": train_loss, "lr": step_lr})
 
         if sched_interval == "epoch":
             scheduler.step()  # before the save: the checkpoint holds the schedule of the next epoch
@@ -340,7 +351,7 @@ def run_train(cfg: ExperimentConfig, status: StatusLogger, log=print) -> dict[st
         saved = save(epoch_index, True, 0) if due else None
 
         msg = (f"Epoch {epoch_index}/{num_epochs - 1} ({dt:.2f} s, cpu {time.process_time() - c0:.2f} s): "
-               f"train_loss={train_loss:.4f} lr={optimizer.param_groups[0]['lr']:.3g}")
+               f"train_loss={train_loss:.4f} lr={step_lr:.6g}")
         if val is not None:
             msg += " " + _fmt(val)
         if saved is not None:

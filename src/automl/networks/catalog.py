@@ -74,7 +74,8 @@ FACTS: dict[str, NetworkFacts] = {
     # SegFormer's list is what its Lightning module writes (DESIGN.md; the bundled trainer
     # writes the same), beyond the mAcc/acc TAO's config lists.
     "segformer": NetworkFacts("val_miou", ("val_mAcc", "val_acc", "val_loss", "val_mf1",
-                                           "val_mprecision", "val_mrecall", "train_loss"),
+                                           "val_mprecision", "val_mrecall", "train_loss",
+                                           "latency_ms", "params_m"),  # the bundled trainer's
                               complete=True),
     "sparse4d": NetworkFacts("val_mAP", ("val_hota",)),
 }
