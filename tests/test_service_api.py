@@ -30,6 +30,7 @@ ROUTES_WITH_ID = [
     ("GET", "/experiments/{id}/trials/r1"), ("GET", "/experiments/{id}/trials/r1/log"),
     ("GET", "/experiments/{id}/log"), ("GET", "/experiments/{id}/best"),
     ("POST", "/experiments/{id}:handoff"), ("GET", "/experiments/{id}/report"),
+    ("GET", "/experiments/{id}/analysis"), ("GET", "/experiments/{id}/trials/r1/details"),
 ]
 
 
@@ -389,3 +390,58 @@ def test_metric_errors_name_the_field_not_the_flag(api: Api):
     [error] = response.json()["detail"]
     assert error["loc"] == ["body", "metric"]
     assert error["msg"].startswith("metric 'val_nope'"), error["msg"]
+
+
+def test_analysis_and_trial_details_feed_the_views(api: Api):
+    """GET .../analysis: fANOVA importance over the trials so far (none, with a reason, before
+    two are scored), each parameter's axis, best_rec.json once written; GET .../details: a
+    trial's spec (secrets hidden), status lines, log tail and checkpoints; the report: one
+    self-contained HTML file."""
+    e = api.submit()
+    workspace = Path(e["workspace"])
+    path = f"/experiments/{e['id']}"
+    empty = api.call("alice", "GET", f"{path}/analysis").json()
+    assert empty["importances"] == {} and "once trials have results" in empty["importance_note"]
+    workspace.mkdir(parents=True)
+    (workspace / "experiment.yaml").write_text(json.dumps(
+        {"experiment_id": e["id"], "algo": "random", "metric": "val_miou", "direction": "max"}))
+    records = [TrialRecord(rec_id=f"r{i}", params={"hp.x": i / 10, "hp.c": "ab"[i % 2]}, index=i,
+                           status="completed", budget=2) for i in range(1, 7)]
+    for r in records:
+        r.add_result(1, {"val_miou": 0.1})
+        r.add_result(2, {"val_miou": 0.2 + r.params["hp.x"]})
+    write_history(workspace / "history.json", {"budget": 2}, records[:1])
+    one = api.call("alice", "GET", f"{path}/analysis").json()
+    assert one["importances"] == {} and "at least 2 trials" in one["importance_note"]
+    write_history(workspace / "history.json", {"budget": 2}, records)  # a new history: recomputed
+    analysis = api.call("alice", "GET", f"{path}/analysis").json()
+    assert set(analysis["importances"]) == {"hp.x", "hp.c"}
+    assert abs(sum(analysis["importances"].values()) - 1) < 1e-6
+    assert max(analysis["importances"], key=analysis["importances"].get) == "hp.x"
+    assert {a["name"]: a["kind"] for a in analysis["params"]} == {"hp.x": "float", "hp.c": "categorical"}
+    assert analysis["best_rec"] is None and "not written yet" in analysis["best_note"]
+    assert api.call("bob", "GET", f"{path}/analysis").status_code == 403
+
+    folder = workspace / "trials" / "r1"
+    (folder / "results" / "train").mkdir(parents=True)
+    (folder / "spec.yaml").write_text("train:\n  num_epochs: 2\n  api_key: hunter2-secret\n")
+    (folder / "results" / "train" / "status.json").write_text("".join(json.dumps(
+        {"status": "RUNNING", "epoch": ep, "max_epoch": 2, "kpi": {"val_miou": 0.1 * ep}}) + "\n"
+        for ep in (0, 1)))
+    (folder / "results" / "train" / "model_epoch_000_step_00010.pth").write_bytes(b"x" * 10)
+    (folder / "train.log").write_text("".join(f"line {i} token=hunter2-secret\n" for i in range(100)))
+    with api.store.session() as session:
+        api.runner._sync(session.get(Experiment, e["id"]), session, force=True)
+    details = api.call("alice", "GET", f"{path}/trials/r1/details?tail_lines=5").json()
+    assert "num_epochs: 2" in details["spec"] and "hunter2" not in json.dumps(details)
+    assert len(details["log_tail"]) == 5 and details["log_tail"][-1].startswith("line 99")
+    assert len(details["status_lines"]) == 2 and '"epoch": 1' in details["status_lines"][-1]
+    assert details["checkpoints"] == [{"name": "model_epoch_000_step_00010.pth", "epochs": 1,
+                                       "step": 10, "bytes": 10, "finished_epoch": True}]
+    assert api.call("alice", "GET", f"{path}/trials/nope/details").status_code == 404
+    assert api.call("alice", "GET", f"{path}/trials/r1/details?tail_lines=-1").status_code == 422
+
+    report = api.call("alice", "GET", f"{path}/report")
+    assert report.status_code == 200 and "text/html" in report.headers["content-type"]
+    assert 'id="automl-data"' in report.text and "class Dashboard" in report.text
+    assert api.call("alice", "GET", f"{path}/report/history.png").status_code == 404
