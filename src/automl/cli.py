@@ -119,7 +119,12 @@ def _execute(prepared, restore: bool) -> int:
     print(f"workspace: {prepared.workspace.path}" + (" (resuming)" if restore else ""))
     plain = settings.automl_policy == "off"
     algorithm = "none (automl_policy: off)" if plain else settings.algo
-    print(f"algorithm: {algorithm} | metric: {settings.metric} ({settings.direction}) | "
+    objectives = prepared.objectives
+    shown = ", ".join(f"{o.metric} ({o.direction})" for o in objectives) if objectives \
+        else f"{settings.metric} ({settings.direction})"
+    label = "metric" if not objectives or len(objectives) == 1 else \
+        f"objectives [{objectives.scalarize}]"
+    print(f"algorithm: {algorithm} | {label}: {shown} | "
           f"trials: {_trial_count(settings)} | budget: {prepared.budget} epochs | "
           f"concurrent: {prepared.max_concurrent} | seed: {prepared.seed}")
     if plain:
@@ -178,6 +183,10 @@ def _print_best(doc: dict[str, Any], workspace: Path) -> int:
 
     for key, value in flatten(best["specs"]).items():
         print(f"  {key} = {_fmt(value)}")
+    _print_baseline(doc)
+    if len(doc.get("objectives") or []) > 1:
+        print(f"Pareto front: {len(doc.get('pareto_front') or [])} trial(s) "
+              f"(automl best {workspace} --pareto)")
     if best.get("checkpoint_uri"):
         print(f"checkpoint: {best['checkpoint_uri']}")
     else:
@@ -239,7 +248,46 @@ def cmd_best(args: argparse.Namespace) -> int:
         raise UserError(f"{workspace.path}: no trial of this experiment produced a finite "
                         f"{doc['metric_name']}, so there is no checkpoint to hand off; see "
                         f"`automl status {workspace.path}` for why they failed")
+    if args.pareto:
+        _print_front(doc)
+        return 0
     return _print_best(doc, workspace.path)
+
+
+def _print_front(doc: dict[str, Any]) -> None:
+    """``automl best --pareto``: one line per front member, its objectives and checkpoint."""
+    from automl.space.params import format_value as _fmt
+
+    names = [o["metric"] for o in doc.get("objectives") or []] or [doc["metric_name"]]
+    ways = {o["metric"]: o["direction"] for o in doc.get("objectives") or []}
+    front = doc.get("pareto_front") or []
+    print(f"Pareto front: {len(front)} trial(s) at the largest budget, objectives "
+          + ", ".join(f"{n} ({ways.get(n, doc['direction'])})" for n in names))
+    for member in front:
+        values = "  ".join(f"{n}={_fmt(member['objectives'].get(n))}" for n in names)
+        mark = " (best)" if member["rec_id"] == (doc.get("best") or {}).get("rec_id") else ""
+        print(f"  {member['rec_id']}{mark}  {values}  epochs={member['observed_budget']}  "
+              f"checkpoint: {member.get('checkpoint_uri') or 'none'}")
+    print("hand off any of them: automl handoff ACTION WORKSPACE --trial ID")
+
+
+def _print_baseline(doc: dict[str, Any]) -> None:
+    """The best trial's gain over the template's configuration (or why there is none)."""
+    from automl.space.params import format_value as _fmt
+
+    if "baseline" not in doc:  # a result written without a baseline (recover, older runs)
+        return
+    comparison = doc.get("comparison_to_baseline")
+    if not comparison:
+        print(f"baseline: {doc.get('baseline_note') or 'none'}")
+        return
+    for name, gain in comparison.items():
+        relative = gain.get("relative_gain")
+        share = f" ({relative:+.0%})" if relative is not None else ""
+        print(f"gain: {gain['difference']:+.4g} {name}{share} over the template's configuration "
+              f"(trial {doc['baseline']['rec_id']}: {name} = {_fmt(gain['baseline'])}; "
+              f"{'better' if gain['gain'] > 0 else 'not better' if gain['gain'] == 0 else 'worse'}"
+              f", {gain['direction']})")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -303,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     best = sub.add_parser("best", help="print the best trial of a workspace")
     best.add_argument("workspace", type=Path)
     best.add_argument("--json", action="store_true", help="print best_rec.json")
+    best.add_argument("--pareto", action="store_true",
+                      help="print the Pareto front (every member's objectives and checkpoint)")
     best.set_defaults(func=cmd_best)
 
     status = sub.add_parser("status", help="progress of a running or finished experiment")
@@ -318,6 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="an input the action declares (repeatable; default: training's)")
     handoff.add_argument("--run", action="store_true", help="run the action and report its KPIs")
     handoff.add_argument("--checkpoint", default="best", help="best (default) or latest")
+    handoff.add_argument("--trial", metavar="ID", help="hand off this trial instead of the best "
+                         "(a Pareto-front member: see automl best WS --pareto)")
     handoff.add_argument("--set", dest="set_", action="append", metavar="KEY=VALUE")
     handoff.set_defaults(func=cmd_handoff)
 

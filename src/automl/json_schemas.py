@@ -77,7 +77,10 @@ def experiment_schema() -> dict[str, Any]:
     settings = study_schema()
     del settings["$schema"]
     settings["title"] = "resolved settings"
+    # The settings' own definitions (objectives' entries) are referenced from the document root.
+    definitions = settings.pop("$defs", {})
     return _document("automl workspace experiment.yaml", {
+        **({"$defs": definitions} if definitions else {}),
         "type": "object",
         # Only the id is required: tests and older workspaces write partial documents, and
         # `automl recover` rebuilds the rest; present keys must have the right shape.

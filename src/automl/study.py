@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
 
 from automl.algorithms import ALGORITHMS, DEFAULT as DEFAULT_ALGORITHM
 from automl.errors import UserError, did_you_mean, read_user_text
@@ -29,6 +30,35 @@ class Flag:
     name: str | None = None  # default: --<field name with dashes>
     metavar: str | None = None
     const: Any = True  # what a bool switch stores (``--no-prior`` stores False)
+
+
+class ObjectiveSetting(BaseModel):
+    """One objective as TAO AutoML's ``objectives:`` entries name it (``--objective`` takes
+    ``NAME[:max|min][:weight]``); automl.objective resolves it once per experiment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str = Field(min_length=1, description="a KPI the trainer writes to status.json, or "
+                        "checkpoint_mb (measured after the trial)")
+    direction: Literal["max", "min"] | None = Field(
+        None, description="max or min; default: TAO AutoML's name rule (checkpoint_mb: min)")
+    weight: float = Field(1.0, gt=0, description="weight in the weighted sum (--scalarize "
+                          "weighted)")
+    scale: float = Field(1.0, gt=0, description="divides the value in the weighted sum (puts "
+                         "objectives of different units on one footing)")
+
+    @field_validator("direction", mode="before")
+    @classmethod
+    def _direction(cls, value: Any) -> Any:
+        return {"maximize": "max", "minimize": "min"}.get(value, value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        """``--objective val_miou:max:2`` arrives as text."""
+        from automl.objective import parse_objective
+
+        return parse_objective(value) if isinstance(value, str) else value
 
 
 class Settings(BaseModel):
@@ -72,6 +102,19 @@ class Settings(BaseModel):
         "max or min (default: min for loss/error/latency-like names, else max)")] = Field(
         None, description="max or min; default: min for a loss/error/latency-like metric name, "
         "else max (TAO AutoML's rule)")
+    objectives: Annotated[list[ObjectiveSetting], Flag(
+        "an objective (repeatable; the first is the primary): a KPI from status.json or "
+        "checkpoint_mb (the scored checkpoint's size); direction default as --direction, "
+        "weight 1 (used by --scalarize weighted)", name="--objective",
+        metavar="NAME[:max|min][:weight]")] = Field(
+        default_factory=list, description="several objectives, TAO AutoML's shape "
+        "[{metric, direction, weight, scale}]; the first is the primary; empty: metric/"
+        "direction (one objective)")
+    scalarize: Annotated[Literal["pareto", "weighted"], Flag(
+        "several objectives: pareto (default: multi-objective search, Optuna's MOTPE/random) "
+        "or weighted (TAO's weighted sum of weight*value/scale)")] = Field(
+        "pareto", description="how several objectives are searched: pareto (multi-objective "
+        "samplers) or weighted (one weighted sum, as TAO AutoML)")
     max_recommendations: Annotated[int, Flag("number of trials (default 20)")] = Field(20, ge=1)
     max_epochs: Annotated[int | None, Flag(
         "largest epoch budget R (default: min(27, spec num_epochs))")] = Field(

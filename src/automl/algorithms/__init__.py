@@ -29,6 +29,9 @@ class Algorithm:
     budget: str = "full"  # README: the budget column
     # A population of population_size trials (PBT family) instead of max_recommendations configs.
     population: bool = False
+    # Searches several objectives (automl.objective: a Pareto front or their weighted sum);
+    # the others optimize the primary objective only and refuse several.
+    multi_objective: bool = False
 
     def plan(self, ctx: AlgoContext) -> Plan:
         return importlib.import_module(f"automl.algorithms.{self.module}").plan(ctx)
@@ -42,9 +45,10 @@ _PBT = ("Ray Tune's {}; each trainer run stops at the next perturbation boundary
         "(`train.num_epochs`); exploit copies the parent's checkpoint into the child's folder "
         "(`lineage.json`), explore stays inside the schema's bounds and types")
 ALGORITHMS: dict[str, Algorithm] = {
-    "random": Algorithm("random", "Optuna RandomSampler", "FIFO"),
-    "bayesian": Algorithm("bayesian", "Optuna multivariate TPE, constant liar for parallel trials",
-                          "FIFO"),
+    "random": Algorithm("random", "Optuna RandomSampler", "FIFO", multi_objective=True),
+    "bayesian": Algorithm("bayesian", "Optuna multivariate TPE, constant liar for parallel trials "
+                          "(several objectives: multi-objective TPE, MOTPE)", "FIFO",
+                          multi_objective=True),
     "bfbo": Algorithm("bfbo", "batch BO for parallel full-budget trials (see `algorithms/bfbo.py`)",
                       "FIFO"),
     "asha": Algorithm("asha", "random", "promotion-based ASHA (our `TrialScheduler`): a paused "

@@ -9,8 +9,10 @@ checkpoint interval that lines up with rungs).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
+from automl.objective import Objectives
 from automl.space.params import SearchSpace
 
 
@@ -34,7 +36,33 @@ class AlgoContext:
     max_concurrent: int
     population_size: int
     fixed_budget: bool
-    prior: bool = True  # bohb/async_bohb: the schema's defaults as a prior
+    prior: bool = True  # the template's configuration first (bohb/async_bohb: as a prior)
+    # Every objective (metric/mode above are its primary's, what single-objective algorithms
+    # follow); None: the primary alone.
+    objectives: Objectives | None = None
+    # Where trial folders are (trials/<trial id>): measured objectives are read from them.
+    trials_dir: Path | None = None
+
+    @property
+    def all_objectives(self) -> Objectives:
+        return self.objectives or Objectives.single(self.metric, self.mode)
+
+
+def template_configuration(space: SearchSpace) -> dict[str, Any] | None:
+    """The template's configuration, the baseline of every result: each searched parameter at
+    its schema default, made valid for the space by :meth:`~automl.space.params.Param.nearest`
+    (the user's ``--set`` overrides and pins are in every trial's spec anyway). None when a parameter has no default or none
+    fits: then there is no such configuration to train, and none is invented."""
+    env = {**space.context, **space.pinned}
+    values: dict[str, Any] = {}
+    for param in space.params:
+        if param.default is None:
+            return None
+        try:
+            values[param.name] = env[param.name] = param.nearest(param.default, env)
+        except ValueError:
+            return None
+    return values
 
 
 @dataclass

@@ -4,7 +4,8 @@ Optuna's multivariate TPE (``group=True`` so conditional parameters are modelled
 rather than Optuna's GPSampler because the engine must stay lean (GPSampler needs torch) and TPE
 handles categorical and conditional parameters natively; the first 10 trials are random
 (``n_startup_trials``, Optuna's default) so the model has something to fit: a budget of 10 trials
-or fewer is a random search, and says so.
+or fewer is a random search, and says so. With several objectives the same sampler is Optuna's
+multi-objective TPE (MOTPE: its split into good and bad points ranks by non-dominated sorting).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import warnings
 import optuna
 
 from automl.algorithms.base import AlgoContext, Plan
-from automl.algorithms.optuna_searcher import optuna_search
+from automl.algorithms.optuna_searcher import baseline_description, optuna_search
 
 
 def plan(ctx: AlgoContext) -> Plan:
@@ -26,5 +27,7 @@ def plan(ctx: AlgoContext) -> Plan:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         sampler = optuna.samplers.TPESampler(seed=ctx.seed, multivariate=True, group=True,
                                              n_startup_trials=startup, constant_liar=True)
+    kind = "multi-objective TPE (MOTPE)" if ctx.all_objectives.pareto else "TPE"
     return Plan(optuna_search(ctx, sampler), None, ctx.max_recommendations,
-                description=f"TPE (multivariate, {startup} random start-up trials), FIFO, full budget")
+                description=f"{kind} (multivariate, {startup} random start-up trials), FIFO, "
+                            f"full budget{baseline_description(ctx)}")

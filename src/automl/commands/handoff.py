@@ -120,12 +120,15 @@ def handoff(
     *,
     data: Mapping[str, Any] | None = None,
     stream: Callable[[str], None] | None = None,
+    trial: str | None = None,
 ) -> HandoffResult:
     """Write ``<workspace>/handoff/<action>/spec.yaml`` (and run the action when ``run``).
 
     ``overrides``: ``{dotted key or skill shorthand: value}`` (parsed ``--set``). ``stream``
     receives the action's log lines, secrets redacted, while it runs. ``data``: ``{input key:
-    path}`` (``--data``), checked against the action's declared inputs. Raises UserError for every
+    path}`` (``--data``), checked against the action's declared inputs. ``trial``: hand off this
+    trial (a Pareto-front member, or any trial whose scored checkpoint is still there) instead
+    of the best (``--trial ID``). Raises UserError for every
     problem a user can fix (unknown action, no best trial, missing checkpoint or template, ...).
     """
     from automl.networks import profile_for
@@ -145,7 +148,7 @@ def handoff(
     if action not in valid:
         raise UserError(f"unknown hand-off action '{action}'{did_you_mean(action, valid)}; "
                         f"{skill.name} has: {', '.join(valid) or 'none'}")
-    best = _read_best(ws)
+    best = _read_best(ws) if trial is None else _read_trial(ws, trial)
     rec_id = str(best["rec_id"])
     trial_dir = ws.trials / rec_id
     model_path = _resolve_checkpoint(ws, best, trial_dir, checkpoint)
@@ -309,6 +312,34 @@ def _read_best(ws: Workspace) -> dict[str, Any]:
                         f"{doc.get('metric_name', 'metric')}: no checkpoint to hand off; see "
                         f"`automl status {ws.path}` for why the trials failed")
     return best
+
+
+def _read_trial(ws: Workspace, rec_id: str) -> dict[str, Any]:
+    """``--trial ID``: the trial's entry as ``best`` is written (rec_id, score, observed_budget,
+    checkpoint_uri): a Pareto-front member's from ``pareto_front``; another trial's from
+    ``all_recs`` with the checkpoint of its scored epoch, if retention kept it."""
+    from automl.results.best import read_best_rec
+    from automl.tao.checkpoints import checkpoint_after
+
+    _read_best(ws)  # the same checks: a readable result with an answer
+    doc = read_best_rec(ws.best_rec)
+    if (doc.get("best") or {}).get("rec_id") == rec_id:
+        return doc["best"]
+    member = next((m for m in doc.get("pareto_front") or [] if m.get("rec_id") == rec_id), None)
+    if member is not None:
+        return {**member, "score": (member.get("objectives") or {}).get(doc.get("metric_name"))}
+    entry = next((r for r in doc.get("all_recs") or [] if r.get("rec_id") == rec_id), None)
+    if entry is None:
+        known = [str(r.get("rec_id")) for r in doc.get("all_recs") or []]
+        raise UserError(f"--trial {rec_id}: no such trial in {ws.path}{did_you_mean(rec_id, known)}"
+                        f"; see `automl best {ws.path} --pareto`")
+    found = checkpoint_after(ws.trials / rec_id / "results" / "train",
+                             int(entry.get("observed_budget") or 0))
+    if found is None:
+        raise UserError(f"--trial {rec_id}: its scored checkpoint is gone (--keep-checkpoints best "
+                        f"keeps the best's and the Pareto front's); hand off a front member "
+                        f"(`automl best {ws.path} --pareto`)")
+    return {**entry, "checkpoint_uri": str(found.path)}
 
 
 def _read_metric_name(ws: Workspace) -> str:
@@ -524,7 +555,7 @@ def main_handoff(args) -> int:
     data = parse_paths(getattr(args, "data", None) or [], "--data")
     result = handoff(Path(args.workspace), args.action, Path(root_dir) if root_dir else None, run,
                      getattr(args, "checkpoint", None) or "best", overrides, data=data,
-                     stream=echo if run else None)
+                     stream=echo if run else None, trial=getattr(args, "trial", None))
     score = f", {result.metric_name} = {_fmt(result.score)}" if result.score is not None else ""
     print(f"{result.action} spec: {result.spec_path}")
     if result.note:

@@ -539,12 +539,40 @@ class MlflowTracker:
                      ("best_checkpoint", best.get("checkpoint_uri") or ""),
                      ("best_observed_budget", step)]
         tags.append(("trials", len(doc.get("all_recs") or [])))
+        tags += self._tag_front_and_baseline(doc)
+        for name, gain in (doc.get("comparison_to_baseline") or {}).items():
+            value = _number(gain.get("gain"))
+            if value is not None:
+                metrics.append((mlflow_name(f"gain_over_baseline_{name}"), value, ts, 0))
         self._log_batch(parent, metrics=metrics, tags=tags)
         safe = redact_tree(doc, self._secrets)
         self._text_artifact(parent, json.dumps(_json_safe(safe), indent=1), "best_rec.json")
         self._end_open_children("KILLED")
         self._terminate(parent, "FINISHED" if best else "FAILED", ts)
         self._parent_ended = True
+
+    def _tag_front_and_baseline(self, doc: dict[str, Any]) -> list[tuple[str, Any]]:
+        """Tag the Pareto front's trial runs (``pareto_front``, with their objective values) and
+        the baseline's (``baseline``), so MLflow's search finds them; the parent's tags name
+        them."""
+        front = [m for m in doc.get("pareto_front") or [] if isinstance(m, dict)]
+        for member in front:
+            child = self._children.get(str(member.get("rec_id")))
+            if child is not None:
+                self._log_batch(child.run_id, tags=[
+                    ("pareto_front", "true"),
+                    *((mlflow_name(f"objective.{k}"), v)
+                      for k, v in (member.get("objectives") or {}).items())])
+        baseline = doc.get("baseline") or {}
+        child = self._children.get(str(baseline.get("rec_id"))) if baseline else None
+        if child is not None:
+            self._log_batch(child.run_id, tags=[("baseline", "true")])
+        tags: list[tuple[str, Any]] = []
+        if len(doc.get("objectives") or []) > 1:
+            tags.append(("pareto_front", ",".join(str(m.get("rec_id")) for m in front)))
+        if "baseline" in doc:
+            tags.append(("baseline_rec_id", baseline.get("rec_id") or "not trained"))
+        return tags
 
     # -- child runs ------------------------------------------------------------------------
     def _child(self, record: TrialRecord, ts: int) -> _Child:

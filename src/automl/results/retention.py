@@ -5,7 +5,8 @@ so an experiment of 20 trials × 27 epochs would keep hundreds of files nobody w
 must survive:
 
 * the best trial's **chosen** checkpoint (the epoch that was scored: ``best_rec.json``'s
-  ``checkpoint_uri``), which the hand-off loads;
+  ``checkpoint_uri``), which the hand-off loads, and with several objectives the scored
+  checkpoint of every Pareto-front member (``pareto_front``: each can be handed off);
 * while the experiment runs: every checkpoint a trial may still resume from (paused trials,
   promotion candidates - ``keep_rec_ids``) and any file another trial still needs (a PBT child
   starting from its parent's checkpoint - ``needed_paths``).
@@ -22,7 +23,7 @@ workspace's ``trials/`` folder; logs, status files, specs and hand-off outputs a
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from automl.tao.checkpoints import CheckpointFile, checkpoint_after
@@ -87,13 +88,15 @@ def _delete(paths: Iterable[Path], protected: set[Path], trials_root: Path) -> i
 
 
 def prune(workspace: Path, records: Iterable[TrialRecord], best_rec_id: str | None,
-          keep_rec_ids: set[str], needed_paths: set[Path]) -> int:
+          keep_rec_ids: set[str], needed_paths: set[Path],
+          front: Collection[str] = ()) -> int:
     """Delete the checkpoints of trials that can no longer be promoted or chosen; bytes reclaimed.
 
     * trials in ``keep_rec_ids`` (may still be promoted/resumed) and trials still pending,
       running or paused: untouched;
-    * the best trial (``best_rec_id``): everything but the checkpoint of its scored epoch
-      (its largest observed epoch) - that file is never deleted;
+    * the best trial (``best_rec_id``) and the Pareto front's trials (``front``): everything
+      but the checkpoint of its scored epoch (its largest observed epoch) - that file is never
+      deleted;
     * every other finished trial: all its checkpoint files;
     * a path in ``needed_paths`` (e.g. a PBT parent's checkpoint a child will start from) is
       never deleted, whichever trial it belongs to.
@@ -109,7 +112,7 @@ def prune(workspace: Path, records: Iterable[TrialRecord], best_rec_id: str | No
         if not _inside(folder, trials_root):
             continue
         keep = set(protected)
-        if record.rec_id == best_rec_id:
+        if record.rec_id == best_rec_id or record.rec_id in front:
             chosen = checkpoint_after(folder / "results" / "train", record.observed_budget)
             if chosen is None:
                 continue  # cannot tell which file was scored: keep them all
@@ -120,7 +123,8 @@ def prune(workspace: Path, records: Iterable[TrialRecord], best_rec_id: str | No
 
 
 def finalize_retention(workspace: Path, mode: str) -> int:
-    """At the end of an experiment: keep only the best trial's exact checkpoint (``mode="best"``).
+    """At the end of an experiment: keep only the best trial's exact checkpoint and those of the
+    Pareto front's members (``mode="best"``).
 
     Deletes every other checkpoint file of every trial and returns the bytes reclaimed;
     ``mode="all"`` deletes nothing. Nothing is deleted either when ``best_rec.json`` is missing or
@@ -142,13 +146,15 @@ def finalize_retention(workspace: Path, mode: str) -> int:
     if not isinstance(best, dict):
         return 0
     keep: set[Path] = set()
-    uri = best.get("checkpoint_uri")
     trials_root = workspace / "trials"
-    if uri:
-        keep.add(Path(str(uri)).resolve())
-        # The same file when the workspace was moved since best_rec.json was written.
-        keep.add((trials_root / str(best.get("rec_id")) / "results" / "train" / Path(str(uri)).name)
-                 .resolve())
+    front = doc.get("pareto_front") if isinstance(doc.get("pareto_front"), list) else []
+    for member in [best, *(m for m in front if isinstance(m, dict))]:
+        uri = member.get("checkpoint_uri")
+        if uri:
+            keep.add(Path(str(uri)).resolve())
+            # The same file when the workspace was moved since best_rec.json was written.
+            keep.add((trials_root / str(member.get("rec_id")) / "results" / "train"
+                      / Path(str(uri)).name).resolve())
     if not trials_root.is_dir():
         return 0
     reclaimed = 0

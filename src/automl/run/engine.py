@@ -22,6 +22,7 @@ from typing import Any
 
 from automl.errors import MachineError, UserError
 from automl.networks import NetworkProfile, profile_for
+from automl.objective import Objectives, for_settings
 from automl.observers import notify
 from automl.skill.folder import SkillDir, bundled_skill_dir
 from automl.space.params import SearchSpace
@@ -74,6 +75,9 @@ class Prepared:
     command: tuple[str, ...]
     launcher: Any
     experiment: dict[str, Any] = field(default_factory=dict)
+    # What the experiment optimizes, made once here and handed to the searcher, the recorder
+    # and the result (None only before prepare() fills it).
+    objectives: Objectives | None = None
 
 
 def _resolve_budget(settings: Settings, builder: SpecBuilder) -> int:
@@ -162,8 +166,12 @@ def prepare_resume(path: Path) -> Prepared:
     if not data and doc.get("dataset_root"):  # a workspace written before data inputs
         data = {profile_for(skill).root_key or "dataset.segment.root_dir": Path(doc["dataset_root"])}
     experiment = {k: v for k, v in doc.items() if k not in ("settings", "space")}
+    objectives = Objectives.from_json(
+        doc.get("objectives") or [{"metric": settings.metric, "direction": settings.direction}],
+        settings.scalarize)
     return Prepared(settings, skill, space, builder, workspace, int(doc["budget"]), data,
-                    int(doc["seed"]), int(doc["max_concurrent"]), command, launcher, experiment)
+                    int(doc["seed"]), int(doc["max_concurrent"]), command, launcher, experiment,
+                    objectives)
 
 
 def launched(workspace: Workspace) -> bool:
@@ -251,7 +259,8 @@ def prepare(settings: Settings) -> Prepared:
         raise UserError(f"--min-epochs {settings.min_epochs} is larger than --max-epochs {budget}; "
                         f"lower --min-epochs")
     profile = profile_for(skill)
-    metric, direction = profile.objective(settings.metric, settings.direction, skill.name)
+    objectives = for_settings(settings, profile, skill.name)
+    _check_objectives(objectives, settings.algo)
     command, launcher = _launch_parts(settings, skill)
     data = _data_inputs(settings, profile, builder, bundled, skill.name)
     if settings.address:  # a wrong one would make ray.init retry for minutes (ray_address)
@@ -275,7 +284,7 @@ def prepare(settings: Settings) -> Prepared:
     # Recorded paths are absolute, so resume/handoff work from any working directory.
     root = data.get(profile.root_key) if profile.root_key else None
     settings = settings.model_copy(update={
-        "metric": metric, "direction": direction,
+        "metric": objectives.metric, "direction": objectives.direction,
         "data": {k: v for k, v in data.items() if k != profile.root_key or settings.data.get(k)},
         "skill_dir": skill.path.resolve() if not bundled else None,
         "root_dir": root if settings.root_dir is not None else None,
@@ -283,7 +292,7 @@ def prepare(settings: Settings) -> Prepared:
         "space_file": settings.space_file.resolve() if settings.space_file else None,
     })
     prepared = Prepared(settings, skill, space, builder, workspace, budget, data, seed,
-                        max_concurrent, command, launcher)
+                        max_concurrent, command, launcher, objectives=objectives)
     prepared.experiment = {
         "experiment_id": workspace.path.name,
         "automl_policy": settings.automl_policy,
@@ -291,6 +300,8 @@ def prepare(settings: Settings) -> Prepared:
         "network": profile.network_arch,
         "metric": settings.metric,
         "direction": settings.direction,
+        "objectives": objectives.to_json(),
+        "scalarize": objectives.scalarize,
         "budget": budget,
         "seed": seed,
         "max_recommendations": settings.max_recommendations,
@@ -308,6 +319,19 @@ def prepare(settings: Settings) -> Prepared:
     })
     workspace.set_state("prepared")
     return prepared
+
+
+def _check_objectives(objectives: Objectives, algo: str) -> None:
+    """Several objectives need an algorithm that searches them (random, bayesian): the others
+    schedule and propose on the primary alone, and would silently ignore the rest."""
+    from automl.algorithms import ALGORITHMS
+
+    if len(objectives) > 1 and not ALGORITHMS[algo].multi_objective:
+        able = ", ".join(n for n, a in ALGORITHMS.items() if a.multi_objective)
+        raise UserError(f"--objective: {len(objectives)} objectives ({', '.join(objectives.names)})"
+                        f" are searched by --algo {able}; --algo {algo} optimizes one objective: "
+                        f"choose one of those algorithms or keep only --objective "
+                        f"{objectives.metric}")
 
 
 def set_ray_env() -> None:
@@ -406,7 +430,8 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     from ray import tune
 
     from automl.algorithms import AlgoContext, Budget, build_plan
-    from automl.results.best import best_rec, choose_best, write_best_rec
+    from automl.algorithms.base import template_configuration
+    from automl.results.best import best_rec, choose, write_best_rec
     from automl.resume.replay import Replayable, Settled, replaying
     from automl.run.atomic_sync import install as atomic_tune_state
     from automl.run.prestarted_workers import INHERITS_ENV, register_without_runtime_env
@@ -427,8 +452,10 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
         for name in ("ray.tune", "ray.train"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
+    objectives = prepared.objectives or Objectives.single(settings.metric, settings.direction)
     algo_ctx = AlgoContext(
-        space=prepared.space, metric=settings.metric, mode=settings.direction,
+        space=prepared.space, metric=objectives.metric, mode=objectives.direction,
+        objectives=objectives, trials_dir=workspace.path / "trials",
         seed=prepared.seed,
         budget=Budget(prepared.budget, settings.min_epochs, settings.reduction_factor),
         max_recommendations=settings.max_recommendations,
@@ -471,7 +498,7 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
         if settled.note:
             print(settled.note, flush=True)
     recorder = Recorder(workspace.path, {**prepared.experiment, "plan": plan.description},
-                        settings.metric, observers, records)
+                        objectives, observers, records)
     notify(observers, "experiment_started", {
         **recorder.experiment, "settings": settings.model_dump(mode="json"),
         "space": prepared.space.rows()})
@@ -525,8 +552,9 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
         # Containers a trial left (its worker was killed, Ctrl-C, SIGTERM): remove them now.
         prepared.launcher.close(workspace.path.name)
         records = list(recorder.records.values())
-        best = choose_best(records, settings.metric, settings.direction)
-        doc = best_rec(workspace.path.name, records, settings.metric, settings.direction, best)
+        best = choose(records, objectives)
+        doc = best_rec(workspace.path.name, records, objectives.metric, objectives.direction,
+                       best, objectives, template_configuration(prepared.space))
         write_best_rec(workspace.best_rec, doc)
         recorder.close()  # compacts the journal into history.json
         if state == "completed" and best is None:
@@ -538,6 +566,12 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
         workspace.set_state(state, ended=time.time(), failures=recorder.failure_summary(),
                             reclaimed_bytes=recorder.reclaimed)
         notify(observers, "experiment_ended", doc)
+    missing = [name for name in objectives.names
+               if best is not None and not any(r.score(name) is not None for r in records)]
+    if missing:
+        raise UserError(f"--objective {missing[0]}: no trial reported it (the trainer does not "
+                        f"write this KPI, or no checkpoint was there to measure); name KPIs from "
+                        f"the trainer's status.json")
     metric_error = next((r for r in records if r.failure_class == "metric"), None)
     if metric_error is not None and best is None:
         raise UserError(f"--metric {settings.metric}: {metric_error.failure_message}; choose a "

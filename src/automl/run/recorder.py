@@ -21,6 +21,7 @@ from ray import tune
 
 from automl.contract import (EPOCHS_KEY, FINISHED, KPI_NAMES_KEY, OUTCOME, PARENT_KEY,
                              PROPOSER_KEY, hyperparameters)
+from automl.objective import Objectives
 from automl.observers import notify
 from automl.results.failures import HINTS
 from automl.results.journal import Journal, journal_path
@@ -42,12 +43,15 @@ WAITING = {"PAUSED": "paused", "PENDING": "pending"}
 
 
 class Recorder(tune.Callback):
-    def __init__(self, workspace: Path, experiment: dict[str, Any], metric: str,
+    def __init__(self, workspace: Path, experiment: dict[str, Any], objectives: Objectives | str,
                  observers: list[Observer] | None = None,
                  records: dict[str, TrialRecord] | None = None) -> None:
         self.workspace = workspace
         self.experiment = experiment
-        self.metric = metric
+        # A bare metric name: that one objective, in the experiment's direction.
+        self.objectives = objectives if isinstance(objectives, Objectives) else \
+            Objectives.single(objectives, "min" if experiment.get("direction") == "min" else "max")
+        self.metric = self.objectives.metric
         self.observers = list(observers or [])
         self.records: dict[str, TrialRecord] = dict(records or {})
         self._lock = threading.Lock()
@@ -225,10 +229,19 @@ class Recorder(tune.Callback):
         if errored and not record.failure_class:
             record.failure_class, record.failure_message = "infrastructure", "the Ray worker died"
         record.ended_at = time.time()
+        self._measure(record)
         self._pruned.discard(record.rec_id)
         self._log(record)  # durable before anything else learns of the end (MLflow, best)
         self._retain()
         self._emit("trial_ended", record)
+
+    def _measure(self, record: TrialRecord) -> None:
+        """Measured objectives (``checkpoint_mb``) join the trial's scored result, read from its
+        files before retention may delete them (the searcher read the same files just before)."""
+        if not record.results or not any(o.measured for o in self.objectives):
+            return
+        figures = self.objectives.measure(Path(record.folder), record.observed_budget)
+        record.results[-1].update(figures)
 
     def _retain(self) -> None:
         """``--keep-checkpoints best``: delete checkpoints of finished trials that can no longer
@@ -247,9 +260,17 @@ class Recorder(tune.Callback):
         """
         if self.experiment.get("keep_checkpoints", "best") != "best":
             return
-        from automl.results.best import choose_best
+        from automl.results.best import choose_best, kept_trials
         from automl.results.retention import ACTIVE, prune
 
+        if len(self.objectives) > 1:  # the front moves with every end: look at every record
+            kept = kept_trials(list(self.records.values()), self.objectives)
+            todo = [r for r in self.records.values()
+                    if r.status not in ACTIVE and r.rec_id not in self._pruned]
+            self.reclaimed += prune(self.workspace, todo, None, keep_rec_ids=set(),
+                                    needed_paths=set(), front=kept)
+            self._pruned.update(r.rec_id for r in todo if r.rec_id not in kept)
+            return
         touched = self._touched
         if touched is None or self._best_id in touched:
             candidates = list(self.records.values())
