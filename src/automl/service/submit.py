@@ -258,11 +258,15 @@ def resolve(body: dict[str, Any], skills: dict[str, Path], policy: Policy,
     except UserError as exc:
         raise BadInput("overrides", field_words(str(exc))) from None
     policy.paths.check_overrides(builder.overrides, profile.path_keys("train"))
-    try:
-        metric, direction = profile.objective(settings.metric, settings.direction, skill_dir.name)
+    from automl.objective import for_settings
+
+    try:  # the engine's own resolution: the objectives, else the metric (or the network's)
+        objectives = for_settings(settings, profile, skill_dir.name)
     except UserError as exc:
-        raise BadInput("metric", field_words(str(exc))) from None
-    settings = settings.model_copy(update={"metric": metric, "direction": direction})
+        raise BadInput("objectives" if settings.objectives else "metric",
+                       field_words(str(exc))) from None
+    settings = settings.model_copy(update={"metric": objectives.metric,
+                                           "direction": objectives.direction})
     _check_data(settings, profile, builder, skill_dir.name)
     try:
         if space:
