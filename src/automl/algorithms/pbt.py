@@ -39,12 +39,16 @@ What this module adds to Ray's ``PopulationBasedTraining``:
   its place is paused there and continues from its own checkpoint. Costs one trainer start
   per interval. As for the bracket family, the LR schedule's horizon is each run's
   ``num_epochs``; ``--fixed-budget`` keeps ``num_epochs = R`` (and the old overshoot).
-* **What an lr perturbation reaches.** A trainer that resumes restores its optimizer and
-  LR-scheduler state; TAO's Lightning trainers and the bundled trainer restore the optimizer's
-  param groups (lr, weight decay) with it, so a perturbed ``train.optim.lr`` written to the
-  spec does not change the lr of a resumed run of those trainers - it does take effect for any
-  parameter the trainer reads from the spec at start (augmentation, batch size, loss
-  weights, ...). The engine does not patch checkpoints to force it.
+* **Perturbations reach the trainer.** A trainer that resumes restores its optimizer and
+  LR-scheduler state, param groups included: TAO's Lightning trainers and the bundled trainer
+  would keep the *parent's* learning rate and weight decay, whatever the child's spec says (TAO's
+  own PBT has this hole). So before the child's trainer starts, its copy of the parent's
+  checkpoint is rewritten with the perturbed values (:mod:`automl.run.perturbation`, which says
+  why this and not a restart from the parent's weights as pretrained ones): the child keeps the
+  parent's weights, optimizer moments and schedule position and continues with its new learning
+  rate and weight decay. The exploit's pointer carries the parent's hyperparameters (the values
+  in the checkpoint) for it. Every other perturbed parameter (augmentation, batch size, loss
+  weights, ...) the trainer reads from the spec it starts with.
 * **No exploit at the end.** A member that reached R finishes; it is not replaced by a copy of
   another finished model (that would only duplicate work, not explore).
 * **Reproducible start.** The initial population is drawn with a seeded sampler (Optuna's
@@ -68,7 +72,8 @@ from ray.tune.schedulers import PopulationBasedTraining, TrialScheduler
 from automl.algorithms.base import AlgoContext, Plan
 from automl.results.records import atomic_write_json
 from automl.space.params import Param, SearchSpace, power_exponents
-from automl.contract import INHERITED, PARENT_KEY, POINTER, STOP_EVERY_KEY
+from automl.contract import INHERITED, PARENT_KEY, POINTER, STOP_EVERY_KEY, hyperparameters
+from automl.run.perturbation import PARAMS_KEY
 from automl.run.trial import copy_file, read_pointer
 
 log = logging.getLogger(__name__)
@@ -285,18 +290,20 @@ class EngineSchedulerMixin:
         state = self._trial_state[trial]
         state.last_score, state.last_checkpoint = None, None
         try:
-            self._pin_inherited_checkpoint(trial)
+            self._pin_inherited_checkpoint(trial, hyperparameters(trial_to_clone.config))
         except Exception as exc:  # noqa: BLE001 - the trainable copies it when it resumes
             log.warning("PBT: could not copy the inherited checkpoint of trial %s now (%s); "
                         "the trial copies it when it resumes", trial.trial_id, exc)
 
     @staticmethod
-    def _pin_inherited_checkpoint(trial) -> None:
+    def _pin_inherited_checkpoint(trial, parent_params: dict[str, Any]) -> None:
         """Copy the parent's model file into the child's folder now, and point the child at it.
 
         The child may wait (population larger than the free slots) while its parent trains on,
         retrains past this epoch after an exploit of its own, or is pruned: a copy made at
-        decision time is the one the decision was about.
+        decision time is the one the decision was about. The pointer carries the parent's
+        hyperparameters, which produced the file: the child's trial rewrites the copy's
+        learning rate and weight decay from them to its own (automl.run.perturbation).
         """
         from ray.tune import Checkpoint
 
@@ -318,8 +325,8 @@ class EngineSchedulerMixin:
         holder = folder / INHERITED / f".pointer-{pointer['rec_id']}-{pointer.get('epoch')}"
         holder.mkdir(parents=True, exist_ok=True)
         # Atomic: Tune saves this folder as the child's checkpoint, which a resume reads.
-        atomic_write_json(holder / POINTER, {**pointer, "path": str(target),
-                                             "source": str(source)})
+        atomic_write_json(holder / POINTER, {**pointer, "path": str(target), "source": str(source),
+                                             PARAMS_KEY: parent_params})
         manager._latest_checkpoint_result = _TrainingResult(
             checkpoint=Checkpoint.from_directory(str(holder)), metrics=latest.metrics)
 

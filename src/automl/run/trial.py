@@ -9,7 +9,8 @@ Resuming (promotion, PBT exploit, restore) is exact: the checkpoint handed to Tu
 ``train.resume_training_checkpoint_path`` set to it, so training continues from that epoch.
 A checkpoint inherited from another trial (PBT exploit) is first copied into this trial's own
 ``inherited/`` folder - the parent may overwrite or delete its file later - and the lineage is
-appended to ``lineage.json`` (:func:`inherit`).
+appended to ``lineage.json`` (:func:`inherit`); the perturbed learning rate and weight decay are
+then written into the copy's optimizer state (:mod:`automl.run.perturbation`).
 
 How a trial ended is written to ``outcome.json`` in the trial folder (by the trial itself, so it
 survives a driver crash); the driver reads it when Tune says the trial is over.
@@ -35,6 +36,7 @@ from automl.resume.continuation import note as continuation_note
 from automl.resume.continuation import record as record_lineage
 from automl.resume.reconcile import record_trainer
 from automl.results.records import atomic_write_json
+from automl.run.perturbation import StepFailed, reach_trainer
 from automl.skill.spec import SpecBuilder, get_dotted, write_spec
 from automl.tao.checkpoints import checkpoint_pattern, wait_for_checkpoint
 from automl.tao.lines import StatusLine, StatusTail, read_status, status_path
@@ -471,6 +473,11 @@ def run_trial(config: dict[str, Any], ctx: TrialContext) -> None:
                 outcome = Outcome("failed", "infrastructure",
                                   f"cannot copy the checkpoint inherited from trial "
                                   f"{resume.get('rec_id')}: {exc}")
+                raise TrialFailed(f"{outcome.failure_class}: {outcome.message}") from exc
+            try:  # the perturbed lr/weight decay into the copy's optimizer state (PBT, PB2)
+                reach_trainer(ctx, folder, rec_id, resume, hyperparameters(config))
+            except StepFailed as exc:
+                outcome = Outcome("failed", "infrastructure", str(exc))
                 raise TrialFailed(f"{outcome.failure_class}: {outcome.message}") from exc
         while True:
             # A retry, like a restart, continues from the newest complete checkpoint the
