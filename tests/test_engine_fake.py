@@ -112,9 +112,10 @@ def test_minimize_direction(fake_skill, tmp_path):
 
 
 def test_same_seed_same_suggestions(fake_skill, tmp_path):
-    """12 trials: TPE's 10 random start-up trials, then 2 from the fitted model; the same seed
-    gives the same 12. The start-up draws are Optuna's RandomSampler with the seed; the last
-    two are not, so the model did fit (a budget of 3 never reached it)."""
+    """12 trials: TPE's 10 random start-up trials (the first is the template's configuration,
+    the baseline), then 2 from the fitted model; the same seed gives the same 12. The other
+    start-up draws are Optuna's RandomSampler with the seed; the last two are not, so the model
+    did fit (a budget of 3 never reached it)."""
     import optuna
     import yaml
 
@@ -130,5 +131,6 @@ def test_same_seed_same_suggestions(fake_skill, tmp_path):
     space = SearchSpace.from_json(experiment["space"])
     random_draws = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=7))
     expected = [space.suggest(random_draws.ask()) for _ in range(12)]
-    assert params[:10] == expected[:10]
+    assert params[0] == {"hp.x": 0.5, "hp.y": 1, "hp.c": "a"}  # the schema's defaults
+    assert params[1:10] == expected[:9]
     assert all(p != e for p, e in zip(params[10:], expected[10:]))
