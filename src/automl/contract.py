@@ -37,7 +37,9 @@ def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
 # -- files in a trial folder (besides TAO's results/) -----------------------------------------
 POINTER = "automl_checkpoint.json"  # inside a Tune checkpoint: which TAO checkpoint file it means
 INHERITED = "inherited"  # a trial's copies of the checkpoints it inherited (PBT exploit)
-LINEAGE = "lineage.json"  # [{parent, epoch, step, source, path, params, time}], one per exploit
+# [{parent, epoch, step, source, path, params, time, optimizer?}], one per exploit; optimizer: the
+# report of the rewrite of the copy's lr/weight decay (automl.run.perturbation), when one ran.
+LINEAGE = "lineage.json"
 OUTCOME = "outcome.json"  # how the trial ended, written by the trial itself (survives a driver crash)
 
 # -- trial statuses (TrialRecord.status) --------------------------------------------------------

@@ -6,7 +6,9 @@ PB2 is PBT with a model-based *explore*: instead of multiplying the copied hyper
 (old observations are forgotten) and picks the new values by maximizing UCB, with the points
 chosen for the other members in the same round fed back so that they are spread out (Ray's
 ``pb2._select_config``). Exploit, checkpoints, lineage and the "no exploit at R" rule are the
-same as :mod:`automl.algorithms.pbt`.
+same as :mod:`automl.algorithms.pbt`, and so is the rewrite of the inherited checkpoint's
+optimizer state, without which PB2's chosen learning rate and weight decay would not reach a
+resumed trainer (:mod:`automl.run.perturbation`).
 
 Ray 2.60's PB2 implements the GP with scikit-learn (no GPy), which works with numpy 2, so it is
 used as is; this module only adapts it to the schema:
