@@ -5,6 +5,7 @@ checkpoint_hparams), and the trainer's own status lines show the lr it trained w
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def test_rewrite_of_a_lightning_checkpoint_is_what_a_fresh_run_would_hold(tmp_pa
     """TAO's layout (optimizer_states / lr_schedulers lists, config objects beside): after the
     rewrite, a resumed optimizer and scheduler hold the new lr and weight decay at the parent's
     schedule position, with the parent's moments; a second run changes nothing."""
-    body, head, optimizer, scheduler = _lightning_run(1e-3, 0.01, steps=4)
+    body, _, optimizer, scheduler = _lightning_run(1e-3, 0.01, steps=4)
     path = tmp_path / "model_epoch_001_step_00004.pth"
     torch.save({"state_dict": {**body.state_dict()}, "epoch": 1, "global_step": 4,
                 "optimizer_states": [optimizer.state_dict()], "lr_schedulers": [scheduler.state_dict()],
@@ -74,7 +75,7 @@ def test_rewrite_of_a_lightning_checkpoint_is_what_a_fresh_run_would_hold(tmp_pa
     ckpt = torch.load(path, weights_only=False)
     assert ckpt[MARKER] == {"lr": {LR: 0.0015}, "weight_decay": {WD: 0.02}}
     # Lightning's restore: the optimizer built from the child's spec, then the saved states loaded.
-    body2, head2, fresh, _ = _lightning_run(1.5e-3, 0.02, steps=0)
+    _, _, fresh, _ = _lightning_run(1.5e-3, 0.02, steps=0)
     fresh_sched = torch.optim.lr_scheduler.LambdaLR(fresh, lambda k: 1 - k / 10)
     fresh.load_state_dict(ckpt["optimizer_states"][0])
     fresh_sched.load_state_dict(ckpt["lr_schedulers"][0])
@@ -120,8 +121,8 @@ def _resumed_lr(results: Path) -> tuple[float, float]:
 
 def test_a_child_of_the_bundled_trainer_trains_with_its_perturbed_lr(tmp_path):
     from segformer_trainer import cli
-    from tests.test_trainer import write_spec
     from segformer_trainer.synth import generate
+    from tests.test_trainer import write_spec
 
     data = generate(tmp_path / "ds", num_train=16, num_val=8, num_test=4, num_classes=3, img_size=32, seed=7)
     parent, child = tmp_path / "trials" / "p", tmp_path / "trials" / "c"
@@ -174,3 +175,46 @@ def _space_file(tmp_path: Path) -> Path:
     path.write_text(yaml.safe_dump({"only": [LR, WD],
                                     "parameters": {WD: {"valid_min": 0.001, "valid_max": 0.1}}}))
     return path
+
+
+@pytest.mark.slow  # 2-3 minutes per algorithm on 2 cores: 4 members x 5 trainer starts
+@pytest.mark.usefixtures("ray_session")
+@pytest.mark.parametrize("algo", ["pbt", "pb2"])
+def test_pbt_children_of_the_bundled_trainer_train_with_their_perturbed_lr(algo, tmp_path):
+    """automl run on the bundled trainer (TAO's dialect): every exploited child's resumed run
+    reports, in its own status lines, the lr of its lineage entry - not its parent's."""
+    from automl.cli import main
+    from automl.results.records import read_history
+    from automl.tao.lines import read_status
+    from automl.tao.progress import runs
+    from segformer_trainer.synth import generate
+    from segformer_trainer.train import linear_lambda
+
+    data = generate(tmp_path / "ds", num_train=16, num_val=8, num_test=4, num_classes=4, img_size=32, seed=0)
+    workspace = tmp_path / "ws"
+    assert main(["run", "--root-dir", str(data), "--workspace", str(workspace), "--algo", algo,
+                 "--max-epochs", "5", "--population-size", "4", "--cpus-per-trial", "0.5",
+                 "--space-file", str(_space_file(tmp_path)), "--seed", "5", "--progress", "none",
+                 "--set", "dataset.segment.img_size=32", "--set", "dataset.segment.batch_size=8"]) == 0
+    _, records = read_history(workspace / "history.json")
+    assert all(r.status == "completed" for r in records)
+    checked = 0
+    for record in records:
+        folder = Path(record.folder)
+        if not (folder / LINEAGE).exists():
+            continue
+        lineage = json.loads((folder / LINEAGE).read_text())
+        latest = lineage[-1]
+        assert latest["optimizer"]["lr"][LR][1] == latest["params"][LR]
+        # the trainer run that resumed from the (rewritten) copy
+        run = next(r for r in reversed(runs(read_status(folder / "results" / "train" / "status.json")))
+                   if any(f"Resuming training from checkpoint: {latest['path']}" == ln.message for ln in r))
+        loop = next(ln.raw for ln in run if ln.message == "Training loop in progress")
+        lr = next(ln.kpi["lr"] for ln in run if ln.message == "Train metrics generated.")
+        factor = linear_lambda(loop["max_step"])(loop["step"] - 1)
+        assert lr == pytest.approx(latest["params"][LR] * factor, rel=1e-6)
+        parent_lr = latest["optimizer"]["lr"][LR][0]
+        if not math.isclose(parent_lr, latest["params"][LR], rel_tol=1e-6):
+            assert lr != pytest.approx(parent_lr * factor, rel=1e-6)
+        checked += 1
+    assert checked >= 1, "a 4-member population exploits in 4 perturbation steps"
