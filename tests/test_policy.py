@@ -19,17 +19,23 @@ import pytest
 import yaml
 from PIL import Image
 
-from automl.cli import _settings, build_parser, main
-from automl.run.engine import DEFAULT_MAX_EPOCHS, prepare
+from automl.cli import build_parser, main
+from automl.commands.run import settings_from_args
 from automl.errors import UserError
-from automl.results.records import read_history
 from automl.results.best import read_best_rec
-from tests.helpers.skills import FAKE_TEMPLATE, make_fake_skill, segformer_shim, shared_tao
+from automl.results.records import read_history
+from automl.run.engine import DEFAULT_MAX_EPOCHS, prepare
+from tests.helpers.skills import (
+    FAKE_TEMPLATE,
+    make_fake_skill,
+    segformer_shim,
+    shared_tao,
+)
 
 
 def prepared_for(*argv: str):
     """What ``automl run ARGV`` prepares (validated, workspace created, nothing launched)."""
-    return prepare(_settings(build_parser().parse_args(["run", *argv])))
+    return prepare(settings_from_args(build_parser().parse_args(["run", *argv])))
 
 
 def common(skill: Path, ws: Path) -> list[str]:
@@ -54,7 +60,7 @@ def test_policy_from_study_and_flag(tmp_path: Path, text: str, flag, expected: s
     study = tmp_path / "study.yaml"
     study.write_text(text)
     argv = ["run", "--study", str(study)] + (["--policy", flag] if flag else [])
-    assert _settings(build_parser().parse_args(argv)).automl_policy == expected
+    assert settings_from_args(build_parser().parse_args(argv)).automl_policy == expected
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from automl.commands.recover import main_recover
 from automl.errors import UserError
-from automl.results.records import read_history
-from automl.resume.recover import main_recover, recover
 from automl.results.best import read_best_rec
+from automl.results.records import read_history
+from automl.resume.recover import recover
 from tests.helpers.experiments import finished_random_search
 
 

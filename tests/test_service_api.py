@@ -266,7 +266,7 @@ def test_migrations_create_every_table(store: Store):
 
 def _app_with(api: Api, skills: dict[str, Path]) -> TestClient:
     """The same store and tokens, serving ``skills`` with the CLI's embedded defaults."""
-    from automl.cli import EMBEDDED_DEFAULTS
+    from automl.study import EMBEDDED_DEFAULTS
 
     config = Config(root=api.root / "srv", allowed_roots=[api.root / "srv", api.root / "data"],
                     skills=skills, defaults=EMBEDDED_DEFAULTS)
@@ -315,7 +315,7 @@ def test_algorithms_come_from_the_registry(api: Api):
 
 
 def test_the_form_default_the_bundled_skill_with_empty_fields_is_the_embedded_default(api: Api):
-    from automl.cli import EMBEDDED_DEFAULTS
+    from automl.study import EMBEDDED_DEFAULTS
     from automl.skill.folder import bundled_skill_dir
 
     http = _app_with(api, {"segformer-trainer": bundled_skill_dir().resolve()})

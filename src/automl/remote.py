@@ -20,12 +20,12 @@ from automl.errors import UserError
 
 
 def _body(args: argparse.Namespace) -> dict[str, Any]:
-    from automl.cli import _run_flag_fields
+    from automl.study import run_flag_fields
     from automl.skill.spec import parse_assignments
     from automl.study import load_study
 
     body = load_study(args.study) if args.study else {}
-    for name in _run_flag_fields():
+    for name in run_flag_fields():
         value = getattr(args, name)
         if value is not None and name not in ("workspace", "workspace_root", "tracking_uri",
                                               "progress", "address", "overrides"):
@@ -49,7 +49,7 @@ def _trial_line(trial: dict[str, Any], metric: str) -> str:
 
 
 def _run(client: Client, args: argparse.Namespace) -> int:
-    from automl.cli import _print_best
+    from automl.commands.best import print_best
 
     experiment = client.submit(_body(args))
     print(f"experiment: {experiment['id']} ({experiment['state']}) on {client.url}")
@@ -69,7 +69,7 @@ def _run(client: Client, args: argparse.Namespace) -> int:
     print(f"state: {experiment['state']}" + (f" ({experiment['error']})" if experiment["error"] else ""))
     if experiment["state"] != "SUCCEEDED":
         return 1
-    return _print_best(client.best(experiment["id"]), Path(experiment["workspace"]))
+    return print_best(client.best(experiment["id"]), Path(experiment["workspace"]))
 
 
 def _status(client: Client, experiment_id: str) -> int:
@@ -107,7 +107,7 @@ def _list(client: Client) -> int:
 
 
 def _best(client: Client, args: argparse.Namespace) -> int:
-    from automl.cli import _print_best
+    from automl.commands.best import print_best
 
     doc = client.best(str(args.workspace))
     if args.json:
@@ -116,7 +116,7 @@ def _best(client: Client, args: argparse.Namespace) -> int:
     if not doc.get("best"):
         raise UserError(f"experiment {args.workspace}: no trial produced a finite "
                         f"{doc['metric_name']}")
-    return _print_best(doc, Path(client.get(str(args.workspace))["workspace"]))
+    return print_best(doc, Path(client.get(str(args.workspace))["workspace"]))
 
 
 def _handoff(client: Client, args: argparse.Namespace) -> int:

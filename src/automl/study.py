@@ -271,3 +271,21 @@ def make_settings(study: dict[str, Any], flags: dict[str, Any]) -> Settings:
             # Name the flag the user typed (--max-epochs 0), not the settings field.
             raise UserError(f"{flag_name(key)} {err.get('input')!r}: {_message(err)}") from None
         raise _one_line(exc, "settings") from None
+
+
+# The embedded default (``automl run`` with no skill): sized to finish in minutes on a 2-core
+# laptop. The CLI, the service and the web form's empty submission all start from it.
+EMBEDDED_DEFAULTS = {"max_recommendations": 6, "name": "segformer-quickstart"}
+
+
+def run_flag_fields() -> list[str]:
+    """The Settings fields ``automl run`` takes as flags (the remote client sends the same)."""
+    return [field for field in Settings.model_fields if flag_of(field) is not None]
+
+
+def trial_count(settings: Settings) -> int:
+    """PBT/PB2 train a fixed population; the other algorithms try max_recommendations configs."""
+    from automl.algorithms import get_algorithm
+
+    return get_algorithm(settings.algo).trial_count(settings.max_recommendations,
+                                                    settings.population_size)

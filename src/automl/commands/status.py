@@ -12,7 +12,7 @@ from pathlib import Path
 
 from automl.contract import FINISHED
 from automl.errors import UserError
-from automl.observers.progress import _fmt, short_name
+from automl.observers.progress import show_value, short_name
 from automl.results.records import read_history
 from automl.results.best import choose_best
 from automl.results.workspace import Workspace
@@ -46,16 +46,16 @@ def print_status(path: Path) -> int:
           f"| {elapsed}")
     best = choose_best(records, metric, direction)
     if best:
-        print(f"best so far: {best.record.rec_id} {metric}={_fmt(best.score)} "
+        print(f"best so far: {best.record.rec_id} {metric}={show_value(best.score)} "
               f"at {best.record.observed_budget} epochs")
     for record in records:
         if record.status in ("running", "paused"):
             last = record.results[-1] if record.results else {}
             names = tuple(sorted(record.params))
-            params = ", ".join(f"{short_name(k, names)}={_fmt(v)}"
+            params = ", ".join(f"{short_name(k, names)}={show_value(v)}"
                                for k, v in record.params.items())
             print(f"  {record.rec_id} {record.status} epoch {last.get('epoch', 0)}/{record.budget} "
-                  f"{metric}={_fmt(last.get(metric))} {params}")
+                  f"{metric}={show_value(last.get(metric))} {params}")
     if state.get("failures"):
         print(f"failures: {state['failures']}")
     if workspace.best_rec.exists() and label == "completed":
@@ -86,7 +86,7 @@ def print_list(root: Path) -> int:
             try:
                 doc = json.loads(workspace.best_rec.read_text())
                 best = doc.get("best") or {}
-                score = _fmt(best.get("score")) if best else "-"
+                score = show_value(best.get("score")) if best else "-"
                 trials = str(len(doc.get("all_recs", [])))
             except (OSError, ValueError):
                 score = "unreadable"

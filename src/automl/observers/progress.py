@@ -28,7 +28,9 @@ from automl.secrets import redact
 SHOWN = 30  # rows of the rich table: the newest trials
 
 
-def _fmt(value: Any) -> str:
+def show_value(value: Any) -> str:
+    """A KPI or hyperparameter as progress lines show it: 4 decimals, 3 significant digits for
+    very small or large numbers."""
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, float):
@@ -103,7 +105,7 @@ class _Base:
     def summary_line(self) -> str:
         counts = self.counts()
         done = sum(counts.get(s, 0) for s in FINISHED)
-        best = f"best {self.metric}={_fmt(self.best[1])} ({self.best[0]})" if self.best else "best: -"
+        best = f"best {self.metric}={show_value(self.best[1])} ({self.best[0]})" if self.best else "best: -"
         elapsed = time.monotonic() - self.started
         extra = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if s not in ("completed",))
         return (f"[{elapsed:6.1f}s] trials {done}/{self.total} done"
@@ -123,7 +125,7 @@ class PlainProgress(_Base):
     def trial_started(self, record: TrialRecord) -> None:
         self._track(record)
         names = tuple(sorted(record.params))
-        params = ", ".join(f"{short_name(k, names)}={_fmt(v)}"
+        params = ", ".join(f"{short_name(k, names)}={show_value(v)}"
                            for k, v in redact(record.params).items())
         by = f", proposed by {record.proposed_by}" if record.proposed_by else ""
         self._print(f"{record.rec_id} started (budget {record.budget} epochs{by}): {params}")
@@ -133,14 +135,14 @@ class PlainProgress(_Base):
         self._update_best(record)
         where = f" rung {result['rung']}" if "rung" in result else ""
         self._print(f"{record.rec_id} epoch {result.get('epoch')}/{record.budget}{where}: "
-                    f"{self.metric}={_fmt(result.get(self.metric))} | {self.summary_line()}")
+                    f"{self.metric}={show_value(result.get(self.metric))} | {self.summary_line()}")
 
     def trial_ended(self, record: TrialRecord) -> None:
         self._track(record)
         note = f" [{record.failure_class}: {record.failure_message}]" if record.failure_class else ""
         score = record.score(self.metric)
         self._print(f"{record.rec_id} {record.status} at epoch {record.observed_budget}"
-                    f" {self.metric}={_fmt(score)}{note} | {self.summary_line()}")
+                    f" {self.metric}={show_value(score)}{note} | {self.summary_line()}")
 
     def close(self) -> None:
         pass
@@ -178,10 +180,10 @@ class RichProgress(_Base):
             style = {"failed": "red", "recovered": "yellow", "running": "cyan"}.get(record.status, "")
             status = record.status + (f" ({record.failure_class})" if record.failure_class else "")
             names = tuple(sorted(varying))
-            params = ", ".join(f"{short_name(k, names)}={_fmt(record.params.get(k))}"
+            params = ", ".join(f"{short_name(k, names)}={show_value(record.params.get(k))}"
                                for k in varying)
             table.add_row(record.rec_id, status, f"{record.observed_budget}/{record.budget}",
-                          _fmt(current), _fmt(best),
+                          show_value(current), show_value(best),
                           *((record.proposed_by or "",) if by else ()), params, style=style)
         return table
 

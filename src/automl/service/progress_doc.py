@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from automl.cli import _trial_count
 from automl.contract import FINISHED
 from automl.results.records import TrialRecord
 from automl.results.best import choose_best
-from automl.study import Settings
+from automl.study import Settings, trial_count
 
 
 def progress(records: list[TrialRecord], settings: dict[str, Any],
@@ -18,7 +17,7 @@ def progress(records: list[TrialRecord], settings: dict[str, Any],
     direction = experiment.get("direction") or settings.get("direction") or "max"
     best = choose_best(records, metric, direction) if metric else None
     return {
-        "trials_total": _trial_count(Settings(**settings)),
+        "trials_total": trial_count(Settings(**settings)),
         "trials_done": sum(r.status in FINISHED for r in records),
         "trials_running": sum(r.status == "running" for r in records),
         "trials_failed": sum(r.status == "failed" for r in records),
