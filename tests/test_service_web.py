@@ -1,7 +1,10 @@
 """The web page at ``GET /`` of a live ``automl serve`` (fake trainer), driven in Debian's headless
 Chromium through chromium-driver (selenium): sign in, submit, watch trials and a learning curve
-update, pause, resume, cancel, another user's experiment (403), the report link. Every test
-asserts on the DOM; one checks a screenshot is not blank. One server and one browser serve the
+update, pause, resume, cancel, another user's experiment (403); the analysis views (views.js)
+render with data and update without reload, brushing the parallel coordinates filters the trial
+table, a click opens a trial's page, trials compare side by side, and the single-file report
+opens from disk with the network off. Every test asserts on the DOM; one checks a screenshot is
+not blank. One server and one browser serve the
 whole module (starting them is most of the cost)."""
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ def browser():
     webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium (test extra)")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                 "--window-size=1280,1000"):
         options.add_argument(arg)
@@ -141,6 +145,12 @@ def test_submit_watch_pause_resume_cancel(server, browser, tmp_path):
     first = points()
     wait_until(lambda: points() > first, timeout=90, what="the curve to grow")
     assert _css(browser, "#curves line.rung")  # the budget is marked
+    # The other views fill in as trials run, still without a reload.
+    bars = lambda: len(_css(browser, "#timeline rect.bar"))  # noqa: E731
+    wait_until(lambda: bars() >= 2, timeout=60, what="two trials on the timeline")
+    wait_until(lambda: _css(browser, "#history circle.mark"), timeout=90, what="a point in the history")
+    assert "running" in _text(browser, "#progress") and "started" in _text(browser, "#times")
+    assert browser.execute_script("return document.getElementById('handoff').disabled")  # not ended
     assert "running" in _text(browser, "#curves-legend")
     assert "failed" not in _text(browser, "#curves-legend")  # only outcomes that occurred
     row = _text(browser, "#trials")
@@ -157,6 +167,7 @@ def test_submit_watch_pause_resume_cancel(server, browser, tmp_path):
 
     browser.find_element("id", "pause").click()
     _wait_text(browser, "#state", "^PAUSED$", timeout=120)
+    assert "Resume" in _text(browser, "#paused-note") and "automl" not in _text(browser, "#paused-note")
     assert browser.find_element("id", "resume").is_enabled()
     assert not browser.find_element("id", "pause").is_enabled()
     browser.find_element("id", "resume").click()
@@ -188,6 +199,7 @@ def test_finished_experiment_best_trial_and_report(server, browser):
     browser.find_element("id", "submit-fields").click()
     wait_until(lambda: "#/experiments/" in browser.current_url, timeout=20,
                what=f"the new page ({_text(browser, '#submit-error')})")
+    experiment_id = browser.current_url.rsplit("/", 1)[1]
     wait_until(lambda: _text(browser, "#state") == "SUCCEEDED", timeout=180,
                what=f"success ({_text(browser, '#state')} {_text(browser, '#experiment-error')})")
     wait_until(lambda: len(_css(browser, "#trials tr[data-rec]")) == 2, timeout=10, what="2 trials")
@@ -195,25 +207,109 @@ def test_finished_experiment_best_trial_and_report(server, browser):
                                   ".map(td => td.innerText.trim())") == ["completed"] * 2
     best = _text(browser, "#best-table")
     assert re.search(r"model_epoch_001_step_\d+\.pth \(TAO epoch 1\)", best), best
-    assert "hp.y\t3" in best  # the override, pinned
+    params = browser.execute_script("return document.getElementById('best').textContent")
+    assert "hp.y3" in params  # the override, pinned (folded below the 5 that matter most)
     assert _css(browser, "#trials tr.best")
     assert "completed (2)" in _text(browser, "#curves-legend")
     href = browser.execute_script("return document.getElementById('mlflow-link').href")
     assert re.fullmatch(r"http://mlflow\.example:5001/#/experiments/\d+/runs\?workflowType=machine_learning",
                         href), href
 
-    main = browser.current_window_handle
-    browser.find_element("id", "report").click()
-    wait_until(lambda: len(browser.window_handles) == 2, timeout=30, what="the report window")
-    browser.switch_to.window([h for h in browser.window_handles if h != main][0])
+    assert _text(browser, "#best-title") == "Best trial"  # not "so far": it ended
+    assert browser.find_element("id", "handoff").is_enabled()
+    assert browser.find_element("id", "report").is_enabled()
+    server.finished = experiment_id
+
+
+def _drag(driver, element, start: float, end: float) -> None:
+    """Drag vertically on ``element`` from ``start`` to ``end`` (fractions of its height, from
+    the top), as a user brushes an axis."""
+    from selenium.webdriver import ActionChains
+
+    height = element.rect["height"]
+    ActionChains(driver).move_to_element_with_offset(element, 0, int(height * (start - 0.5))) \
+        .click_and_hold().move_by_offset(0, int(height * (end - start))).release().perform()
+
+
+def test_views_brush_compare_and_trial_page(server, browser):
+    """The finished experiment's analysis views: each renders with its data; brushing the
+    metric's axis of the parallel coordinates filters the trial table (and greys the rest), a
+    click on a trial opens its page (curve, status lines, log, checkpoints, spec), two ticked
+    trials are compared side by side."""
+    if not getattr(server, "finished", None):
+        pytest.skip("needs the finished experiment of the test above")
+    _sign_in(browser, server, server.alice)
+    browser.get(f"{server.url}/#/experiments/{server.finished}")
+    wait_until(lambda: len(_css(browser, "#parallel polyline.pc-line")) == 2, timeout=30,
+               what="two lines in the parallel coordinates")
+    assert len(_css(browser, "#history circle.mark")) == 2
+    assert len(_css(browser, "#slices svg.slice")) >= 2  # hp.x, hp.c (hp.y is pinned at 3)
+    assert len(_css(browser, "#timeline rect.bar")) == 2
+    wait_until(lambda: _css(browser, "#importance tr[data-param]") or _css(browser, "#importance-empty"),
+               timeout=30, what="the importance view")
+    assert _css(browser, "#cost") and _css(browser, "#no-failures")
+
+    # Brush the top of the metric's axis (the last one): only the better trial stays.
+    time.sleep(2.5)  # the page's last polls of an ended experiment: nothing redraws after them
+    grips = _css(browser, "#parallel rect.brush-grip")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", grips[-1])
+    _drag(browser, grips[-1], 0.01, 0.3)
+    wait_until(lambda: len(_css(browser, "#trials tr[data-rec]")) == 1, timeout=10,
+               what=f"the brushed table ({_text(browser, '#brush-status')})")
+    assert len(_css(browser, "#parallel polyline.filtered")) == 1
+    assert "1 of 2 trials" in _text(browser, "#brush-status")
+    kept = _css(browser, "#trials tr[data-rec]")[0].get_attribute("data-rec")
+    assert kept == browser.execute_script(
+        "return document.querySelector('#trials tr.best').dataset.rec")
+    browser.find_element("id", "clear-brush").click()
+    wait_until(lambda: len(_css(browser, "#trials tr[data-rec]")) == 2, timeout=10, what="unfiltered")
+
+    for i in range(2):  # each tick redraws the table: find the box anew
+        _css(browser, "#trials input.pick")[i].click()
+    wait_until(lambda: _css(browser, "#compare-table"), timeout=10, what="the comparison")
+    assert len(_css(browser, "#compare-curves polyline.curve")) == 2
+    assert len(_css(browser, "#compare-table thead th")) == 3
+
+    _css(browser, f'#trials tr[data-rec="{kept}"] a.trial-link')[0].click()
+    wait_until(lambda: _css(browser, "#trial-page"), timeout=20, what="the trial page")
+    assert browser.current_url.endswith(f"/trials/{kept}")
+    wait_until(lambda: _css(browser, "#trial-status") and _css(browser, "#trial-checkpoints"),
+               timeout=20, what="the trial's status lines and checkpoints")
+    assert "completed" in _text(browser, "#trial-facts")
+    assert _css(browser, "#trial-curve polyline.curve") and "hp.x" in _text(browser, "#trial-params")
+    browser.find_element("id", "back").click()
+    wait_until(lambda: _css(browser, "#parallel"), timeout=20, what="back to the experiment")
+
+
+def test_report_opens_from_disk_with_the_network_off(server, browser, tmp_path):
+    """The single-file report draws the same views from disk, offline: no server, no network
+    (Chromium's network emulated offline), a trial's page opens from a click."""
+    if not getattr(server, "finished", None):
+        pytest.skip("needs the finished experiment of the test above")
+    html = httpx.get(f"{server.url}/api/v1/experiments/{server.finished}/report",
+                     headers={"Authorization": f"Bearer {server.alice}"}, timeout=60)
+    assert html.status_code == 200
+    path = tmp_path / "report.html"
+    path.write_text(html.text, encoding="utf-8")
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd("Network.emulateNetworkConditions", {
+        "offline": True, "latency": 0, "downloadThroughput": 0, "uploadThroughput": 0})
     try:
-        wait_until(lambda: "automl report" in browser.title, timeout=60, what="the report")
-        loaded = browser.execute_script(
-            "return [...document.images].filter(i => i.complete && i.naturalWidth > 0).length")
-        assert loaded >= 1
+        browser.get_log("browser")  # drained: what earlier pages logged is not the report's
+        browser.get(path.as_uri())
+        wait_until(lambda: _css(browser, "#curves polyline.curve"), timeout=20, what="the report's curves")
+        assert len(_css(browser, "#curves polyline.curve")) == 2
+        assert len(_css(browser, "#parallel polyline.pc-line")) == 2
+        assert _text(browser, "#state") == "SUCCEEDED" and "automl report" in browser.title
+        assert "offline" in _text(browser, "#report-stamp")
+        _css(browser, "#trials a.trial-link")[0].click()
+        wait_until(lambda: _css(browser, "#trial-page"), timeout=10, what="a trial page in the report")
+        assert _css(browser, "#trial-status") and _css(browser, "#trial-spec")
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
     finally:
-        browser.close()
-        browser.switch_to.window(main)
+        browser.execute_cdp_cmd("Network.emulateNetworkConditions", {
+            "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
 
 
 def test_another_users_experiment_is_403(server, browser):

@@ -292,7 +292,7 @@ function experimentView(id) {
   notice = "";
   show(h("p", {}, h("a", { href: "#/" }, "← all experiments")),
     shown ? h("p", { class: "muted", id: "notice" }, shown) : null, error, root);
-  const board = new Views.Dashboard(root, { open: (rec) => { location.hash = `#/experiments/${id}/trials/${rec}`; } });
+  const board = new Views.Dashboard(root, { controls: true, open: (rec) => { location.hash = `#/experiments/${id}/trials/${rec}`; } });
   const els = { error, handoff: h("div", { id: "handoff-result", class: "mono" }) };
   drawActions(id, board.els.actions, els);
   const feed = experimentFeed(id);

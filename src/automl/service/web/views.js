@@ -35,7 +35,7 @@ const Views = (() => {
 
   // replaceChildren without the nulls of views that have nothing to add.
   function put(box, ...nodes) {
-    put(box, ...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false));
+    box.replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false));
   }
 
   function svg(tag, attrs, ...children) {
@@ -210,7 +210,7 @@ const Views = (() => {
     return parts.length ? h("span", { id: "baseline" }, ` · against the baseline: ${parts.join(", ")}`) : null;
   }
 
-  function drawHeader(doc, box, now) {
+  function drawHeader(doc, box, now, ui) {
     const e = doc.experiment, p = e.progress || {}, c = counts(doc.trials);
     const best = p.best;
     const bestRec = (doc.analysis || {}).best_rec;
@@ -236,7 +236,8 @@ const Views = (() => {
           e.ended ? [" · ", h("span", { title: clock(e.ended) }, `ended ${clock(e.ended)}`)] : null,
           e.started && end ? ` · ${e.ended ? "took" : "running for"} ${span(end - e.started)}` : null)),
       e.state === "PAUSED" ? h("p", { class: "notice", id: "paused-note" },
-        "Paused: finished trials are kept; paused trials continue from their last checkpoint. Press Resume above to continue.") : null,
+        "Paused: finished trials are kept; paused trials continue from their last checkpoint. " +
+        (ui.controls ? "Press Resume above to continue." : "Resume it on the server's web page.")) : null,
       e.error ? h("div", { class: "error", id: "run-error" }, e.error) : null);
   }
 
@@ -467,8 +468,9 @@ const Views = (() => {
       chart.append(label);
       const b = ui.brush[a.name];
       if (b) chart.append(svg("rect", { class: "brush", "data-axis": a.name, x: x - 8, width: 16, y: uy(b[1]), height: Math.max(2, uy(b[0]) - uy(b[1])), fill: "rgba(31,111,209,.25)", stroke: "#1f6fd1" }));
-      // The brush handle: a drag along the axis selects a range; a click without a drag clears it.
-      const grip = svg("rect", { class: "brush-grip", "data-axis": a.name, x: x - 10, width: 20, y: T, height: plotH, fill: "transparent", style: "cursor:crosshair" });
+      // The brush handle: a drag along the axis selects a range; a click without a drag clears it
+      // (it reaches a little past both ends, so a drag from just outside takes the extreme trials in).
+      const grip = svg("rect", { class: "brush-grip", "data-axis": a.name, x: x - 10, width: 20, y: T - 8, height: plotH + 16, fill: "transparent", style: "cursor:crosshair" });
       grip.addEventListener("pointerdown", (ev) => {
         ev.preventDefault();
         const toU = (clientY) => {
@@ -742,7 +744,7 @@ const Views = (() => {
   // trials ticked for comparison, folded sections) survives redraws.
   class Dashboard {
     constructor(root, options) {
-      this.ui = { brush: {}, selected: [], bestOpen: false, dragging: false,
+      this.ui = { brush: {}, selected: [], bestOpen: false, dragging: false, controls: Boolean(options.controls),
                   open: options.open, now: options.now || (() => Date.now() / 1000) };
       this.doc = null;
       const box = (id) => h("div", { id });
@@ -765,7 +767,7 @@ const Views = (() => {
       const doc = this.doc, ui = this.ui, els = this.els, now = ui.now();
       if (!doc) return;
       const redraw = () => this.draw();
-      drawHeader(doc, els.header, now);
+      drawHeader(doc, els.header, now, ui);
       drawCurves(doc, els.curves, ui);
       drawBest(doc, els.best, els.bestTitle, ui);
       drawPareto(doc, els.pareto, ui);
