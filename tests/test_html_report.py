@@ -13,21 +13,28 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.helpers.skills import FAKE_SCHEMA, make_fake_skill
 
+from automl.commands.report import (
+    CSP,
+    document,
+    importances,
+    load,
+    main_report,
+    write_report,
+)
 from automl.errors import UserError
 from automl.results.failures import HINTS
-from automl.commands.report import CSP, document, importances, load, main_report, write_report
 from automl.results.records import TrialRecord, read_history, write_history
-from automl.space.params import Param, SearchSpace
 from automl.results.workspace import Workspace
+from automl.space.params import Param, SearchSpace
+from tests.helpers.skills import FAKE_SCHEMA, make_fake_skill
 
 MODES = ["ok", "nan", "exit1_after_last", "data"]
 
 
 def embedded(page: str) -> dict:
     """The document the file embeds (what views.js draws)."""
-    match = re.search(r'<script type="application/json" id="automl-data">(.*?)</script>', page, re.S)
+    match = re.search(r'<script type="application/json" id="automl-data">(.*?)</script>', page, re.DOTALL)
     assert match, "no embedded data"
     return json.loads(match.group(1))
 

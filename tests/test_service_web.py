@@ -146,8 +146,8 @@ def test_submit_watch_pause_resume_cancel(server, browser, tmp_path):
     wait_until(lambda: points() > first, timeout=90, what="the curve to grow")
     assert _css(browser, "#curves line.rung")  # the budget is marked
     # The other views fill in as trials run, still without a reload.
-    bars = lambda: len(_css(browser, "#timeline rect.bar"))  # noqa: E731
-    wait_until(lambda: bars() >= 2, timeout=60, what="two trials on the timeline")
+    wait_until(lambda: len(_css(browser, "#timeline rect.bar")) >= 2, timeout=60,
+               what="two trials on the timeline")
     wait_until(lambda: _css(browser, "#history circle.mark"), timeout=90, what="a point in the history")
     assert "running" in _text(browser, "#progress") and "started" in _text(browser, "#times")
     assert browser.execute_script("return document.getElementById('handoff').disabled")  # not ended

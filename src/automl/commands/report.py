@@ -319,7 +319,11 @@ def _param_axis(data: ReportData, name: str, values: list[Any]) -> _Axis:
 
 
 def _distribution(axis: _Axis, values: list[Any]) -> Any:
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
 
     if axis.kind == "categorical":
         return CategoricalDistribution(axis.choices)
