@@ -7,6 +7,7 @@ The flags are generated from :class:`automl.study.Settings` (a setting is declar
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import typing
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,8 @@ def main_resume(args: argparse.Namespace) -> int:
     prepared = engine.prepare_resume(args.workspace)
     update = {k: getattr(args, k) for k in ("progress", "address") if getattr(args, k)}
     if update:  # a server restarted with a new Ray instance resumes its runs on that one
-        prepared.settings = prepared.settings.model_copy(update=update)
+        prepared = dataclasses.replace(
+            prepared, settings=prepared.settings.model_copy(update=update))
     restore = engine.launched(prepared.workspace)
     if not restore:
         print("no trial was launched before: starting the experiment as it was set up", flush=True)
@@ -90,10 +92,8 @@ def execute(prepared, restore: bool) -> int:
     plain = settings.automl_policy == "off"
     algorithm = "none (automl_policy: off)" if plain else settings.algo
     objectives = prepared.objectives
-    shown = ", ".join(f"{o.metric} ({o.direction})" for o in objectives) if objectives \
-        else f"{settings.metric} ({settings.direction})"
-    label = "metric" if not objectives or len(objectives) == 1 else \
-        f"objectives [{objectives.scalarize}]"
+    shown = ", ".join(f"{o.metric} ({o.direction})" for o in objectives)
+    label = "metric" if len(objectives) == 1 else f"objectives [{objectives.scalarize}]"
     print(f"algorithm: {algorithm} | {label}: {shown} | "
           f"trials: {trial_count(settings)} | budget: {prepared.budget} epochs | "
           f"concurrent: {prepared.max_concurrent} | seed: {prepared.seed}")

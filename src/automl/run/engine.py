@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +61,11 @@ _RAY_ENV = {
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Prepared:
+    """An experiment ready to run, as :func:`prepare` (or :func:`prepare_resume`) checked it:
+    built once, never changed (a resume on another Ray address is a new one, ``replace``)."""
+
     settings: Settings
     skill: SkillDir
     space: SearchSpace
@@ -74,10 +77,10 @@ class Prepared:
     max_concurrent: int
     command: tuple[str, ...]
     launcher: Any
-    experiment: dict[str, Any] = field(default_factory=dict)
+    experiment: dict[str, Any]
     # What the experiment optimizes, made once here and handed to the searcher, the recorder
-    # and the result (None only before prepare() fills it).
-    objectives: Objectives | None = None
+    # and the result.
+    objectives: Objectives
 
 
 def _resolve_budget(settings: Settings, builder: SpecBuilder) -> int:
@@ -291,9 +294,7 @@ def prepare(settings: Settings) -> Prepared:
         "workspace": workspace.path,
         "space_file": settings.space_file.resolve() if settings.space_file else None,
     })
-    prepared = Prepared(settings, skill, space, builder, workspace, budget, data, seed,
-                        max_concurrent, command, launcher, objectives=objectives)
-    prepared.experiment = {
+    experiment = {
         "experiment_id": workspace.path.name,
         "automl_policy": settings.automl_policy,
         "algo": settings.algo,
@@ -312,8 +313,10 @@ def prepare(settings: Settings) -> Prepared:
         "data": {k: str(v) for k, v in data.items()},
         "created": time.time(),
     }
+    prepared = Prepared(settings, skill, space, builder, workspace, budget, data, seed,
+                        max_concurrent, command, launcher, experiment, objectives)
     workspace.write_experiment({
-        **prepared.experiment,
+        **experiment,
         "settings": settings.model_dump(mode="json"),
         "space": space.to_json(),
     })
@@ -452,7 +455,7 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
         for name in ("ray.tune", "ray.train"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
-    objectives = prepared.objectives or Objectives.single(settings.metric, settings.direction)
+    objectives = prepared.objectives
     algo_ctx = AlgoContext(
         space=prepared.space, metric=objectives.metric, mode=objectives.direction,
         objectives=objectives, trials_dir=workspace.path / "trials",
