@@ -14,7 +14,7 @@ import yaml
 
 from automl.contract import LINEAGE
 from automl.run.perturbation import changes, kind, reach_trainer
-from automl.run.trial import TrialContext, inherit
+from automl.run.trial import inherit
 from checkpoint_hparams import MARKER
 from checkpoint_hparams.__main__ import main as rewrite
 from launchers.local import LocalLauncher
@@ -150,9 +150,8 @@ def test_a_child_of_the_bundled_trainer_trains_with_its_perturbed_lr(tmp_path):
     # PBT's exploit: the copy in the child's folder, rewritten through the trial's launcher.
     child.mkdir(parents=True)
     own = inherit(child, "c", pointer, new)
-    ctx = TrialContext(workspace=tmp_path, command=(), builder=None, launcher=LocalLauncher(),
-                       metric="val_miou", budget=2)
-    report = reach_trainer(ctx, child, "c", own, new)
+    step = (LocalLauncher(), {}, tmp_path.name)  # the trial's launcher, env, experiment
+    report = reach_trainer(*step, child, "c", own, new)
     assert report["lr"] == {LR: [old[LR], new[LR]]} and report["weight_decay"] == {WD: [old[WD], new[WD]]}
     assert json.loads((child / LINEAGE).read_text())[-1]["optimizer"] == report
     assert "checkpoint_hparams:" in (child / "train.log").read_text()
@@ -161,11 +160,11 @@ def test_a_child_of_the_bundled_trainer_trains_with_its_perturbed_lr(tmp_path):
     saved = torch.load(child / "results" / "train" / "model_epoch_001_step_00004.pth", weights_only=True)
     assert [g["weight_decay"] for g in saved["optimizer"]["param_groups"]] == pytest.approx([new[WD], 0.0])
     # Restarted before reporting: the same inheritance, the rewrite is not applied twice.
-    assert reach_trainer(ctx, child, "c", inherit(child, "c", pointer, new), new)["lr"] == \
+    assert reach_trainer(*step, child, "c", inherit(child, "c", pointer, new), new)["lr"] == \
         {LR: [new[LR], new[LR]]}
     assert json.loads((child / LINEAGE).read_text())[-1]["optimizer"] == report
     # Nothing perturbed that the optimizer holds: no step at all.
-    assert reach_trainer(ctx, child, "c", {**own, "params": new}, new) is None
+    assert reach_trainer(*step, child, "c", {**own, "params": new}, new) is None
 
 
 # -- end to end: automl run --algo pbt|pb2 on the bundled trainer ------------------------------

@@ -39,15 +39,12 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import checkpoint_hparams
 from automl.contract import INHERITED, LINEAGE
 from automl.results.records import atomic_write_json
-from launchers.base import LaunchError, LaunchSpec
-
-if TYPE_CHECKING:
-    from automl.run.trial import TrialContext
+from launchers.base import Launcher, LaunchError, LaunchSpec
 
 PRIMARY_LR_NAMES = ("lr", "learning_rate", "base_lr")  # the base learning rate of a network
 LR_NAMES = (*PRIMARY_LR_NAMES, "lr_backbone")
@@ -104,10 +101,13 @@ def step_argv(launcher_on_host: bool, checkpoint: Path, found: dict[str, list[tu
     return tuple(argv)
 
 
-def reach_trainer(ctx: TrialContext, folder: Path, rec_id: str, pointer: dict[str, Any],
+def reach_trainer(launcher: Launcher, env: dict[str, str], experiment: str, folder: Path,
+                  rec_id: str, pointer: dict[str, Any],
                   params: dict[str, Any]) -> dict[str, Any] | None:
     """Rewrite the inherited checkpoint ``pointer`` names with ``params``' learning rates and
     weight decay; the step's report, or None when nothing differs from the parent's values.
+    It runs through the trial's ``launcher`` with the trial's ``env``, labelled with the
+    ``experiment`` (the workspace name) and ``rec_id`` like the trial's own process.
 
     ``pointer[PARAMS_KEY]`` holds the parent's hyperparameters (set by PBT at exploit time); a
     pointer without them (written by an older version) is resumed as it is, with a note in
@@ -126,14 +126,13 @@ def reach_trainer(ctx: TrialContext, folder: Path, rec_id: str, pointer: dict[st
     checkpoint = Path(pointer["path"])
     report_path = folder / INHERITED / REPORT
     report_path.unlink(missing_ok=True)
-    launcher = ctx.launcher
     package = Path(checkpoint_hparams.__file__).resolve().parent
     job = LaunchSpec(
         argv=step_argv(launcher.runs_on_host, checkpoint, found, report_path), cwd=folder,
         log_path=log_path,
-        env={**ctx.env, **({} if launcher.runs_on_host else {"PYTHONPATH": str(package.parent)})},
-        name=f"{ctx.workspace.name}-{rec_id}-hparams",
-        labels={"automl.experiment": ctx.workspace.name, "automl.trial": rec_id},
+        env={**env, **({} if launcher.runs_on_host else {"PYTHONPATH": str(package.parent)})},
+        name=f"{experiment}-{rec_id}-hparams",
+        labels={"automl.experiment": experiment, "automl.trial": rec_id},
         read_paths=() if launcher.runs_on_host else (package,), write_paths=(folder,))
     try:
         handle = launcher.start(job)

@@ -475,7 +475,8 @@ def run_trial(config: dict[str, Any], ctx: TrialContext) -> None:
                                   f"{resume.get('rec_id')}: {exc}")
                 raise TrialFailed(f"{outcome.failure_class}: {outcome.message}") from exc
             try:  # the perturbed lr/weight decay into the copy's optimizer state (PBT, PB2)
-                reach_trainer(ctx, folder, rec_id, resume, hyperparameters(config))
+                reach_trainer(ctx.launcher, ctx.env, ctx.workspace.name, folder, rec_id, resume,
+                              hyperparameters(config))
             except StepFailed as exc:
                 outcome = Outcome("failed", "infrastructure", str(exc))
                 raise TrialFailed(f"{outcome.failure_class}: {outcome.message}") from exc
