@@ -400,11 +400,11 @@ def mode_options(mode: str) -> tuple[str, dict[str, str]]:
 
 
 def save_at_every_step() -> None:
-    """Before: Tune saved its experiment state at every controller step (no automl.run.tune_state
+    """Before: Tune saved its experiment state at every controller step (no automl.run.ray.tune_state
     gate; TUNE_GLOBAL_CHECKPOINT_S=0 still applies)."""
     import contextlib
 
-    from automl.run import tune_state
+    from automl.run.ray import tune_state
 
     tune_state.save_state_on_change = lambda: contextlib.nullcontext(False)
 

@@ -1,5 +1,5 @@
 """Tune's state files reach the workspace all from one save or all from the previous one
-(automl.run.atomic_sync): a failure while copying leaves the previous files whole, and a kill
+(automl.run.ray.atomic_sync): a failure while copying leaves the previous files whole, and a kill
 between two renames is finished by ``automl resume`` (the upload's intent file)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.fs
 import pytest
 
-from automl.run import atomic_sync
+from automl.run.ray import atomic_sync
 
 
 def _stage(folder: Path, version: str) -> None:

@@ -8,8 +8,8 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from automl.run import prestarted_workers, usage_tags  # noqa: E402
-from automl.run.ray_private import actor_class_cache, air_usage  # noqa: E402
+from automl.run.ray import prestarted_workers, usage_tags  # noqa: E402
+from automl.run.ray.ray_private import actor_class_cache, air_usage  # noqa: E402
 
 
 class Trainable:

@@ -41,11 +41,11 @@ def test_sigkill_then_resume_completes_without_duplicates(fake_skill, tmp_path, 
 
 @pytest.mark.parametrize("algo", ["random", pytest.param("bfbo", marks=pytest.mark.slow)])
 def test_trials_added_after_the_last_save_are_created_again(fake_skill, tmp_path, algo):
-    """FIFO algorithms defer Tune's saves (automl.run.tune_state); here they are held for the
+    """FIFO algorithms defer Tune's saves (automl.run.ray.tune_state); here they are held for the
     whole run, so the kill leaves trials - finished ones too - that Tune's saved state lacks.
     Resume creates them again with their ids and configurations (automl.resume.replay): none is
     set aside, none that had ended is trained again, and the count is exact."""
-    from automl.run.tune_state import MIN_INTERVAL_ENV
+    from automl.run.ray.tune_state import MIN_INTERVAL_ENV
     from tests.helpers.processes import status_epochs, trial_folders
 
     ws = tmp_path / "ws"

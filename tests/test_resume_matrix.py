@@ -37,7 +37,7 @@ import pytest
 
 from automl.brackets import hyperband_brackets
 from automl.results.records import read_history
-from automl.run.tune_state import MIN_INTERVAL_ENV
+from automl.run.ray.tune_state import MIN_INTERVAL_ENV
 from automl.tao.lines import read_status
 from tests.helpers.processes import (cli, ended_segments, kill_controller, start_run,
                                      status_epochs, trial_folders, wait_until)

@@ -144,7 +144,7 @@ def test_replaying_names_the_next_trials_and_hands_their_configurations_to_the_s
     suggestion the concurrency limiter refuses keeps it), ``take`` hands the configuration over
     once; afterwards ids are Ray's own again."""
     from automl.resume.replay import replaying, take
-    from automl.run.ray_private import trial_class
+    from automl.run.ray.ray_private import trial_class
 
     Trial = trial_class()
     with replaying([("old1", {"x": 1}), ("old2", {"x": 2})]):

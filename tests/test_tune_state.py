@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from automl.run.tune_state import _gate, save_state_on_change
+from automl.run.ray.tune_state import _gate, save_state_on_change
 
 
 class FakeTrial:
@@ -134,7 +134,7 @@ def test_fifo_defers_saves_whose_only_news_is_trials_added_or_ended():
 def test_min_interval_holds_deferrable_saves(monkeypatch):
     """``AUTOML_TUNE_SAVE_MIN_S`` lengthens the pause (slow storage; the resume tests use it to
     leave trials unsaved), never a forced save or a first one."""
-    from automl.run.tune_state import MIN_INTERVAL_ENV
+    from automl.run.ray.tune_state import MIN_INTERVAL_ENV
 
     monkeypatch.setenv(MIN_INTERVAL_ENV, "3600")
     checkpoint = _gate(FakeController.checkpoint, defer=True)

@@ -105,7 +105,7 @@ class SpaceOptunaSearch(OptunaSearch):
         from automl.resume.replay import take
 
         params = take(trial_id)
-        # _ot_trials / _ot_study: private attributes of the pinned Ray (automl.run.ray_private).
+        # _ot_trials / _ot_study: private attributes of the pinned Ray (automl.run.ray.ray_private).
         if params is not None and trial_id not in self._ot_trials:
             self._ot_study.enqueue_trial(self.search_space.draws(params))
             self._ot_study.sampler.reseed_rng()

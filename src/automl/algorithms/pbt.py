@@ -307,9 +307,9 @@ class EngineSchedulerMixin:
         """
         from ray.tune import Checkpoint
 
-        from automl.run.ray_private import training_result_class
+        from automl.run.ray.ray_private import training_result_class
 
-        _TrainingResult = training_result_class()  # private: see automl.run.ray_private
+        _TrainingResult = training_result_class()  # private: see automl.run.ray.ray_private
 
         manager = trial.run_metadata.checkpoint_manager
         latest = manager._latest_checkpoint_result  # what Ray's PBT just set (private API)
@@ -367,7 +367,7 @@ def _population_generator_class():
             self._keys = sorted({key for point in points for key in point})
 
         def add_configurations(self, experiments) -> None:
-            from automl.run.ray_private import convert_to_experiment_list
+            from automl.run.ray.ray_private import convert_to_experiment_list
 
             experiments = convert_to_experiment_list(experiments)  # private, as Tune's own
             for experiment in experiments:

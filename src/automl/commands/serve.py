@@ -83,7 +83,7 @@ def main_serve(args: argparse.Namespace) -> int:
 
     sock = listen.bind(args.host, args.port)  # first: a taken port creates nothing (listen.py)
     if args.max_experiments > 0 and args.address:
-        from automl.run.ray_address import check_reachable
+        from automl.run.ray.ray_address import check_reachable
 
         check_reachable(args.address)  # before the store and the admin token, as the port
     store = open_store(args)

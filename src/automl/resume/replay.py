@@ -2,7 +2,7 @@
 configuration.
 
 For the FIFO algorithms (random, bayesian, bfbo: no scheduler, no checkpoints) Tune's experiment
-state is not saved at each added trial but after a pause (automl.run.tune_state): one save
+state is not saved at each added trial but after a pause (automl.run.ray.tune_state): one save
 rewrites every trial's JSON and the searcher's pickle, O(trials), and doing that per added trial
 made the last trials of a 1,000-trial run three times slower than the first. A controller killed
 between two saves therefore leaves trials (journal records, trial folders, perhaps finished ones)
@@ -63,7 +63,7 @@ def replaying(trials: list[tuple[str, dict[str, Any]]]) -> Iterator[None]:
     if not trials:
         yield
         return
-    from automl.run.ray_private import trial_class
+    from automl.run.ray.ray_private import trial_class
 
     Trial = trial_class()
     original = Trial.__dict__["generate_id"]

@@ -8,7 +8,7 @@ and writes ``history.json`` and ``best_rec.json``.
 Per-trial overhead is part of the product: Tune's automatic result loggers (CSV/JSON/TensorBoard
 per trial) are disabled (we keep our own history), actors are reused between trials, trials
 do not change their working directory, and Tune saves its experiment state only when a resume
-would see a change (:mod:`automl.run.tune_state`).
+would see a change (:mod:`automl.run.ray.tune_state`).
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from automl.errors import MachineError, UserError
 from automl.networks import NetworkProfile, profile_for
 from automl.objective import Objectives, for_settings
 from automl.observers import notify
-from automl.skill.folder import SkillDir, bundled_skill_dir
-from automl.space.params import SearchSpace
-from automl.skill.spec import SpecBuilder, get_dotted
-from automl.study import Settings
 from automl.results.workspace import Workspace
+from automl.skill.folder import SkillDir, bundled_skill_dir
+from automl.skill.spec import SpecBuilder, get_dotted
+from automl.space.params import SearchSpace
+from automl.study import Settings
 
 DEFAULT_MAX_EPOCHS = 27  # TAO's R
 
@@ -47,10 +47,10 @@ _RAY_ENV = {
     # No time throttle on Tune's experiment-state saves (default: every >=10 s): a controller
     # killed between two saves would otherwise forget trials it had already started, and
     # `automl resume` would launch extra ones. Tune would then save at every controller step;
-    # automl.run.tune_state lets a save through only when the state changed.
+    # automl.run.ray.tune_state lets a save through only when the state changed.
     "TUNE_GLOBAL_CHECKPOINT_S": "0",
     # Tune sets this in every trainable's runtime env; set here, a local instance's workers
-    # inherit it and trials need no runtime env (automl.run.prestarted_workers).
+    # inherit it and trials need no runtime env (automl.run.ray.prestarted_workers).
     "PL_DISABLE_FORK": "1",
     # Ray renices its workers to 15, and a trial's trainer inherits that from its worker. On a
     # busy machine a worker at nice 15 gets ~3 % of a core against one process at nice 0: the
@@ -208,7 +208,7 @@ def _check_resumable(workspace: Workspace) -> None:
     try:
         json.loads(newest.read_text(encoding="utf-8")) if newest else None
     except (OSError, ValueError):
-        # Torn by a kill during Ray's copy (before automl.run.atomic_sync): Tune would silently
+        # Torn by a kill during Ray's copy (before automl.run.ray.atomic_sync): Tune would silently
         # start the experiment over.
         raise UserError(f"{newest}: Ray Tune's experiment state is torn (the controller was "
                         f"killed while saving it), so this experiment cannot be resumed; run "
@@ -267,7 +267,7 @@ def prepare(settings: Settings) -> Prepared:
     command, launcher = _launch_parts(settings, skill)
     data = _data_inputs(settings, profile, builder, bundled, skill.name)
     if settings.address:  # a wrong one would make ray.init retry for minutes (ray_address)
-        from automl.run.ray_address import check_reachable
+        from automl.run.ray.ray_address import check_reachable
 
         check_reachable(settings.address)
     if settings.gpus_per_trial > 0:  # fail fast instead of trials pending forever
@@ -351,8 +351,8 @@ def init_ray(address: str | None, num_cpus: int) -> None:
     set_ray_env()
     import ray
 
-    from automl.run.ray_address import check_reachable, ray_init_error
-    from automl.run.ray_private import check_version
+    from automl.run.ray.ray_address import check_reachable, ray_init_error
+    from automl.run.ray.ray_private import check_version
 
     check_version()  # warns when the private Ray APIs the engine patches may have changed
     if ray.is_initialized():
@@ -380,7 +380,7 @@ def init_ray(address: str | None, num_cpus: int) -> None:
 
 # What execute() imports after ray.init (in this order: ray.tune before the modules using it).
 _DRIVER_MODULES = ("ray.tune", "automl.algorithms", "automl.run.recorder", "automl.results.best",
-                   "automl.run.trial", "automl.run.tune_state")
+                   "automl.run.trial", "automl.run.ray.tune_state")
 
 
 def _import_in_background(modules: tuple[str, ...]) -> Any:
@@ -436,14 +436,17 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     from automl.algorithms.base import template_configuration
     from automl.results.best import best_rec, choose, write_best_rec
     from automl.resume.replay import Replayable, Settled, replaying
-    from automl.run.atomic_sync import install as atomic_tune_state
-    from automl.run.prestarted_workers import INHERITS_ENV, register_without_runtime_env
-    from automl.run.ray_private import is_pinned
+    from automl.run.ray.atomic_sync import install as atomic_tune_state
+    from automl.run.ray.prestarted_workers import (
+        INHERITS_ENV,
+        register_without_runtime_env,
+    )
+    from automl.run.ray.ray_private import is_pinned, restored_run_config
+    from automl.run.ray.staging import private_driver_staging
+    from automl.run.ray.tune_state import save_state_on_change
+    from automl.run.ray.usage_tags import skip_callback_tags
     from automl.run.recorder import FailureStopper, Recorder
-    from automl.run.staging import private_driver_staging
     from automl.run.trial import TrialContext, run_trial
-    from automl.run.tune_state import save_state_on_change
-    from automl.run.usage_tags import skip_callback_tags
 
     atomic_tune_state()  # a SIGKILL during Tune's state copy must not tear it
     # Workers inherit this process's environment (see there): a Ray it started, or the server's.
@@ -475,16 +478,16 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
         input_keys=tuple(profile_for(prepared.skill).keys("train").inputs),
     )
     # FIFO algorithms: Tune saves trials added or ended after a pause, not at once; a resume
-    # creates the unsaved ones again (automl.run.tune_state, automl.resume.replay).
+    # creates the unsaved ones again (automl.run.ray.tune_state, automl.resume.replay).
     defer = plan.scheduler is None and not plan.checkpoints and is_pinned() \
         and isinstance(plan.search_alg, Replayable)
     records = None
     settled = Settled()  # nothing to replay or set aside unless restoring
     if restore:  # before anything is launched (see automl.resume.reconcile)
+        from automl.results.records import read_history
         from automl.resume.reconcile import refresh_records, stop_leftover_trainers
         from automl.resume.replay import settle_unsaved_trials
-        from automl.results.records import read_history
-        from automl.run.atomic_sync import finish_interrupted
+        from automl.run.ray.atomic_sync import finish_interrupted
 
         if finish_interrupted(workspace.path / "ray" / "tune"):
             print("Ray Tune's last state save was cut short by the interruption: finished it",
@@ -518,9 +521,10 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
                                    resume_unfinished=True, resume_errored=False,
                                    restart_errored=False)
         # Tune restores callbacks/stopper from its pickle without their live parts (observers):
-        # give it this driver's. Private attribute of the pinned Ray version (see pyproject).
-        tuner._local_tuner._run_config.callbacks = [recorder]
-        tuner._local_tuner._run_config.stop = stopper
+        # give it this driver's (a private attribute: automl.run.ray.ray_private).
+        run_config = restored_run_config(tuner)
+        run_config.callbacks = [recorder]
+        run_config.stop = stopper
     else:
         tuner = tune.Tuner(
             trainable,

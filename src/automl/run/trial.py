@@ -84,9 +84,9 @@ def _stop_requested() -> bool:
     event to kill the process at once instead of letting it train past a pause decision.
     """
     try:
-        from automl.run.ray_private import training_session
+        from automl.run.ray.ray_private import training_session
 
-        session = training_session()  # private: see automl.run.ray_private
+        session = training_session()  # private: see automl.run.ray.ray_private
         return bool(session and session.stop_event.is_set())
     except Exception:  # noqa: BLE001 - private API: fall back to report-time stopping
         return False

@@ -41,7 +41,7 @@ from sqlalchemy.exc import DBAPIError
 
 from automl.results.journal import journal_path
 from automl.results.records import read_history
-from automl.run.prestarted_workers import INHERITS_ENV
+from automl.run.ray.prestarted_workers import INHERITS_ENV
 from automl.service.progress_doc import progress
 from automl.service.states import ACTIVE, State
 from automl.service.store import Experiment, Store, Trial

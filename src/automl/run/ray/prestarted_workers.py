@@ -36,7 +36,7 @@ def register_without_runtime_env(local: bool) -> bool:
     trainables with no runtime env when it would only set variables the workers already
     inherit. Returns whether that applies (False on a cluster, or with a Ray other than the
     pinned one: Tune's registration as before)."""
-    from automl.run.ray_private import actor_class_cache, is_pinned
+    from automl.run.ray.ray_private import actor_class_cache, is_pinned
 
     global _local
     _local = local

@@ -62,7 +62,7 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
-from automl.run.ray_private import PINNED_RAY, is_pinned, tune_controller_class
+from automl.run.ray.ray_private import PINNED_RAY, is_pinned, tune_controller_class
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def save_state_on_change(defer: bool = False) -> Iterator[bool]:
     Yields whether the gate is active (False with a Ray other than the pinned one, or when an
     outer experiment already installed it).
     """
-    TuneController = tune_controller_class()  # private: see automl.run.ray_private
+    TuneController = tune_controller_class()  # private: see automl.run.ray.ray_private
     current = TuneController.__dict__.get("checkpoint")
     if not is_pinned() or current is None or getattr(current, _MARK, False):
         if not is_pinned():

@@ -17,7 +17,7 @@ import os
 def skip_callback_tags() -> bool:
     """Replace ``tag_callbacks`` by a no-op while usage stats are disabled (pinned Ray only).
     Returns whether it was replaced."""
-    from automl.run.ray_private import air_usage, is_pinned
+    from automl.run.ray.ray_private import air_usage, is_pinned
 
     if not is_pinned() or os.environ.get("RAY_USAGE_STATS_ENABLED") != "0":
         return False

@@ -8,7 +8,7 @@ to Tune's default behaviour, and :func:`check_version` logs it once.
 Private *attributes* used on Ray objects (not importable, so documented here and at the use):
 ``Trial.run_metadata.checkpoint_manager._latest_checkpoint_result`` and
 ``PopulationBasedTraining._trial_state`` / ``_save_trial_state`` (automl.algorithms.pbt/pb2,
-PBT's exploit state), ``TuneController.checkpoint`` (automl.run.tune_state, save-on-change gate),
+PBT's exploit state), ``TuneController.checkpoint`` (automl.run.ray.tune_state, save-on-change gate),
 ``OptunaSearch._ot_study`` / ``_ot_trials`` (automl.algorithms.optuna_searcher, a replayed
 suggestion).
 """
@@ -44,11 +44,19 @@ def check_version() -> bool:
 
 def train_storage() -> Any:
     """``ray.train._internal.storage``: its ``_FilesystemSyncer.sync_up`` is replaced by an
-    atomic, synchronous copy (automl.run.atomic_sync), because Ray's background sync could leave the
+    atomic, synchronous copy (automl.run.ray.atomic_sync), because Ray's background sync could leave the
     workspace's experiment state behind what Tune had saved."""
     from ray.train._internal import storage
 
     return storage
+
+
+def restored_run_config(tuner: Any) -> Any:
+    """The ``RunConfig`` of a restored ``Tuner`` (``tuner._local_tuner._run_config``): Tune
+    restores callbacks and stoppers from its pickle without their live parts (observers, the
+    failure count's recorder), and ``Tuner.restore`` takes neither, so the driver sets its own
+    on the restored config."""
+    return tuner._local_tuner._run_config
 
 
 def training_session() -> Any:
@@ -76,7 +84,7 @@ def convert_to_experiment_list(experiments: Any) -> list[Any]:
 
 
 def tune_controller_class() -> type:
-    """``TuneController`` (not exported): automl.run.tune_state wraps its ``checkpoint`` method so
+    """``TuneController`` (not exported): automl.run.ray.tune_state wraps its ``checkpoint`` method so
     that Tune saves its experiment state only when it changed."""
     from ray.tune.execution.tune_controller import TuneController
 
@@ -94,7 +102,7 @@ def trial_class() -> type:
 
 def actor_class_cache() -> tuple[type, dict[str, str], frozenset[str]]:
     """``_ActorClassCache`` with the variables Tune puts in every trainable's runtime env (its
-    defaults, and the names it copies from the driver): automl.run.prestarted_workers registers
+    defaults, and the names it copies from the driver): automl.run.ray.prestarted_workers registers
     trainables without that runtime env on a local instance, whose workers inherit them anyway,
     so that trials start on Ray's prestarted workers."""
     from ray.tune.execution import class_cache
@@ -105,7 +113,7 @@ def actor_class_cache() -> tuple[type, dict[str, str], frozenset[str]]:
 
 def air_usage() -> Any:
     """``ray.air._internal.usage``: its ``tag_callbacks`` imports mlflow in the controller only to
-    record a usage tag; automl.run.usage_tags skips it while usage stats are disabled."""
+    record a usage tag; automl.run.ray.usage_tags skips it while usage stats are disabled."""
     from ray.air._internal import usage
 
     return usage

@@ -126,9 +126,9 @@ def install() -> None:
         return
     import pyarrow.fs
 
-    from automl.run.ray_private import train_storage
+    from automl.run.ray.ray_private import train_storage
 
-    storage = train_storage()  # private: see automl.run.ray_private
+    storage = train_storage()  # private: see automl.run.ray.ray_private
 
     original = storage._FilesystemSyncer.sync_up
 
