@@ -38,7 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # The bundled SegFormer trainer, made small (CPU): the search space stays the skill's default.
-BODY = {"algo": "asha", "max_recommendations": 9, "max_epochs": 9, "reduction_factor": 3,
+BODY = {"algo": "asha", "max_recommendations": 16, "max_epochs": 9, "reduction_factor": 3,
         "max_concurrent": 2, "seed": 7, "name": "segformer-asha",
         "overrides": {"model.backbone.type": "mit_nano", "dataset.segment.img_size": 32,
                       "dataset.segment.batch_size": 8, "dataset.segment.workers": 0}}

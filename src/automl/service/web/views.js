@@ -463,7 +463,9 @@ const Views = (() => {
       }
       const lines = nameLines(a.name + (a.log ? " (log)" : ""), Math.floor(gapX / 6.5));
       const label = svg("text", { x, y: T + plotH + 16, "text-anchor": "middle", class: a.metric ? "axis-name metric" : "axis-name" });
-      lines.slice(-3).forEach((line, k) => label.append(svg("tspan", { x, dy: k ? 12 : 0 }, line)));
+      // a part longer than the gap between axes is cut (the full name is the label's title)
+      const room = Math.floor(gapX / 6.5);
+      lines.slice(-3).forEach((line, k) => label.append(svg("tspan", { x, dy: k ? 12 : 0 }, line.length > room ? `${line.slice(0, room - 1)}…` : line)));
       label.append(tip(a.name));
       chart.append(label);
       const b = ui.brush[a.name];
