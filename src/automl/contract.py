@@ -8,6 +8,7 @@ here: it is owned by :mod:`automl.tao`.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 # -- reserved keys of a trial's Tune config (not hyperparameters) ------------------------------
@@ -32,6 +33,22 @@ KPI_NAMES_KEY = "__kpi_names__"
 def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
     """A trial config without the engine's reserved keys."""
     return {k: v for k, v in config.items() if not k.startswith(RESERVED_PREFIX)}
+
+
+# -- a trial's folder -----------------------------------------------------------------------------
+RESULTS = "results"  # the trial's TAO results_dir (its spec's results_dir points here)
+
+
+def results_dir(trial_folder: str | Path) -> Path:
+    """``<trial folder>/results``: the results_dir every segment of the trial writes to."""
+    return Path(trial_folder) / RESULTS
+
+
+def train_dir(trial_folder: str | Path) -> Path:
+    """``<trial folder>/results/train``: where TAO's train action writes its checkpoints and
+    status.json (:func:`automl.tao.lines.status_path` also finds an older version's
+    ``results/status.json``)."""
+    return results_dir(trial_folder) / "train"
 
 
 # -- files in a trial folder (besides TAO's results/) -----------------------------------------

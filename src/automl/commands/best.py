@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from automl.contract import train_dir
 from automl.errors import UserError
 
 
@@ -95,9 +96,9 @@ def print_best(doc: dict[str, Any], workspace: Path) -> int:
     else:
         # The score counts (the trainer reported it), but there is no model file to hand off.
         print("checkpoint: none")
-        train_dir = workspace / "trials" / str(best["rec_id"]) / "results" / "train"
+        folder = train_dir(workspace / "trials" / str(best["rec_id"]))
         print(f"warning: best trial {best['rec_id']} has no checkpoint of epoch "
-              f"{best['observed_budget']} in {train_dir} (the trainer did not write it, or "
+              f"{best['observed_budget']} in {folder} (the trainer did not write it, or "
               f"deleted it): its score counts, but there is no model to hand off; train again "
               f"with these hyperparameters", file=sys.stderr)
     print(f"best_rec.json: {workspace / 'best_rec.json'}")

@@ -43,6 +43,7 @@ from typing import Any
 
 import yaml
 
+from automl.contract import train_dir
 from automl.networks.profile import UNSET_VALUES
 from automl.tao.checkpoints import CheckpointFile, latest_checkpoint
 from automl.errors import UserError, did_you_mean
@@ -176,11 +177,6 @@ def handoff(
         user[key] = str(path)
     for key, value in user.items():
         set_dotted(spec, key, value)
-    missing = [k for k, i in inputs.items()
-               if not i.optional and get_dotted(spec, k, None) in UNSET_VALUES]
-    if missing:
-        raise UserError(f"{action}: {missing[0]} is required (the trained spec does not name "
-                        f"it): pass --data {missing[0]}=PATH")
 
     set_dotted(spec, "results_dir", str(results_dir))
     if isinstance(get_dotted(spec, action, None), dict) and \
@@ -194,6 +190,11 @@ def handoff(
     filled = rule(spec, user, out_dir) if rule else {}
     defaults = {key: value for key, (value, _) in filled.items()}
     reasons = {key: why for key, (_, why) in filled.items()}
+    missing = [k for k, i in inputs.items()
+               if not i.optional and get_dotted(spec, k, None) in UNSET_VALUES]
+    if missing:
+        raise UserError(f"{action}: {missing[0]} is required (neither the trained spec nor "
+                        f"the network's rules name it): pass --data {missing[0]}=PATH")
 
     spec_path = write_spec(spec, out_dir / "spec.yaml")
     from launchers import LAUNCHERS
@@ -333,7 +334,7 @@ def _read_trial(ws: Workspace, rec_id: str) -> dict[str, Any]:
         known = [str(r.get("rec_id")) for r in doc.get("all_recs") or []]
         raise UserError(f"--trial {rec_id}: no such trial in {ws.path}{did_you_mean(rec_id, known)}"
                         f"; see `automl best {ws.path} --pareto`")
-    found = checkpoint_after(ws.trials / rec_id / "results" / "train",
+    found = checkpoint_after(train_dir(ws.trials / rec_id),
                              int(entry.get("observed_budget") or 0))
     if found is None:
         raise UserError(f"--trial {rec_id}: its scored checkpoint is gone (--keep-checkpoints best "
@@ -351,11 +352,11 @@ def _read_metric_name(ws: Workspace) -> str:
 
 def _resolve_checkpoint(ws: Workspace, best: Mapping[str, Any], trial_dir: Path,
                         checkpoint: str) -> Path:
-    train_dir = trial_dir / "results" / "train"
+    folder = train_dir(trial_dir)
     if checkpoint == "latest":
-        found = latest_checkpoint(train_dir)
+        found = latest_checkpoint(folder)
         if found is None:
-            raise UserError(f"--checkpoint latest: no *_model_latest.pth in {train_dir}; use "
+            raise UserError(f"--checkpoint latest: no *_model_latest.pth in {folder}; use "
                             f"--checkpoint best (the scored epoch's checkpoint)")
         return found.resolve()
     uri = best.get("checkpoint_uri")
@@ -366,7 +367,7 @@ def _resolve_checkpoint(ws: Workspace, best: Mapping[str, Any], trial_dir: Path,
     path = Path(str(uri))
     if not ws.inside(path):
         # best_rec.json was written before the workspace was moved or copied: the same file here.
-        path = train_dir / path.name
+        path = folder / path.name
     if CheckpointFile.parse(path) is None and not path.name.endswith(".pth"):
         raise UserError(f"best_rec.json: checkpoint_uri {uri!r} is not a checkpoint file name")
     if not path.is_file():

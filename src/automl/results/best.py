@@ -28,7 +28,7 @@ import jsonschema
 
 from automl.schema_files import BEST_REC, load, validate
 from automl.tao.checkpoints import CheckpointFile, checkpoint_after
-from automl.contract import COUNTED
+from automl.contract import COUNTED, train_dir
 from automl.objective import Objectives
 from automl.results.records import TrialRecord, atomic_write_json
 from automl.secrets import redact
@@ -54,8 +54,7 @@ def choose_best(records: list[TrialRecord], metric: str, direction: str) -> Best
     at_top = [(r, s) for r, s in scored if r.observed_budget == top_budget]
     pick = max if direction == "max" else min
     record, score = pick(at_top, key=lambda pair: pair[1])
-    train_dir = Path(record.folder) / "results" / "train"
-    return Best(record, score, checkpoint_after(train_dir, record.observed_budget))
+    return Best(record, score, checkpoint_after(train_dir(record.folder), record.observed_budget))
 
 
 def _scores(record: TrialRecord, objectives: Objectives) -> tuple[float, ...] | None:
@@ -91,8 +90,8 @@ def choose(records: list[TrialRecord], objectives: Objectives) -> Best | None:
     if not points:
         return None
     record, values = max(points, key=lambda pair: objectives.scalar(pair[1]))
-    train_dir = Path(record.folder) / "results" / "train"
-    return Best(record, values[0], checkpoint_after(train_dir, record.observed_budget))
+    return Best(record, values[0],
+                checkpoint_after(train_dir(record.folder), record.observed_budget))
 
 
 def kept_trials(records: list[TrialRecord], objectives: Objectives) -> set[str]:
@@ -160,7 +159,7 @@ def _baseline(records: list[TrialRecord], objectives: Objectives, best: Best | N
 
 
 def _checkpoint_fields(record: TrialRecord) -> dict[str, Any]:
-    ckpt = checkpoint_after(Path(record.folder) / "results" / "train", record.observed_budget)
+    ckpt = checkpoint_after(train_dir(record.folder), record.observed_budget)
     return {"checkpoint_uri": str(ckpt.path) if ckpt else None,
             "checkpoint_epoch": ckpt.tao_epoch if ckpt else None,
             "checkpoint_step": ckpt.step if ckpt else None}

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from automl.tao.checkpoints import CheckpointFile, checkpoint_after
 from automl.errors import UserError
-from automl.contract import ACTIVE
+from automl.contract import ACTIVE, results_dir, train_dir
 from automl.results.records import TrialRecord
 
 MODES = ("best", "all")
@@ -37,8 +37,8 @@ MODES = ("best", "all")
 def checkpoint_files(trial_folder: Path) -> list[Path]:
     """Every deletable checkpoint file of one trial (contract names only)."""
     out: list[Path] = []
-    results = trial_folder / "results"
-    for folder in (results / "train", results):
+    results = results_dir(trial_folder)
+    for folder in (train_dir(trial_folder), results):
         if not folder.is_dir():
             continue
         for path in folder.iterdir():
@@ -56,8 +56,8 @@ def _drop_dangling_latest(trial_folder: Path) -> None:
     once retention deleted that file the link points nowhere: it can serve neither a resume nor
     a hand-off, and it breaks copies of the workspace.
     """
-    results = trial_folder / "results"
-    for folder in (results / "train", results):
+    results = results_dir(trial_folder)
+    for folder in (train_dir(trial_folder), results):
         if folder.is_dir():
             for path in folder.glob("*model_latest.pth"):
                 if path.is_symlink() and not path.exists():
@@ -113,7 +113,7 @@ def prune(workspace: Path, records: Iterable[TrialRecord], best_rec_id: str | No
             continue
         keep = set(protected)
         if record.rec_id == best_rec_id or record.rec_id in front:
-            chosen = checkpoint_after(folder / "results" / "train", record.observed_budget)
+            chosen = checkpoint_after(train_dir(folder), record.observed_budget)
             if chosen is None:
                 continue  # cannot tell which file was scored: keep them all
             keep.add(chosen.path.resolve())
@@ -153,7 +153,7 @@ def finalize_retention(workspace: Path, mode: str) -> int:
         if uri:
             keep.add(Path(str(uri)).resolve())
             # The same file when the workspace was moved since best_rec.json was written.
-            keep.add((trials_root / str(member.get("rec_id")) / "results" / "train"
+            keep.add((train_dir(trials_root / str(member.get("rec_id")))
                       / Path(str(uri)).name).resolve())
     if not trials_root.is_dir():
         return 0

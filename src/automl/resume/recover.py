@@ -34,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from automl.contract import OUTCOME
+from automl.contract import OUTCOME, results_dir
 from automl.errors import UserError
 from automl.results.records import TrialRecord, read_history, write_history
 from automl.results.workspace import Workspace
@@ -163,7 +163,7 @@ def rebuild_record(folder: Path, metric: str, names: list[str], default_budget: 
     if record.parent is None:
         record.parent = _parent(folder, _load_yaml(segments[0]) if segments else None, folder.parent)
 
-    lines = read_status(status_path(folder / "results"))
+    lines = read_status(status_path(results_dir(folder)))
     results = read_results(lines)
     for result in with_train_kpis(results):
         value = result.metric(metric)

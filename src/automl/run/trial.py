@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from automl.contract import (BRACKET_KEY, EPOCHS_KEY, INHERITED, KPI_NAMES_KEY, LINEAGE,
-                             OUTCOME, POINTER, RUNG_KEY, STOP_EVERY_KEY, hyperparameters)
+                             OUTCOME, POINTER, RUNG_KEY, STOP_EVERY_KEY, hyperparameters,
+                             results_dir)
 from automl.results.failures import RETRYABLE, Outcome, decide, is_finite, missing_metric_message
 from automl.resume.continuation import Lineage, clear_latest, continue_point, lineage
 from automl.resume.continuation import note as continuation_note
@@ -176,7 +177,7 @@ class _Segment:
         every = int(config.get(STOP_EVERY_KEY) or 0)
         if every:  # PBT: train.num_epochs = the next perturbation boundary (no overshoot)
             self.epochs = min(self.epochs, (self.start // every + 1) * every)
-        self.results_dir = folder / "results"
+        self.results_dir = results_dir(folder)
         self.lines: list[StatusLine] = []
         self.results: list[EpochResult] = []
         # Set when the trial must end now, whatever the trainer does next (see _result).
@@ -421,7 +422,7 @@ def ended_run(folder: Path, spec: dict[str, Any], start_epoch: int, epochs: int,
             return None
     except (OSError, ValueError, TypeError, AttributeError, yaml.YAMLError):
         return None
-    run = (runs(read_status(status_path(folder / "results"))) or [[]])[-1]
+    run = (runs(read_status(status_path(results_dir(folder)))) or [[]])[-1]
     validated = [r.epochs for r in read_results(run, start_epoch) if r.metric(metric) is not None]
     if final_status(run) != "SUCCESS" or not validated or max(validated) != epochs \
             or min(validated) <= start_epoch:
