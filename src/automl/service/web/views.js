@@ -202,12 +202,21 @@ const Views = (() => {
 
   // -- the header -------------------------------------------------------------------------
 
+  // best_rec.json's comparison_to_baseline: {objective: {baseline, difference, gain,
+  // relative_gain, direction}}; baseline_note says why there is none (not trained, ...).
   function comparison(bestRec) {
     const c = bestRec && bestRec.comparison_to_baseline;
-    if (!c || typeof c !== "object") return null;
-    const parts = Object.entries(c).filter(([, v]) => v === null || typeof v !== "object")
-      .map(([k, v]) => `${k.replace(/_/g, " ")} ${typeof v === "number" ? fmt(v) : v}`);
-    return parts.length ? h("span", { id: "baseline" }, ` · against the baseline: ${parts.join(", ")}`) : null;
+    if (!c || typeof c !== "object" || !Object.keys(c).length) {
+      const note = bestRec && bestRec.baseline_note;
+      return note ? h("span", { id: "baseline", class: "muted" }, ` · baseline: ${note}`) : null;
+    }
+    const parts = Object.entries(c).map(([name, g]) => {
+      const rel = finite(g.relative_gain) ? ` (${g.relative_gain >= 0 ? "+" : ""}${Math.round(100 * g.relative_gain)} %)` : "";
+      return `${g.difference >= 0 ? "+" : ""}${fmt(g.difference)} ${name}${rel}`;
+    });
+    const base = bestRec.baseline ? ` (trial ${String(bestRec.baseline.rec_id).slice(0, 8)})` : "";
+    return h("span", { id: "baseline", title: "gain of the best trial over the template's configuration, trained as one of the first trials" },
+      ` · ${parts.join(", ")} over the template's configuration${base}`);
   }
 
   function drawHeader(doc, box, now, ui) {
@@ -633,9 +642,12 @@ const Views = (() => {
     const [ox, oy] = objectives;
     const onFront = new Set(front.map((f) => f.rec_id));
     const last = (t, k) => { const r = (t.results || []).filter((q) => finite(q[k])); return r.length ? r[r.length - 1][k] : null; };
+    // Every trial's objectives as the result measured them (all_recs), else its last results.
+    const measured = new Map((br.all_recs || []).filter((r) => r.objectives).map((r) => [r.rec_id, r.objectives]));
     const pts = doc.trials.map((t) => {
       const f = front.find((q) => q.rec_id === t.rec_id);
-      return { t, vx: f ? valuesOf(f)[ox] : last(t, ox), vy: f ? valuesOf(f)[oy] : last(t, oy) };
+      const known = f ? valuesOf(f) : measured.get(t.rec_id) || {};
+      return { t, vx: finite(known[ox]) ? known[ox] : last(t, ox), vy: finite(known[oy]) ? known[oy] : last(t, oy) };
     }).filter((p) => finite(p.vx) && finite(p.vy));
     const W = 520, H = 320, L = 60, R = 16, T = 12, B = 40;
     const xs = pts.map((p) => p.vx), ys = pts.map((p) => p.vy);
