@@ -93,8 +93,8 @@ def test_no_prior_under_random_says_the_baseline_was_not_trained(fake_skill, tmp
 
 def test_several_objectives_are_refused_by_single_objective_algorithms(fake_skill, tmp_path,
                                                                         capsys):
-    code, _ = run(fake_skill, tmp_path, "--algo", "asha", "--objective", "val_miou",
+    code, _ = run(fake_skill, tmp_path, "--algo", "dehb", "--objective", "val_miou",
                   "--objective", "val_loss")
-    assert code == 2 and "--algo asha optimizes one objective" in capsys.readouterr().err
+    assert code == 2 and "--algo dehb optimizes one objective" in capsys.readouterr().err
     code, _ = run(fake_skill, tmp_path, "--objective", "checkpoint_mb", "--objective", "val_miou")
     assert code == 2 and "cannot be the first" in capsys.readouterr().err

@@ -174,17 +174,96 @@ class Objectives:
 
     def dominates(self, a: Sequence[float], b: Sequence[float]) -> bool:
         """Whether ``a`` is at least as good as ``b`` on every objective and better on one."""
-        better = False
-        for objective, x, y in zip(self.items, a, b):
-            if objective.sign * x < objective.sign * y:
-                return False
-            better = better or objective.sign * x > objective.sign * y
-        return better
+        return _dominates(self.oriented(a), self.oriented(b))
+
+    def oriented(self, values: Sequence[float]) -> tuple[float, ...]:
+        """``sign * value`` per objective: every coordinate is then maximized."""
+        return tuple(o.sign * float(x) for o, x in zip(self.items, values))
 
     def front(self, points: Sequence[tuple[K, Sequence[float]]]) -> list[K]:
         """The keys of the non-dominated points, in the order given (equal points all stay)."""
         return [key for key, value in points
                 if not any(self.dominates(other, value) for _, other in points)]
+
+    def score(self, values: Sequence[float]) -> float:
+        """One number, larger is better, for a search that is not a front: the primary's
+        ``sign * value`` (one objective) or the weighted sum (``scalarize: weighted``)."""
+        if len(self.items) == 1:
+            return self.primary.sign * float(values[0])
+        return self.scalar(values)
+
+    def order(self, points: Sequence[tuple[K, Sequence[float]]]) -> list[K]:
+        """The keys best first: a multi-objective search (:attr:`pareto`) ranks by non-dominated
+        sorting, a front's members by crowding distance, largest first (NSGA-II's order, which
+        Syne Tune's MO-ASHA promotes by), then the order given; the others by :meth:`score`,
+        then the order given."""
+        if not self.pareto:
+            scores = [self.score(value) for _, value in points]
+            return [points[i][0] for i in sorted(range(len(points)), key=lambda i: -scores[i])]
+        oriented = [self.oriented(value) for _, value in points]
+        ranks = nondominated_ranks(oriented)
+        crowding = [0.0] * len(points)
+        for rank in set(ranks):
+            members = [i for i, r in enumerate(ranks) if r == rank]
+            for i, d in zip(members, crowding_distances([oriented[i] for i in members])):
+                crowding[i] = d
+        return [points[i][0] for i in sorted(range(len(points)),
+                                             key=lambda i: (ranks[i], -crowding[i]))]
+
+
+def nondominated_ranks(points: Sequence[Sequence[float]]) -> list[int]:
+    """Each point's front by non-dominated sorting (Deb et al. 2002), every coordinate to be
+    maximized: 0 for the points no other point dominates, 1 for those only front 0 dominates,
+    and so on. Equal points share a front."""
+    n = len(points)
+    beaten_by = [0] * n  # how many points dominate i
+    beats: list[list[int]] = [[] for _ in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            if _dominates(points[i], points[j]):
+                beats[i].append(j)
+                beaten_by[j] += 1
+            elif _dominates(points[j], points[i]):
+                beats[j].append(i)
+                beaten_by[i] += 1
+    ranks = [0] * n
+    current = [i for i in range(n) if beaten_by[i] == 0]
+    rank = 0
+    while current:
+        following = []
+        for i in current:
+            ranks[i] = rank
+            for j in beats[i]:
+                beaten_by[j] -= 1
+                if beaten_by[j] == 0:
+                    following.append(j)
+        current, rank = following, rank + 1
+    return ranks
+
+
+def crowding_distances(points: Sequence[Sequence[float]]) -> list[float]:
+    """NSGA-II's crowding distance of each point of one front: per objective, the gap between
+    its two neighbours over the front's range, summed; the extremes of an objective with a
+    range are infinitely far (always kept), so a front is cut where it is densest. Fronts of
+    one or two points: all infinite."""
+    n = len(points)
+    if n <= 2:
+        return [math.inf] * n
+    distance = [0.0] * n
+    for k in range(len(points[0])):
+        by = sorted(range(n), key=lambda i: points[i][k])
+        span = points[by[-1]][k] - points[by[0]][k]
+        if span <= 0:
+            continue
+        distance[by[0]] = distance[by[-1]] = math.inf
+        for left, middle, right in zip(by, by[1:], by[2:]):
+            distance[middle] += (points[right][k] - points[left][k]) / span
+    return distance
+
+
+def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+    """``a`` dominates ``b``, every coordinate maximized."""
+    return all(x >= y for x, y in zip(a, b)) and any(x > y for x, y in zip(a, b))
 
 
 # -- resolution -----------------------------------------------------------------------------------

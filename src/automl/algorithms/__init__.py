@@ -49,23 +49,31 @@ ALGORITHMS: dict[str, Algorithm] = {
     "bayesian": Algorithm("bayesian", "Optuna multivariate TPE, constant liar for parallel trials "
                           "(several objectives: multi-objective TPE, MOTPE)", "FIFO",
                           multi_objective=True),
+    "nsga2": Algorithm("nsga2", "Optuna NSGAIISampler (NSGA-II: non-dominated sorting and crowding "
+                       "distance; generations of max(4, configurations / 4))", "FIFO",
+                       multi_objective=True),
     "bfbo": Algorithm("bfbo", "batch BO for parallel full-budget trials (see `algorithms/bfbo.py`)",
                       "FIFO"),
     "asha": Algorithm("asha", "random", "promotion-based ASHA (our `TrialScheduler`): a paused "
-                      "trial is promoted by **resuming** from its rung checkpoint",
-                      "epochs, rungs r·η^k"),
+                      "trial is promoted by **resuming** from its rung checkpoint (several "
+                      "objectives: MO-ASHA, a rung ranked by non-dominated sorting and crowding "
+                      "distance)", "epochs, rungs r·η^k", multi_objective=True),
     "hyperband": Algorithm("hyperband", "random", "textbook Hyperband brackets, synchronous "
-                           "successive halving, survivors resumed", "epochs"),
+                           "successive halving, survivors resumed (several objectives: "
+                           "non-dominated sorting)", "epochs", multi_objective=True),
     "hyperband_es": Algorithm("hyperband_es", "random", "Hyperband + stop a bracket whose best is "
                               "outside the top 1/η of other brackets at the same budget", "epochs"),
     "bohb": Algorithm("bohb", "one Optuna TPE over every rung's results (higher budgets ranked "
                       "first, model from 5 results on, constant liar for trials in flight, 1/3 "
                       "random), the schema's defaults as a prior weighted by evidence at each "
                       "rung: dropped once the default ranks below the random median, sampled "
-                      "closer while above it (`--no-prior` to switch off)", "Hyperband brackets",
-                      "epochs"),
+                      "closer while above it (`--no-prior` to switch off); several objectives: "
+                      "multi-objective TPE at the largest budget with 5 results, the template's "
+                      "configuration first", "Hyperband brackets (several objectives: "
+                      "non-dominated sorting)", "epochs", multi_objective=True),
     "async_bohb": Algorithm("async_bohb", "the same model and prior as `bohb`",
-                            "promotion-based ASHA: no slot waits at a bracket barrier", "epochs"),
+                            "promotion-based ASHA: no slot waits at a bracket barrier (several "
+                            "objectives: MO-ASHA)", "epochs", multi_objective=True),
     "dehb": Algorithm("dehb", "differential evolution per budget", "Hyperband brackets", "epochs"),
     "pbt": Algorithm("pbt", "population", _PBT.format("PBT"), "epochs", population=True),
     "pb2": Algorithm("pb2", "population (GP-bandit explore)", _PBT.format("PB2"), "epochs",

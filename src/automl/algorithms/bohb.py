@@ -20,12 +20,17 @@ unless ``--no-prior`` (:class:`automl.algorithms.prior.PriorProposer`: the defau
 configuration first, then its neighbourhood, weighted by how the default ranks among random
 configurations at the highest budget it reached: dropped when worse than their median,
 sampled more and closer while better).
+
+Several objectives: the same model on their weighted sum (``scalarize: weighted``, the prior
+judged on the sum), or, for a Pareto search, the model as multi-objective TPE at the largest
+budget with enough results, the template's configuration first and no prior (see
+:mod:`automl.algorithms.mf_tpe`); rungs promote by non-dominated sorting (MO-Hyperband).
 """
 
 from __future__ import annotations
 
 from automl.algorithms import brackets
-from automl.algorithms.base import AlgoContext, Plan
+from automl.algorithms.base import AlgoContext, Plan, template_configuration
 from automl.algorithms.mf_tpe import MultiFidelityTPE
 from automl.algorithms.prior import PriorProposer
 from automl.brackets import BracketScheduler
@@ -33,8 +38,11 @@ from automl.brackets import BracketScheduler
 
 def proposer(ctx: AlgoContext, scheduler: BracketScheduler) -> MultiFidelityTPE | PriorProposer:
     """The model-based proposer of ``bohb`` and ``async_bohb``."""
-    model = MultiFidelityTPE(ctx.space, ctx.mode, ctx.seed, top_rung=len(scheduler.rungs) - 1)
-    if not ctx.prior:
+    objectives = ctx.all_objectives
+    first = template_configuration(ctx.space) if ctx.prior and objectives.pareto else None
+    model = MultiFidelityTPE(ctx.space, ctx.mode, ctx.seed, top_rung=len(scheduler.rungs) - 1,
+                             objectives=objectives, first=first)
+    if not ctx.prior or objectives.pareto:
         return model
     return PriorProposer(model, ctx.space, ctx.seed, ctx.budget.eta)
 
@@ -44,6 +52,10 @@ def describe(chosen: MultiFidelityTPE | PriorProposer) -> str:
     prior = "; schema defaults as a prior (default first, kept while better than the " \
         "median random configuration at its budget)" \
         if isinstance(chosen, PriorProposer) else ""
+    if model.objectives.pareto:
+        first = "; the template's configuration first (baseline)" if model.first else ""
+        return (f"multi-objective TPE at the largest budget with {model.min_points} results "
+                f"(constant liar, {model.random_fraction:.0%} random){first}")
     return (f"one TPE over all rungs (higher budgets first, model after {model.min_points} "
             f"results, constant liar, {model.random_fraction:.0%} random){prior}")
 

@@ -18,13 +18,15 @@ def ladder(ctx: AlgoContext) -> list[int]:
 
 def asha_scheduler(ctx: AlgoContext) -> PromotionASHA:
     return PromotionASHA(ladder(ctx), ctx.metric, ctx.mode, ctx.max_concurrent, ctx.budget.eta,
-                         ctx.max_recommendations, fixed_budget=ctx.fixed_budget)
+                         ctx.max_recommendations, fixed_budget=ctx.fixed_budget,
+                         objectives=ctx.all_objectives, trials_dir=ctx.trials_dir)
 
 
 def hyperband_scheduler(ctx: AlgoContext, early_stop: bool = False) -> HyperbandScheduler:
     return HyperbandScheduler(ladder(ctx), ctx.metric, ctx.mode, ctx.max_concurrent,
                               ctx.budget.eta, ctx.max_recommendations, early_stop=early_stop,
-                              fixed_budget=ctx.fixed_budget)
+                              fixed_budget=ctx.fixed_budget, objectives=ctx.all_objectives,
+                              trials_dir=ctx.trials_dir)
 
 
 def describe_brackets(scheduler: HyperbandScheduler) -> str:

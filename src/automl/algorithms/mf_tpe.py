@@ -21,6 +21,20 @@ Hyperband with random search. This proposer models from the first few results in
 * **Random fraction.** ``random_fraction`` of the proposals (BOHB's 1/3 by default) are
   uniform draws, so the model cannot lock itself in.
 
+Several objectives (:class:`automl.objective.Objectives`):
+
+* **Weighted sum** (``scalarize: weighted``): the model above, on the weighted sum (maximized).
+* **Pareto** (the default): Optuna's TPE is then MOTPE (its good set is chosen by non-dominated
+  sorting, ties by hypervolume contribution), but Optuna ranks ``PRUNED`` trials by one
+  intermediate value, which a multi-objective study does not have. So the model follows BOHB's
+  rule instead: it is fitted on the results at the **largest budget where at least**
+  ``min_points`` **configurations reported every objective** (the most populated budget until
+  one has that many), each a ``COMPLETE`` trial with its objectives there; configurations
+  without a result yet are the constant liar's ``RUNNING`` trials, and those that stopped below
+  that budget are left out (their budget is not comparable). ``first`` (the template's
+  configuration) is proposed first, so the result has its baseline (the schema-defaults prior
+  of :mod:`automl.algorithms.prior` ranks one objective and is not used).
+
 The study is rebuilt from the recorded results at every proposal (a few hundred trials at
 most; Optuna cannot change a finished trial's state once a configuration reports again at a
 higher rung), seeded by the proposal's number, so a seed reproduces the proposals for a fixed
@@ -38,8 +52,9 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState, create_trial
 
-from automl.brackets.proposers import quiet_study
 from automl.brackets.base import Slot
+from automl.brackets.proposers import quiet_study
+from automl.objective import Objectives
 from automl.space.params import SearchSpace
 
 MIN_POINTS = 5
@@ -51,15 +66,22 @@ class _Config:
     distributions: dict[str, Any]
     results: dict[int, float] = field(default_factory=dict)  # epochs -> value (as reported)
     top: bool = False  # reported at the top rung
+    # epochs -> every objective as reported (a Pareto search; absent where one was missing)
+    points: dict[int, tuple[float, ...]] = field(default_factory=dict)
 
 
 class MultiFidelityTPE:
     """Proposer (:class:`automl.brackets.base.Proposer`) for the bracket schedulers."""
 
     def __init__(self, space: SearchSpace, mode: str, seed: int, top_rung: int,
-                 random_fraction: float = 1 / 3, min_points: int = MIN_POINTS) -> None:
+                 random_fraction: float = 1 / 3, min_points: int = MIN_POINTS,
+                 objectives: Objectives | None = None,
+                 first: dict[str, Any] | None = None) -> None:
         self.space = space
-        self.mode = mode
+        self.objectives = objectives or Objectives.single("value", mode)  # type: ignore[arg-type]
+        # What ``results`` hold and how they rank: the weighted sum is maximized.
+        self.mode = "max" if self.objectives.weighted else mode
+        self.first = first  # a configuration proposed before any other (Pareto: the baseline)
         self.seed = seed
         self.top_rung = top_rung
         self.random_fraction = random_fraction
@@ -73,6 +95,8 @@ class MultiFidelityTPE:
         return sum(1 for c in self.configs.values() if c.results)
 
     def _frozen(self) -> list[optuna.trial.FrozenTrial]:
+        if self.objectives.pareto:
+            return self._frozen_front()
         trials = []
         for config in self.configs.values():
             if not config.results:
@@ -93,7 +117,34 @@ class MultiFidelityTPE:
                                            intermediate_values=dict(config.results)))
         return trials
 
+    def model_budget(self) -> int | None:
+        """Pareto: the budget (epochs) the model is fitted at (see the module's docstring)."""
+        counts: dict[int, int] = {}
+        for config in self.configs.values():
+            for epochs in config.points:
+                counts[epochs] = counts.get(epochs, 0) + 1
+        if not counts:
+            return None
+        enough = [epochs for epochs, n in counts.items() if n >= self.min_points]
+        return max(enough) if enough else max(counts, key=lambda e: (counts[e], e))
+
+    def _frozen_front(self) -> list[optuna.trial.FrozenTrial]:
+        budget = self.model_budget()
+        trials = []
+        for config in self.configs.values():
+            if not config.results:
+                trials.append(create_trial(params=config.params,
+                                           distributions=config.distributions,
+                                           state=TrialState.RUNNING))
+            elif budget in config.points:
+                trials.append(create_trial(params=config.params,
+                                           distributions=config.distributions,
+                                           values=list(config.points[budget])))
+        return trials
+
     def propose(self, trial_id: str, slot: Slot, epochs: int) -> dict[str, Any]:
+        if self.first is not None and not self.configs:
+            return self.ask(trial_id, "baseline", fixed=self.space.draws(self.first))
         modelled = self.reported() >= self.min_points and self.rng.random() >= self.random_fraction
         return self.ask(trial_id, "tpe" if modelled else "random")
 
@@ -112,7 +163,8 @@ class MultiFidelityTPE:
                     n_startup_trials=0)
             else:
                 sampler = optuna.samplers.RandomSampler(seed=seed)
-            study = quiet_study(self.mode, sampler)
+            study = quiet_study([o.direction for o in self.objectives]
+                                if self.objectives.pareto else self.mode, sampler)
             if source == "tpe":
                 study.add_trials(self._frozen())
             if fixed:
@@ -123,12 +175,19 @@ class MultiFidelityTPE:
         self.sources[trial_id] = source
         return values
 
-    def observe(self, trial_id: str, rung: int, epochs: int, value: float) -> None:
+    def observe(self, trial_id: str, rung: int, epochs: int, value: float,
+                values: tuple[float, ...] | None = None) -> None:
         config = self.configs.get(trial_id)
+        if self.objectives.weighted:  # the model ranks the sum; none without every objective
+            if values is None:
+                return
+            value = self.objectives.scalar(values)
         if config is None or not math.isfinite(value):
             return
         config.results[int(epochs)] = float(value)
         config.top = config.top or rung >= self.top_rung
+        if self.objectives.pareto and values is not None:
+            config.points[int(epochs)] = tuple(values)
 
     def source(self, trial_id: str) -> str | None:
         return self.sources.get(trial_id)

@@ -233,8 +233,9 @@ class PriorProposer:
             self._pending_note = None
         return values
 
-    def observe(self, trial_id: str, rung: int, epochs: int, value: float) -> None:
-        self.model.observe(trial_id, rung, epochs, value)
+    def observe(self, trial_id: str, rung: int, epochs: int, value: float,
+                values: tuple[float, ...] | None = None) -> None:
+        self.model.observe(trial_id, rung, epochs, value, values)
         self._update()
 
     def source(self, trial_id: str) -> str | None:

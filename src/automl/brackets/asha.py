@@ -4,8 +4,9 @@ Tuning", Algorithm 2), with promotion = resume from the rung checkpoint.
 Rungs are :func:`~automl.brackets.budgets.rung_ladder` (``r * eta**k`` up to ``R``). Whenever a
 slot is free (a trial paused at a rung, or ended), ``get_job`` runs: scanning rungs from the
 second highest down to 0, the first paused trial that is in the top ``floor(|rung k| / eta)``
-of its rung ``k`` (by the metric and direction; ties by creation order) and was not promoted
-yet continues to rung ``k + 1``; if none is promotable, a new configuration starts at rung 0.
+of its rung ``k`` (by the metric and direction; ties by creation order; with several objectives
+by non-dominated sorting and crowding distance, MO-ASHA: :mod:`automl.brackets.base`) and was
+not promoted yet continues to rung ``k + 1``; if none is promotable, a new configuration starts at rung 0.
 A trial reaching the top rung ``R`` finishes. After ``max_recommendations`` configurations,
 free slots wait for running trials (whose results may make others promotable); when nothing
 runs and nothing is promotable, the trials still paused are stopped and the experiment ends.
@@ -25,13 +26,17 @@ promotion scheme, where a trial trains past a rung only once it has been shown t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from automl.brackets.base import PAUSED, BracketScheduler, Job, Slot
+from automl.objective import Objectives
 
 
 class PromotionASHA(BracketScheduler):
     def __init__(self, rungs: list[int], metric: str, mode: str, slots: int, eta: int,
-                 num_configs: int, fixed_budget: bool = False) -> None:
-        super().__init__(rungs, metric, mode, slots, eta, fixed_budget)
+                 num_configs: int, fixed_budget: bool = False,
+                 objectives: Objectives | None = None, trials_dir: Path | None = None) -> None:
+        super().__init__(rungs, metric, mode, slots, eta, fixed_budget, objectives, trials_dir)
         self.num_configs = int(num_configs)
         self.created = 0
 
@@ -45,10 +50,10 @@ class PromotionASHA(BracketScheduler):
         return self.created >= self.num_configs
 
     def top(self, rung: int) -> list[Job]:
-        """The top ``floor(|rung| / eta)`` of the trials that reached ``rung``."""
+        """The top ``floor(|rung| / eta)`` of the trials that reached ``rung`` (those missing an
+        objective count in the rung's size, never in its top)."""
         members = [j for j in self.jobs.values() if j.reached(rung)]
-        members.sort(key=lambda j: (-j.scores[rung], j.index))
-        return members[: len(members) // self.eta]
+        return self.ranked(members, rung)[: len(members) // self.eta]
 
     def _next_promotion(self) -> Job | None:
         for rung in range(len(self.rungs) - 2, -1, -1):
@@ -65,8 +70,8 @@ class PromotionASHA(BracketScheduler):
         if not self._exhausted() or self._busy() or any(j.reached(top) for j in self.jobs.values()):
             return None
         for rung in range(top - 1, -1, -1):
-            paused = [j for j in self.jobs.values() if j.state == PAUSED and j.rung == rung
-                      and j.reached(rung)]
+            paused = self.ranked((j for j in self.jobs.values()
+                                  if j.state == PAUSED and j.rung == rung), rung)
             if paused:
-                return min(paused, key=lambda j: (-j.scores[rung], j.index))
+                return paused[0]
         return None

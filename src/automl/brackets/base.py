@@ -29,6 +29,16 @@ Concurrency
     (``set_max_concurrency``), because Ray's ``ConcurrencyLimiter`` counts paused trials as
     running and would deadlock a pausing scheduler.
 
+Several objectives (:class:`automl.objective.Objectives`)
+    Each result carries every KPI the trainer wrote, so the scheduler reads each objective's
+    value from it (a measured one, ``checkpoint_mb``, from the trial's folder: the rung's
+    checkpoint is complete when the result is reported). A rung's results are ranked by
+    :meth:`Objectives.order <automl.objective.Objectives.order>`: one objective or a weighted
+    sum by that number; a Pareto search by non-dominated sorting, ties by crowding distance
+    (MO-ASHA, Schmucker et al. 2021, as Syne Tune's ``MOASHA``), and promotion takes the top
+    ``1/eta`` of that order. A result missing an objective counts in its rung's size but is
+    never promoted (no value is made up for it).
+
 Ending
     When the policy will create no more configurations and promotes nothing more, the trials
     still paused are stopped (TERMINATED; their results stay) so the experiment ends.
@@ -41,6 +51,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -50,6 +61,7 @@ from ray.tune.schedulers.trial_scheduler import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 from automl.contract import BRACKET_KEY, EPOCHS_KEY, PROPOSER_KEY, RUNG_KEY
+from automl.objective import Objectives
 from automl.results.records import atomic_write_bytes
 
 if TYPE_CHECKING:
@@ -89,6 +101,8 @@ class Job:
     state: str = ACTIVE
     scores: dict[int, float] = field(default_factory=dict)  # rung -> score (higher is better)
     values: dict[int, float] = field(default_factory=dict)  # rung -> metric as reported
+    # rung -> every objective's value as reported (absent: one was missing, not promotable)
+    points: dict[int, tuple[float, ...]] = field(default_factory=dict)
 
     def reached(self, rung: int) -> bool:
         return rung in self.scores
@@ -101,8 +115,11 @@ class Proposer(Protocol):
         """Hyperparameters for a new trial that starts in ``slot`` (trains to ``epochs``)."""
         ...
 
-    def observe(self, trial_id: str, rung: int, epochs: int, value: float) -> None:
-        """``trial_id`` reported ``value`` (the metric, as reported) at rung ``rung``."""
+    def observe(self, trial_id: str, rung: int, epochs: int, value: float,
+                values: tuple[float, ...] | None = None) -> None:
+        """``trial_id`` reported ``value`` (the primary metric, as reported) at rung ``rung``;
+        ``values``: every objective's value as reported, in the experiment's order (None when
+        one is missing). A proposer of one objective reads ``value`` only."""
         ...
 
     def source(self, trial_id: str) -> str | None:
@@ -119,13 +136,18 @@ class BracketScheduler(FIFOScheduler):
     """
 
     def __init__(self, rungs: list[int], metric: str, mode: str, slots: int, eta: int,
-                 fixed_budget: bool = False) -> None:
+                 fixed_budget: bool = False, objectives: Objectives | None = None,
+                 trials_dir: Path | None = None) -> None:
         super().__init__()
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
         self.rungs = list(rungs)
         self._metric = metric
         self.mode = mode
+        # What a rung ranks by (``metric``/``mode`` are its primary); ``trials_dir``: where
+        # measured objectives are read (trials/<trial id>).
+        self.objectives = objectives or Objectives.single(metric, mode)  # type: ignore[arg-type]
+        self.trials_dir = trials_dir
         self.slots = max(1, int(slots))
         self.eta = int(eta)
         self.fixed_budget = fixed_budget
@@ -160,6 +182,21 @@ class BracketScheduler(FIFOScheduler):
     # -- helpers ---------------------------------------------------------------------------
     def score(self, value: float) -> float:
         return float(value) if self.mode == "max" else -float(value)
+
+    def ranked(self, jobs: Iterable[Job], rung: int) -> list[Job]:
+        """The promotable ``jobs`` at ``rung`` (every objective reported there), best first by
+        :meth:`Objectives.order <automl.objective.Objectives.order>`, ties by creation order."""
+        members = sorted((j for j in jobs if rung in j.points), key=lambda j: j.index)
+        return self.objectives.order([(j, j.points[rung]) for j in members])
+
+    def _point(self, trial_id: str, epoch: int, result: dict) -> tuple[float, ...] | None:
+        """Every objective's value in ``result`` (measured ones from the trial's folder)."""
+        if len(self.objectives) == 1:
+            return (float(result[self._metric]),)
+        scores = dict(result)
+        if self.trials_dir is not None and any(o.measured for o in self.objectives):
+            scores.update(self.objectives.measure(self.trials_dir / trial_id, epoch))
+        return self.objectives.values(scores)
 
     def epochs_for(self, rung: int) -> int:
         return self.rungs[-1] if self.fixed_budget else self.rungs[rung]
@@ -244,10 +281,13 @@ class BracketScheduler(FIFOScheduler):
         if job.state != ACTIVE or epoch is None or value is None \
                 or int(epoch) < self.rungs[job.rung]:
             return TrialScheduler.CONTINUE  # (FINISHING: past its last rung, ending by itself)
+        point = self._point(trial.trial_id, int(epoch), result)
         job.scores[job.rung] = self.score(value)
         job.values[job.rung] = float(value)
+        if point is not None:
+            job.points[job.rung] = point
         if self.proposer is not None:
-            self.proposer.observe(job.trial_id, job.rung, int(epoch), float(value))
+            self.proposer.observe(job.trial_id, job.rung, int(epoch), float(value), point)
         if job.rung >= self._last_rung(job):
             job.state = FINISHING
             decision = TrialScheduler.CONTINUE

@@ -5,7 +5,9 @@ Allocation: :func:`~automl.brackets.budgets.hyperband_brackets` - textbook brack
 ``s = s_max..0``, ``n = ceil((s_max + 1) / (s + 1) * eta**s)`` configurations at ``R * eta**-s``
 epochs, ``floor(n * eta**-i)`` of them at the bracket's ``i``-th rung. Within a bracket, rung
 ``i`` is complete when every configuration of the bracket at that rung has reported it (or
-failed); the best ``n_{i+1}`` (metric and direction; ties by creation order) are then promoted -
+failed); the best ``n_{i+1}`` (metric and direction; ties by creation order; with several
+objectives by non-dominated sorting and crowding distance, MO-Hyperband, see
+:mod:`automl.brackets.base`) are then promoted -
 resumed from their rung checkpoint, never retrained - and the others are stopped (they keep
 their results).
 
@@ -30,9 +32,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from automl.brackets.base import ENDED, PAUSED, BracketScheduler, Job, Slot
 from automl.brackets.budgets import BracketPlan, hyperband_brackets
+from automl.objective import Objectives
 
 
 @dataclass
@@ -54,8 +58,11 @@ class _Bracket:
 
 class HyperbandScheduler(BracketScheduler):
     def __init__(self, rungs: list[int], metric: str, mode: str, slots: int, eta: int,
-                 num_configs: int, early_stop: bool = False, fixed_budget: bool = False) -> None:
-        super().__init__(rungs, metric, mode, slots, eta, fixed_budget)
+                 num_configs: int, early_stop: bool = False, fixed_budget: bool = False,
+                 objectives: Objectives | None = None, trials_dir: Path | None = None) -> None:
+        super().__init__(rungs, metric, mode, slots, eta, fixed_budget, objectives, trials_dir)
+        if early_stop and len(self.objectives) > 1:
+            raise ValueError("early stop of hopeless brackets compares one objective")
         self.plans = hyperband_brackets(len(rungs), eta, num_configs)
         self.brackets = [_Bracket(plan) for plan in self.plans]
         self.early_stop = early_stop
@@ -108,15 +115,15 @@ class HyperbandScheduler(BracketScheduler):
         at_rung = [j for j in self.members(bracket) if j.rung == rung and j.state not in ENDED]
         if any(j.state != PAUSED for j in at_rung):
             return  # still training towards this rung
-        ranked = sorted((j for j in at_rung if j.reached(rung)),
-                        key=lambda j: (-j.scores[rung], j.index))
+        ranked = self.ranked(at_rung, rung)
         keep = bracket.plan.sizes[bracket.level + 1]
         if self.early_stop and ranked and self._hopeless(bracket, ranked[0], rung):
             keep = 0
         bracket.level += 1
         bracket.queue = [j.trial_id for j in ranked[:keep]]
-        for job in ranked[keep:]:
-            self.stop_later(job)
+        for job in at_rung:  # the others, and those missing an objective
+            if job.trial_id not in bracket.queue:
+                self.stop_later(job)
 
     def _hopeless(self, bracket: _Bracket, best: Job, rung: int) -> bool:
         others = sorted((j.scores[rung] for j in self.jobs.values()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,10 +28,13 @@ from automl.brackets.base import Slot
 from automl.space.params import Param, SearchSpace
 
 
-def quiet_study(mode: str, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
+def quiet_study(mode: str | Sequence[str], sampler: optuna.samplers.BaseSampler) -> optuna.Study:
+    """An in-memory study without Optuna's log lines; ``mode``: one direction, or one per
+    objective (a multi-objective study)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.create_study(direction="maximize" if mode == "max" else "minimize",
-                               sampler=sampler)
+    modes = [mode] if isinstance(mode, str) else list(mode)
+    directions = ["maximize" if m == "max" else "minimize" for m in modes]
+    return optuna.create_study(directions=directions, sampler=sampler)
 
 
 class RandomProposer:
@@ -43,7 +47,8 @@ class RandomProposer:
     def propose(self, trial_id: str, slot: Slot, epochs: int) -> dict[str, Any]:
         return self.space.suggest(self.study.ask())
 
-    def observe(self, trial_id: str, rung: int, epochs: int, value: float) -> None:
+    def observe(self, trial_id: str, rung: int, epochs: int, value: float,
+                values: tuple[float, ...] | None = None) -> None:
         pass
 
     def source(self, trial_id: str) -> str:
@@ -190,7 +195,8 @@ class DEProposer:
         kind = self.kind.get(trial_id)
         return "de" if kind == "mutant" else kind
 
-    def observe(self, trial_id: str, rung: int, epochs: int, value: float) -> None:
+    def observe(self, trial_id: str, rung: int, epochs: int, value: float,
+                values: tuple[float, ...] | None = None) -> None:
         if trial_id not in self.vectors or not math.isfinite(value):
             return
         member = _Member(trial_id, self.vectors[trial_id], self._score(value))

@@ -325,8 +325,10 @@ def prepare(settings: Settings) -> Prepared:
 
 
 def _check_objectives(objectives: Objectives, algo: str) -> None:
-    """Several objectives need an algorithm that searches them (random, bayesian): the others
-    schedule and propose on the primary alone, and would silently ignore the rest."""
+    """Several objectives need an algorithm that searches them (the registry's
+    ``multi_objective``): the others schedule and propose on the primary alone (DEHB's
+    selection, PBT's exploit, hyperband_es's bracket cut-off), and would silently ignore the
+    rest."""
     from automl.algorithms import ALGORITHMS
 
     if len(objectives) > 1 and not ALGORITHMS[algo].multi_objective:
