@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 import yaml
 
-from automl import json_schemas, schema_files
+from automl import json_schemas, validation
 from automl.errors import UserError
 from automl.results.records import TrialRecord, read_history, write_history
 from automl.space.overrides import load_overrides
@@ -48,7 +48,7 @@ def test_every_schema_is_a_valid_json_schema() -> None:
 
 
 def test_the_source_checkout_reads_its_own_schemas() -> None:
-    assert schema_files.schemas_dir() == SCHEMAS
+    assert validation.schemas_dir() == SCHEMAS
 
 
 @pytest.mark.parametrize("study", sorted((REPO / "studies").glob("*.yaml")), ids=lambda p: p.name)
@@ -56,7 +56,7 @@ def test_shipped_studies_match_the_schema_and_name_it(study: Path) -> None:
     first = study.read_text().splitlines()[0]
     assert first == "# yaml-language-server: $schema=../schemas/study.schema.json"
     assert (study.parent / first.split("$schema=")[1]).resolve() == SCHEMAS / "study.schema.json"
-    schema_files.validate(yaml.safe_load(study.read_text()), schema_files.STUDY, str(study), "")
+    validation.validate(yaml.safe_load(study.read_text()), validation.STUDY, str(study), "")
 
 
 def test_study_schema_accepts_what_settings_accepts(tmp_path: Path) -> None:
@@ -80,9 +80,9 @@ def test_overrides_file_is_validated_against_its_schema(tmp_path: Path) -> None:
                     "  train.optim.momentum: 0.95\nexclude: [model.backbone.type]\n")
     assert load_overrides(good).parameters["train.optim.momentum"].value == 0.95
     doc = yaml.safe_load(good.read_text())
-    assert schema_files.problem(doc, schema_files.OVERRIDES) is None
+    assert validation.problem(doc, validation.OVERRIDES) is None
     doc["only"] = "train.optim.lr"  # a string, not a list
-    assert "'only'" in schema_files.problem(doc, schema_files.OVERRIDES)
+    assert "'only'" in validation.problem(doc, validation.OVERRIDES)
 
 
 def test_history_is_validated_when_read_back(tmp_path: Path) -> None:
@@ -146,7 +146,7 @@ def test_a_wheel_install_finds_the_schemas(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     study = tmp_path / "study.yaml"
     study.write_text((REPO / "studies" / "quickstart.yaml").read_text())
-    probe = ("import automl, automl.schema_files as j, automl.study as s, pathlib, sys;"
+    probe = ("import automl, automl.validation as j, automl.study as s, pathlib, sys;"
              "print(automl.__file__); print(j.schemas_dir());"
              "s.load_study(pathlib.Path(sys.argv[1]))")
     out = subprocess.run([str(python), "-c", probe, str(study)], env=env, cwd=tmp_path,

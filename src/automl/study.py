@@ -11,13 +11,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from automl.algorithms import ALGORITHMS, DEFAULT as DEFAULT_ALGORITHM
+from automl.algorithms import ALGORITHMS
+from automl.algorithms import DEFAULT as DEFAULT_ALGORITHM
 from automl.errors import UserError, did_you_mean, read_user_text
-from automl.schema_files import STUDY, validate
 from automl.skill.schema import parse_yaml
+from automl.validation import STUDY, validate
 from launchers import LAUNCHERS
 
 

@@ -202,7 +202,7 @@ def trial_json(record: TrialRecord, score: float | None) -> dict[str, Any]:
 
 def experiment_json(data: ReportData) -> dict[str, Any]:
     """The experiment as ``GET /experiments/{id}`` gives it (ExperimentOut's keys the views read)."""
-    from automl.service.progress_doc import progress
+    from automl.service.summary import progress
 
     exp = data.experiment
     settings = exp.get("settings") if isinstance(exp.get("settings"), dict) else {}

@@ -26,14 +26,14 @@ from typing import Any, Literal, Mapping
 
 import jsonschema
 
-from automl.schema_files import BEST_REC, load, validate
-from automl.tao.checkpoints import CheckpointFile, checkpoint_after
 from automl.contract import COUNTED, train_dir
 from automl.objective import Objectives
 from automl.results.records import TrialRecord, atomic_write_json
 from automl.secrets import redact
 from automl.skill.spec import nest
 from automl.space.lists import assemble
+from automl.tao.checkpoints import CheckpointFile, checkpoint_after
+from automl.validation import BEST_REC, load, validate
 
 BEST_REC_VERSION = 1
 

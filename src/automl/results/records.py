@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from automl.results.journal import journal_path, read_journal
-from automl.schema_files import HISTORY, problem
+from automl.validation import HISTORY, problem
 
 HISTORY_VERSION = 1
 

@@ -29,8 +29,8 @@ from typing import Any
 import yaml
 
 from automl.errors import UserError
-from automl.schema_files import EXPERIMENT, validate
 from automl.results.records import atomic_write_json
+from automl.validation import EXPERIMENT, validate
 
 MARKER = "experiment.yaml"
 

@@ -29,10 +29,7 @@ from sqlalchemy import func, select
 from automl.errors import UserError
 from automl.results.failures import HINTS
 from automl.results.journal import journal_path
-from automl.skill.schema import parse_yaml
 from automl.service import auth
-from automl.service.progress_doc import progress, shown_progress, shown_status
-from automl.service.runner import Runner
 from automl.service.door import (
     FOLDER_NAME,
     BadInput,
@@ -43,14 +40,13 @@ from automl.service.door import (
     check_strings,
     refuse_yaml_aliases,
 )
-from automl.service.paths import PathRule, inside
-from automl.service.schemas import (
+from automl.service.models import (
+    SERVER_OWNED,
     AlgorithmOut,
+    AnalysisOut,
     ExperimentCreate,
     ExperimentList,
     ExperimentOut,
-    SERVER_OWNED,
-    AnalysisOut,
     HandoffIn,
     HandoffOut,
     Me,
@@ -61,9 +57,13 @@ from automl.service.schemas import (
     TrialList,
     TrialOut,
 )
+from automl.service.paths import PathRule, inside
+from automl.service.runner import Runner
 from automl.service.states import TERMINAL, Conflict, State, after_action
 from automl.service.store import Experiment, Store, Trial, User
 from automl.service.submit import Policy, bundled, resolve
+from automl.service.summary import progress, shown_progress, shown_status
+from automl.skill.schema import parse_yaml
 
 
 @dataclass
@@ -534,8 +534,8 @@ def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
         """The skill's search space, as `automl space --json` prints it."""
         import json
 
-        from automl.space.user_space import space_for_cli
         from automl.skill.folder import SkillDir
+        from automl.space.user_space import space_for_cli
 
         if name not in config.skills:
             raise HTTPException(404, f"no skill {name}")

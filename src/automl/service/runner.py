@@ -31,8 +31,8 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -41,11 +41,11 @@ from sqlalchemy.exc import DBAPIError
 
 from automl.results.journal import journal_path
 from automl.results.records import read_history
+from automl.results.workspace import Workspace
 from automl.run.ray.prestarted_workers import INHERITS_ENV
-from automl.service.progress_doc import progress
 from automl.service.states import ACTIVE, State
 from automl.service.store import Experiment, Store, Trial
-from automl.results.workspace import Workspace
+from automl.service.summary import progress
 
 log = logging.getLogger("automl.service")
 STOP_TIMEOUT_S = 60.0
@@ -265,7 +265,7 @@ class Runner:
     @staticmethod
     def _renumber_running(row: Experiment, session: Any) -> None:
         """The run stopped: trials its history left "running" now read "paused" in the API
-        (:func:`.progress_doc.shown_status`); a new version sends them to ``?after=N`` pollers."""
+        (:func:`.summary.shown_status`); a new version sends them to ``?after=N`` pollers."""
         for trial in session.scalars(select(Trial).where(Trial.experiment_id == row.id,
                                                          Trial.status == "running")):
             row.version += 1

@@ -21,8 +21,8 @@ from pydantic import ValidationError
 
 from automl.errors import UserError
 from automl.service.door import BadInput, Limits, check_strings
+from automl.service.models import TAO_NAMES, AutomlSettings
 from automl.service.paths import PathRule
-from automl.service.schemas import TAO_NAMES, AutomlSettings
 from automl.study import Settings
 
 TAO_MAX_EPOCHS = 27  # TAO's automl_max_epochs when a request names none (AlgorithmParams)

@@ -16,12 +16,18 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from automl.errors import UserError, did_you_mean, read_user_text
-from automl.schema_files import OVERRIDES, validate
 from automl.skill.schema import parse_yaml
 from automl.space.params import contains_value, format_value
+from automl.validation import OVERRIDES, validate
 
 _OVERRIDE_KEYS = ("valid_min", "valid_max", "valid_options", "option_weights", "value", "log")
 # Keys people write by habit (and TAO silently ignores) -> the key that does what they meant.

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from automl.contract import FINISHED
-from automl.results.records import TrialRecord
 from automl.results.best import choose_best
+from automl.results.records import TrialRecord
 from automl.study import Settings, trial_count
 
 
