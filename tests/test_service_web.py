@@ -312,6 +312,30 @@ def test_report_opens_from_disk_with_the_network_off(server, browser, tmp_path):
             "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
 
 
+def test_pareto_front_on_the_page_and_in_the_report(server, browser, tmp_path):
+    """Two objectives: the page draws the front (blue members, grey dominated trials), and so
+    does the report from disk. The fake trainer's val_loss is 1 - val_miou, so maximizing both
+    conflicts exactly: every trial that reaches the budget is on the front."""
+    experiment = Client(server.url, server.alice).submit({
+        "skill": "fake-skill", "algo": "bayesian", "max_recommendations": 3, "max_epochs": 1,
+        "objectives": [{"metric": "val_miou", "direction": "max"},
+                       {"metric": "val_loss", "direction": "max"}]})
+    _sign_in(browser, server, server.alice)
+    browser.get(f"{server.url}/#/experiments/{experiment['id']}")
+    wait_until(lambda: _text(browser, "#state") == "SUCCEEDED", timeout=180,
+               what=f"success ({_text(browser, '#state')} {_text(browser, '#experiment-error')})")
+    wait_until(lambda: len(_css(browser, "#pareto circle.front")) >= 2, timeout=20,
+               what="the Pareto front drawn on the page")
+    html = httpx.get(f"{server.url}/api/v1/experiments/{experiment['id']}/report",
+                     headers={"Authorization": f"Bearer {server.alice}"}, timeout=60)
+    path = tmp_path / "report.html"
+    path.write_text(html.text, encoding="utf-8")
+    browser.get(path.as_uri())
+    wait_until(lambda: len(_css(browser, "#pareto circle.front")) >= 2, timeout=20,
+               what="the Pareto front drawn in the report")
+    assert "over the template's configuration" in _text(browser, "#baseline")
+
+
 def test_another_users_experiment_is_403(server, browser):
     theirs = Client(server.url, server.bob).submit(
         {"skill": "fake-skill", "algo": "random", "max_recommendations": 1, "max_epochs": 1})

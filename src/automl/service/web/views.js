@@ -210,8 +210,11 @@ const Views = (() => {
       const note = bestRec && bestRec.baseline_note;
       return note ? h("span", { id: "baseline", class: "muted" }, ` · baseline: ${note}`) : null;
     }
+    // "+0.044 val_miou (14 % better)", "+2.8 latency_ms (35 % worse)": the sign is the value's,
+    // better/worse follows the objective's direction.
     const parts = Object.entries(c).map(([name, g]) => {
-      const rel = finite(g.relative_gain) ? ` (${g.relative_gain >= 0 ? "+" : ""}${Math.round(100 * g.relative_gain)} %)` : "";
+      const rel = finite(g.relative_gain) ? ` (${Math.round(100 * Math.abs(g.relative_gain))} % ${g.gain >= 0 ? "better" : "worse"})`
+        : ` (${g.gain > 0 ? "better" : g.gain < 0 ? "worse" : "the same"})`;
       return `${g.difference >= 0 ? "+" : ""}${fmt(g.difference)} ${name}${rel}`;
     });
     const base = bestRec.baseline ? ` (trial ${String(bestRec.baseline.rec_id).slice(0, 8)})` : "";
@@ -651,9 +654,11 @@ const Views = (() => {
     }).filter((p) => finite(p.vx) && finite(p.vy));
     const W = 520, H = 320, L = 60, R = 16, T = 12, B = 40;
     const xs = pts.map((p) => p.vx), ys = pts.map((p) => p.vy);
-    const [x0, x1] = [Math.min(...xs), Math.max(...xs)], [y0, y1] = [Math.min(...ys), Math.max(...ys)];
-    const x = (v) => L + (W - L - R) * (x1 > x0 ? (v - x0) / (x1 - x0) : 0.5), y = (v) => T + (H - T - B) * (1 - (y1 > y0 ? (v - y0) / (y1 - y0) : 0.5));
-    const chart = svg("svg", { class: "chart", id: "pareto", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "Pareto front" });
+    // 6 % of each range as a margin: no mark sits on the frame.
+    const pad = (lo, hi) => { const m = (hi - lo) * 0.06 || Math.abs(hi) * 0.06 || 1; return [lo - m, hi + m]; };
+    const [x0, x1] = pad(Math.min(...xs), Math.max(...xs)), [y0, y1] = pad(Math.min(...ys), Math.max(...ys));
+    const x = (v) => L + (W - L - R) * (v - x0) / (x1 - x0), y = (v) => T + (H - T - B) * (1 - (v - y0) / (y1 - y0));
+    const chart = svg("svg", { class: "chart", id: "pareto", width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "Pareto front" });
     chart.append(svg("rect", { x: L, y: T, width: W - L - R, height: H - T - B, fill: "#fff", stroke: "#bbb" }));
     for (const v of ticks(y0, y1, 5)) chart.append(svg("text", { x: L - 5, y: y(v) + 4, "text-anchor": "end" }, tickText(v)));
     for (const v of ticks(x0, x1, 5)) chart.append(svg("text", { x: x(v), y: H - B + 14, "text-anchor": "middle" }, tickText(v)));
