@@ -1,4 +1,4 @@
-"""Ctrl-C / SIGTERM: trials stop within a bounded time, the experiment is `cancelled`, no orphans."""
+"""Ctrl-C / SIGTERM: trials stop within a bounded time, the experiment is `canceled`, no orphans."""
 
 from __future__ import annotations
 
@@ -28,6 +28,6 @@ def test_signal_cancels_cleanly(fake_skill: Path, tmp_path: Path, sig):
     time.sleep(0.5)
     assert not trainer_pids(ws), "orphan trainer processes after cancel"
     state = json.loads((ws / "state.json").read_text())
-    assert state["state"] == "cancelled", output
+    assert state["state"] == "canceled", output
     history = json.loads((ws / "history.json").read_text())
     assert history["trials"], "what ran must be kept"

@@ -99,7 +99,7 @@ def test_cut_trial_continues_at_the_next_epoch_after_resume(fake_skill, tmp_path
     else:
         proc.send_signal(sig)
         proc.wait(timeout=90)
-        assert json.loads((ws / "state.json").read_text())["state"] == "cancelled"
+        assert json.loads((ws / "state.json").read_text())["state"] == "canceled"
     resumed = cli("resume", str(ws), "--progress", "none", timeout=240)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     check_continued(ws, cut)

@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_flags(run)
     run.set_defaults(func=cmd_run)
 
-    resume = sub.add_parser("resume", help="continue an interrupted or cancelled experiment")
+    resume = sub.add_parser("resume", help="continue an interrupted or canceled experiment")
     resume.add_argument("workspace", type=Path)
     resume.add_argument("--progress", help="auto | rich | plain | none")
     resume.add_argument("--address", help="Ray cluster to resume on (default: the one it ran on)")
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("cancelled", file=sys.stderr)
+        print("canceled", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # `automl best WS | head -2`: the reader left. As Python's docs advise, point stdout at

@@ -48,7 +48,7 @@ CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline
        "img-src data:; base-uri 'none'; form-action 'none'")
 # workspace state.json -> the service's experiment state, so both show one vocabulary
 STATES = {"prepared": "PENDING", "running": "RUNNING", "completed": "SUCCEEDED",
-          "failed": "FAILED", "cancelled": "CANCELED"}
+          "failed": "FAILED", "canceled": "CANCELED"}
 TRIAL_LOG_LINES = 40  # per trial, embedded for its trial page
 
 
@@ -228,7 +228,7 @@ def experiment_json(data: ReportData) -> dict[str, Any]:
         "algorithm": str(exp.get("algo", "")), "metric": data.metric, "direction": data.direction,
         "created": exp.get("created"),
         "started": min((r.started_at for r in data.records if r.started_at), default=None),
-        "ended": data.state.get("updated") if state in ("completed", "failed", "cancelled") else None,
+        "ended": data.state.get("updated") if state in ("completed", "failed", "canceled") else None,
         "error": None, "workspace": str(data.workspace.path), "owner": "",
         "progress": shown, "settings": redact_tree(settings),
     }

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from automl.commands.best import print_best
+from automl.results.workspace import CANCELED
 from automl.study import EMBEDDED_DEFAULTS, run_flag_fields, trial_count
 
 
@@ -121,8 +122,8 @@ def execute(prepared, restore: bool) -> int:
         progress.close()
         tracker.close()
     state = prepared.workspace.state()
-    if state.get("state") == "cancelled":
-        print(f"cancelled: what finished is kept; continue with `automl resume "
+    if state.get("state") == CANCELED:
+        print(f"canceled: what finished is kept; continue with `automl resume "
               f"{prepared.workspace.path}`")
     if state.get("failures"):
         print(f"failures: {state['failures']}")
@@ -135,4 +136,4 @@ def execute(prepared, restore: bool) -> int:
 
     print(f"MLflow: {redact_uri(tracking_uri)}  (browse: automl ui {prepared.workspace.path})")
     code = print_best(doc, prepared.workspace.path)
-    return 130 if state.get("state") == "cancelled" else code
+    return 130 if state.get("state") == CANCELED else code

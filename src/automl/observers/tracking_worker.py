@@ -14,7 +14,7 @@ its numeric entries (whatever metrics a trainer reports: ``val_*``, ``train_*``,
 No result is lost:
 
 * :meth:`TrackingProcess.close` waits until the worker has written everything queued (the CLI
-  closes it when the run ends: completed, cancelled/paused or failed);
+  closes it when the run ends: completed, canceled/paused or failed);
 * the worker runs in its own session, so Ctrl-C reaches the driver only (which then closes it);
   when the driver dies (SIGKILL), the worker reads what reached the pipe, ends the open runs
   as KILLED and exits on end-of-file;

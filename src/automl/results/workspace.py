@@ -3,7 +3,7 @@
 Layout::
 
     <workspace>/experiment.yaml   resolved settings, seed, space, state
-    <workspace>/state.json        running | completed | failed | cancelled (+ pid, times)
+    <workspace>/state.json        prepared | running | completed | failed | canceled (+ pid, times)
     <workspace>/trials/<rec_id>/  spec.yaml, results/ (results_dir), train.log, outcome.json
     <workspace>/history.json      every trial's results (compacted at a run's start and end)
     <workspace>/history.journal   record changes since the last compaction (fsync'd appends)
@@ -31,6 +31,13 @@ import yaml
 from automl.errors import UserError
 from automl.results.records import atomic_write_json
 from automl.validation import EXPERIMENT, validate
+
+# An experiment's states (state.json), one spelling each; the service's states (its queue:
+# PENDING, RUNNING, PAUSED, CANCELED, ...) are automl.service.states, and say the same word.
+PREPARED, RUNNING, COMPLETED = "prepared", "running", "completed"
+FAILED, CANCELED = "failed", "canceled"
+# What a workspace written before the spelling was made one said for CANCELED.
+_SPELLED_BEFORE = {"cancelled": CANCELED}
 
 MARKER = "experiment.yaml"
 
@@ -145,9 +152,12 @@ class Workspace:
 
     def state(self) -> dict[str, Any]:
         try:
-            return json.loads(self.state_file.read_text(encoding="utf-8"))
+            doc = json.loads(self.state_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
+        if isinstance(doc, dict) and doc.get("state") in _SPELLED_BEFORE:
+            doc["state"] = _SPELLED_BEFORE[doc["state"]]
+        return doc
 
     def inside(self, candidate: Path) -> bool:
         """Whether ``candidate`` resolves to a path inside this workspace."""

@@ -24,7 +24,7 @@ from automl.errors import MachineError, UserError
 from automl.networks import NetworkProfile, profile_for
 from automl.objective import Objectives, for_settings
 from automl.observers import notify
-from automl.results.workspace import Workspace
+from automl.results.workspace import CANCELED, COMPLETED, FAILED, PREPARED, Workspace
 from automl.skill.folder import SkillDir, bundled_skill_dir
 from automl.skill.spec import SpecBuilder, get_dotted
 from automl.space.params import SearchSpace
@@ -150,7 +150,7 @@ def prepare_resume(path: Path) -> Prepared:
 
     workspace = Workspace.open(path)
     doc = workspace.read_experiment()
-    if workspace.state().get("state") == "completed":
+    if workspace.state().get("state") == COMPLETED:
         raise UserError(f"{workspace.path}: the experiment already completed; start a new one "
                         f"with `automl run` (see `automl best {workspace.path}`)")
     if workspace.is_locked():
@@ -320,7 +320,7 @@ def prepare(settings: Settings) -> Prepared:
         "settings": settings.model_dump(mode="json"),
         "space": space.to_json(),
     })
-    workspace.set_state("prepared")
+    workspace.set_state(PREPARED)
     return prepared
 
 
@@ -553,9 +553,9 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     try:
         with cancel, save_state_on_change(defer=defer), replaying(settled.replays):
             tuner.fit()
-        state = "cancelled" if cancel.received else "completed"
+        state = CANCELED if cancel.received else COMPLETED
     except KeyboardInterrupt:
-        state = "cancelled"
+        state = CANCELED
         raise
     finally:
         # Containers a trial left (its worker was killed, Ctrl-C, SIGTERM): remove them now.
@@ -566,9 +566,9 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
                        best, objectives, template_configuration(prepared.space))
         write_best_rec(workspace.best_rec, doc)
         recorder.close()  # compacts the journal into history.json
-        if state == "completed" and best is None:
+        if state == COMPLETED and best is None:
             state = "failed"
-        if state in ("completed", "failed"):  # a cancelled run may be resumed: keep its files
+        if state in (COMPLETED, FAILED):  # a canceled run may be resumed: keep its files
             from automl.results.retention import finalize_retention
 
             recorder.reclaimed += finalize_retention(workspace.path, settings.keep_checkpoints)
@@ -594,7 +594,7 @@ class _CancelSignals:
     Ray Tune already stops a run cleanly on SIGINT/SIGUSR1 (trials are stopped, which kills their
     process groups; state is saved so ``automl resume`` can continue). We route SIGINT and SIGTERM
     to Tune's SIGUSR1 handler and remember that it happened, so the experiment is marked
-    ``cancelled`` rather than ``completed``.
+    ``canceled`` rather than ``completed``.
     """
 
     def __init__(self) -> None:

@@ -4,7 +4,7 @@ Each experiment runs as ``automl run`` (first start) or ``automl resume`` (after
 server restart) in a child process (:mod:`.worker`) connected to the server's Ray instance with
 ``--address``: the CLI's machinery unchanged, Ray started once for the server's life, and a crash
 of one experiment's driver cannot take the server or the others down. A pause or cancel is the
-CLI's Ctrl-C (SIGTERM: the run stops its trials and marks its workspace ``cancelled``).
+CLI's Ctrl-C (SIGTERM: the run stops its trials and marks its workspace ``canceled``).
 
 Only the runner thread starts, signals and reaps children (``PR_SET_PDEATHSIG`` is tied to the
 thread that forked them). It also copies each active workspace's ``history.json`` into the

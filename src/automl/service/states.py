@@ -9,7 +9,7 @@
     RUNNING | RESUMING(started) | PAUSING ──:cancel──> CANCELING ──(run stopped)──> CANCELED
     PENDING | PAUSED | RESUMING(queued) ──:cancel──> CANCELED
 
-A pause is the CLI's Ctrl-C (SIGTERM to the run: the workspace is marked ``cancelled`` and what
+A pause is the CLI's Ctrl-C (SIGTERM to the run: the workspace is marked ``canceled`` and what
 finished is kept) and a resume is ``automl resume`` of the same workspace. Any other action is
 refused with 409. ``DELETE`` is allowed in the terminal states only.
 """
