@@ -115,7 +115,7 @@ def test_mo_hyperband_keeps_the_front_of_a_bracket_rung():
                                   {"epoch": 1, "acc": acc, "lat": lat})
     # b and c are the front (both extremes: b first by creation order); a is dominated
     assert _promoted(hyperband) == ["b"]
-    assert hyperband.jobs["a"].trial_id in hyperband._to_stop  # noqa: SLF001 - stopped later
+    assert hyperband.jobs["a"].trial_id in hyperband._to_stop  # stopped later
     with pytest.raises(ValueError, match="one objective"):
         HyperbandScheduler([1, 3], "acc", "max", 1, 3, 5, early_stop=True, objectives=ACC_LAT)
 
@@ -139,7 +139,7 @@ def test_mo_tpe_models_the_largest_budget_with_enough_results_baseline_first():
     model.observe("t5", 0, 1, 0.5, None)  # a result missing an objective: not modelled there
     sources = {model.source(f"n{i}") for i in range(12) if model.propose(f"n{i}", None, 1)}
     assert "tpe" in sources
-    frozen = model._frozen()  # noqa: SLF001 - the trials the model is fitted on
+    frozen = model._frozen()  # the trials the model is fitted on
     complete = [t for t in frozen if t.state.name == "COMPLETE"]
     assert len(complete) == 5 and all(len(t.values) == 2 for t in complete)
 
@@ -186,3 +186,17 @@ def test_asha_two_objectives_promotes_by_nondominated_sorting(fake_skill: Path, 
         assert front == at_r
     else:
         assert front == {doc["best"]["rec_id"]}
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_nsga2_searches_two_objectives_at_full_budget(fake_skill: Path, tmp_path):
+    workspace = tmp_path / "ws"
+    assert main(["run", "--skill-dir", str(fake_skill), "--workspace", str(workspace),
+                 "--progress", "none", "--seed", "2", "--algo", "nsga2", "--max-epochs", "2",
+                 "--max-recommendations", "5", "--objective", "val_miou",
+                 "--objective", "val_loss:max"]) == 0
+    doc = read_best_rec(workspace / "best_rec.json")
+    records = read_history(workspace / "history.json")[1]
+    assert len(records) == 5 and all(r.observed_budget == 2 for r in records)
+    # val_loss = 1 - val_miou: maximizing both, every distinct trial is on the front
+    assert {m["rec_id"] for m in doc["pareto_front"]} == {r.rec_id for r in records}
