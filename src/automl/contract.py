@@ -63,7 +63,7 @@ OUTCOME = "outcome.json"  # how the trial ended, written by the trial itself (su
 # A trial that has ended, for good or bad (counted as done by progress displays).
 FINISHED = ("completed", "recovered", "failed", "stopped")
 # Trials that may still write or resume: never pruned, whatever the caller says.
-ACTIVE = frozenset({"pending", "running", "paused"})
+UNFINISHED = frozenset({"pending", "running", "paused"})
 # The statuses best_rec.json counts (a pending trial has not started: not counted).
 COUNTED = ("completed", "recovered", "stopped", "failed", "running", "paused")
 # Display order of statuses (reports).

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from automl.tao.checkpoints import CheckpointFile, checkpoint_after
 from automl.errors import UserError
-from automl.contract import ACTIVE, results_dir, train_dir
+from automl.contract import UNFINISHED, results_dir, train_dir
 from automl.results.records import TrialRecord
 
 MODES = ("best", "all")
@@ -106,7 +106,7 @@ def prune(workspace: Path, records: Iterable[TrialRecord], best_rec_id: str | No
     protected = {Path(p).resolve() for p in needed_paths}
     reclaimed = 0
     for record in records:
-        if record.rec_id in keep_rec_ids or record.status in ACTIVE:
+        if record.rec_id in keep_rec_ids or record.status in UNFINISHED:
             continue
         folder = Path(record.folder) if record.folder else trials_root / record.rec_id
         if not _inside(folder, trials_root):

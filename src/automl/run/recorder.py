@@ -19,8 +19,15 @@ from typing import Any, Protocol
 
 from ray import tune
 
-from automl.contract import (EPOCHS_KEY, FINISHED, KPI_NAMES_KEY, OUTCOME, PARENT_KEY,
-                             PROPOSER_KEY, hyperparameters)
+from automl.contract import (
+    EPOCHS_KEY,
+    FINISHED,
+    KPI_NAMES_KEY,
+    OUTCOME,
+    PARENT_KEY,
+    PROPOSER_KEY,
+    hyperparameters,
+)
 from automl.objective import Objectives
 from automl.observers import notify
 from automl.results.failures import HINTS
@@ -260,13 +267,14 @@ class Recorder(tune.Callback):
         """
         if self.experiment.get("keep_checkpoints", "best") != "best":
             return
+        from automl.contract import UNFINISHED
         from automl.results.best import choose_best, kept_trials
-        from automl.results.retention import ACTIVE, prune
+        from automl.results.retention import prune
 
         if len(self.objectives) > 1:  # the front moves with every end: look at every record
             kept = kept_trials(list(self.records.values()), self.objectives)
             todo = [r for r in self.records.values()
-                    if r.status not in ACTIVE and r.rec_id not in self._pruned]
+                    if r.status not in UNFINISHED and r.rec_id not in self._pruned]
             self.reclaimed += prune(self.workspace, todo, None, keep_rec_ids=set(),
                                     needed_paths=set(), front=kept)
             self._pruned.update(r.rec_id for r in todo if r.rec_id not in kept)
@@ -281,7 +289,7 @@ class Recorder(tune.Callback):
                                 key=lambda r: order.index(r.rec_id))
         best = choose_best(candidates, self.metric, self.experiment.get("direction", "max"))
         best_id = best.record.rec_id if best else None
-        todo = [r for r in candidates if r.status not in ACTIVE and r.rec_id not in self._pruned]
+        todo = [r for r in candidates if r.status not in UNFINISHED and r.rec_id not in self._pruned]
         self.reclaimed += prune(self.workspace, todo, best_id, keep_rec_ids=set(),
                                 needed_paths=set())
         self._pruned.update(r.rec_id for r in todo if r.rec_id != best_id)

@@ -43,7 +43,7 @@ from automl.results.journal import journal_path
 from automl.results.records import read_history
 from automl.results.workspace import Workspace
 from automl.run.ray.prestarted_workers import INHERITS_ENV
-from automl.service.states import ACTIVE, State
+from automl.service.states import LIVE, State
 from automl.service.store import Experiment, Store, Trial
 from automl.service.summary import progress
 
@@ -104,7 +104,7 @@ class Runner:
     def _recover(self) -> None:
         with self.store.session() as session:
             ids = session.scalars(select(Experiment.id).where(
-                Experiment.state.in_([s.value for s in ACTIVE]))).all()
+                Experiment.state.in_([s.value for s in LIVE]))).all()
         for experiment_id in ids:
             self._isolated(experiment_id, self._recover_one, experiment_id)
 
@@ -186,7 +186,7 @@ class Runner:
                 self._isolated(experiment_id, self._finish, experiment_id, proc.returncode)
         with self.store.session() as session:
             ids = session.scalars(select(Experiment.id).where(Experiment.state.in_(
-                [s.value for s in ACTIVE] + [State.PENDING.value])).order_by(Experiment.queued)).all()
+                [s.value for s in LIVE] + [State.PENDING.value])).order_by(Experiment.queued)).all()
         for experiment_id in ids:
             self._isolated(experiment_id, self._step, experiment_id)
 

@@ -33,7 +33,7 @@ class State(str, Enum):
 
 TERMINAL = frozenset({State.CANCELED, State.SUCCEEDED, State.FAILED})
 # States in which a child process may be running (or must be started again after a restart).
-ACTIVE = frozenset({State.RUNNING, State.PAUSING, State.CANCELING, State.RESUMING})
+LIVE = frozenset({State.RUNNING, State.PAUSING, State.CANCELING, State.RESUMING})
 
 
 class Conflict(Exception):
