@@ -365,6 +365,10 @@ class BracketScheduler(FIFOScheduler):
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("objectives", Objectives.single(self._metric, self.mode))
+        self.__dict__.setdefault("trials_dir", None)
+        for job in self.jobs.values():  # saved before jobs kept every objective: the primary's
+            job.__dict__.setdefault("points", {rung: (v,) for rung, v in job.values.items()})
 
     def debug_string(self) -> str:
         states: dict[str, int] = {}
