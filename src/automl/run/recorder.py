@@ -26,6 +26,7 @@ from automl.contract import (
     OUTCOME,
     PARENT_KEY,
     PROPOSER_KEY,
+    UNFINISHED,
     hyperparameters,
 )
 from automl.objective import Objectives
@@ -267,7 +268,6 @@ class Recorder(tune.Callback):
         """
         if self.experiment.get("keep_checkpoints", "best") != "best":
             return
-        from automl.contract import UNFINISHED
         from automl.results.best import choose_best, kept_trials
         from automl.results.retention import prune
 
