@@ -149,6 +149,7 @@ def test_bfbo_end_to_end_parallel(fake_skill, tmp_path):
     print(f"bfbo epochs: {epochs} for {len(records)} full-budget trials")
 
 
+@pytest.mark.slow  # 30 s; the parallel run and the unit tests cover bfbo in the default suite
 @pytest.mark.usefixtures("ray_session")
 def test_bfbo_same_seed_same_suggestions_sequentially(fake_skill, tmp_path):
     args = ("--max-recommendations", "4", "--max-concurrent", "1", "--max-epochs", "1")
