@@ -23,11 +23,11 @@ import pytest
 from automl.client import Client
 from tests.helpers.skills import make_fake_skill
 from tests.helpers.processes import wait_until
-from service_fixtures import ENV, LiveServer, admin_token
+from tests.service_fixtures import ENV, LiveServer, admin_token
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
-WEB = Path(__file__).resolve().parents[1] / "src" / "automl" / "service" / "web"
+WEB = Path(__file__).resolve().parents[2] / "src" / "automl" / "service" / "web"
 
 
 def _token(server: LiveServer, user: str) -> str:

@@ -4,7 +4,7 @@
 study file) is one plain training with the spec template and the overrides, which still writes
 best_rec.json and can be handed off. A model whose ``automl_enabled`` is false is refused ("not
 enabled"), and so is one whose train schema or template is not packaged ("enabled but not
-runnable", naming the file): tests/test_bad_inputs.py and tests/test_skill.py.
+runnable", naming the file): tests/test_bad_inputs.py and tests/skill/test_skill.py.
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def test_every_real_skill_is_runnable_with_policy_on() -> None:
 
 @pytest.mark.usefixtures("ray_session")
 def test_plain_training_writes_best_rec_and_hands_off(tmp_path, capsys) -> None:
-    from test_handoff import make_dataset, make_handoff_skill
+    from tests.commands.test_handoff import make_dataset, make_handoff_skill
 
     skill = make_handoff_skill(tmp_path / "skill")
     data = make_dataset(tmp_path / "data")

@@ -30,7 +30,7 @@ docker_sdk = pytest.importorskip("docker", reason="the Docker SDK for Python is 
 
 from launchers.docker import DockerLauncher, container_name, remove_containers  # noqa: E402
 
-HELPERS = Path(__file__).parent / "docker"
+HELPERS = Path(__file__).resolve().parents[1] / "docker"
 
 
 def _load(name: str):

@@ -15,7 +15,7 @@ from automl.study import Settings, flag_name, load_study
 from launchers import LAUNCHERS
 from launchers.base import Launcher
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run_parser():

@@ -15,7 +15,7 @@ import httpx
 
 from automl.service import auth
 from automl.service.store import Store, default_url
-from service_fixtures import ENV, LiveServer, admin_token
+from tests.service_fixtures import ENV, LiveServer, admin_token
 from tests.helpers.processes import wait_until
 from tests.helpers.skills import make_fake_skill
 

@@ -10,7 +10,7 @@ import pytest
 from automl.errors import UserError
 from automl.skill.folder import SkillDir
 
-TAO = Path(__file__).resolve().parents[2] / "shared" / "tao"
+TAO = Path(__file__).resolve().parents[3] / "shared" / "tao"
 NO_TAO = "../shared/tao not present: the real TAO skill folders are test data beside the checkout"
 SKILLS = sorted(p.name for p in TAO.glob("tao-*")) if TAO.is_dir() else []
 

@@ -228,7 +228,7 @@ def test_run_failure_is_reported(experiment, capsys):
 def test_run_goes_through_the_experiments_launcher(experiment, tmp_path, monkeypatch, capsys):
     """A Docker experiment's hand-off runs through the Docker launcher (here: an unreachable
     engine, so it stops at its preflight), never as a local process; with no recorded settings
-    (an older workspace) it runs locally. The real container run: tests/test_docker_launcher.py."""
+    (an older workspace) it runs locally. The real container run: tests/launchers/test_docker_launcher.py."""
     pytest.importorskip("docker", reason="the Docker SDK for Python is not installed")
     ws = copy_ws(experiment[0], tmp_path)
     shutil.rmtree(ws / "handoff", ignore_errors=True)  # what other tests handed off
@@ -511,7 +511,7 @@ def test_merge_trained_copies_whole_leaves_and_skips_owned():
 
 
 def _bundled_skill() -> Path:
-    root = Path(__file__).resolve().parents[1] / "src" / "segformer_trainer" / "skill"
+    root = Path(__file__).resolve().parents[2] / "src" / "segformer_trainer" / "skill"
     if not (root / "references" / "skill_info.yaml").is_file():
         pytest.skip(f"bundled SegFormer skill folder not generated yet ({root}): the real "
                     f"hand-off test needs the bundled trainer's evaluate action")

@@ -28,7 +28,7 @@ from automl.tao.checkpoints import (
 from automl.tao.lines import StatusTail, read_status, status_path
 from automl.tao.progress import ResultReader, final_status, read_results, runs
 
-GOLDEN = Path(__file__).parent / "fixtures" / "tao_golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "tao_golden"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if (p / "case.yaml").exists())
 
 

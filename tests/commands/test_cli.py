@@ -13,7 +13,7 @@ import pytest
 from automl.cli import main
 from tests.helpers.processes import cli, start_run, wait_until
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_shipped_studies_validate():

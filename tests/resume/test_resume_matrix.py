@@ -21,7 +21,7 @@ lineage (so every member's recorded parent must match its ``lineage.json`` and t
 written before the kill must be kept).
 
 The default run has the ``mid`` kill point of one algorithm per way of saving state (see
-``DEFAULT``); the others are ``slow``: ``python3 -m pytest -m slow tests/test_resume_matrix.py``
+``DEFAULT``); the others are ``slow``: ``python3 -m pytest -m slow tests/resume/test_resume_matrix.py``
 runs them.
 """
 

@@ -21,7 +21,7 @@ from automl.service.api import Config, create_app
 from automl.service.runner import Runner
 from automl.service.store import Experiment, Store, default_url
 from tests.helpers.skills import make_fake_skill
-from service_fixtures import new_database, postgres_server  # noqa: F401 - fixture
+from tests.service_fixtures import new_database, postgres_server  # noqa: F401 - fixture
 
 ROUTES_WITH_ID = [
     ("GET", "/experiments/{id}"), ("DELETE", "/experiments/{id}"),
@@ -371,7 +371,7 @@ def test_a_pasted_study_with_server_owned_keys_is_accepted_and_they_are_listed(a
 
     http = _app_with(api, {"segformer-trainer": bundled_skill_dir().resolve()})
     headers = {"Authorization": f"Bearer {api.tokens['alice']}"}
-    quickstart = (Path(__file__).resolve().parents[1] / "studies" / "quickstart.yaml").read_text()
+    quickstart = (Path(__file__).resolve().parents[2] / "studies" / "quickstart.yaml").read_text()
     study = quickstart + "workspace_root: /elsewhere\ntracking_uri: file:///x\naddress: auto\n"
     response = http.post("/api/v1/experiments:study", headers=headers, json={"study": study})
     assert response.status_code == 201, response.text

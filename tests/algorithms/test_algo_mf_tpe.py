@@ -11,7 +11,7 @@ from automl.algorithms.prior import PriorProposer
 from automl.brackets import Slot
 from automl.space.params import Param, SearchSpace
 from automl.contract import PROPOSER_KEY
-from test_algo_schedulers import SPACE, Sim, objective, plan_for
+from tests.algorithms.test_algo_schedulers import SPACE, Sim, objective, plan_for
 
 SLOT = Slot(0, 0)
 

@@ -18,7 +18,7 @@ from automl.space.params import Param, SearchSpace
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-TAO = Path(__file__).resolve().parents[2] / "shared" / "tao"
+TAO = Path(__file__).resolve().parents[3] / "shared" / "tao"
 NO_TAO = "../shared/tao not present: the real TAO skill folders are test data beside the checkout"
 SKILLS = sorted(p.name for p in TAO.glob("tao-*")) if TAO.is_dir() else []
 LR = "train.optim.lr"

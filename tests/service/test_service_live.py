@@ -15,9 +15,9 @@ import pytest
 from automl.client import ApiError, Client
 from tests.helpers.skills import make_fake_skill
 from tests.helpers.processes import trainer_pids, wait_until
-from service_fixtures import ENV, LiveServer, admin_token
+from tests.service_fixtures import ENV, LiveServer, admin_token
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _server(tmp_path: Path, *args: str) -> tuple[LiveServer, str]:

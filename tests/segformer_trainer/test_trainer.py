@@ -24,9 +24,9 @@ from segformer_trainer import cli
 from segformer_trainer.config import build_config, default_spec, load_config
 from segformer_trainer.status import read_status
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SKILL_DIR = REPO / "src" / "segformer_trainer" / "skill"
-TAO_SEGFORMER = Path(__file__).resolve().parents[2] / "shared" / "tao" / "tao-train-segformer"
+TAO_SEGFORMER = Path(__file__).resolve().parents[3] / "shared" / "tao" / "tao-train-segformer"
 VAL_KEYS = {"val_loss", "val_acc", "val_miou", "val_mf1", "val_mprecision", "val_mrecall"}
 STEPS_PER_EPOCH = 2
 
@@ -111,7 +111,7 @@ def check_common_keys(lines):
         assert ln["verbosity"] == "INFO"
 
 
-GOLDEN = Path(__file__).parent / "fixtures" / "tao_golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "tao_golden"
 
 
 # KPIs the bundled trainer writes beyond TAO's (segformer_trainer.train): cost objectives with the

@@ -1,6 +1,6 @@
 """``automl report``: one self-contained HTML file (views.js, style.css and the experiment's
 document inline), from a real tiny experiment and from crafted histories. What the views draw
-from the document is tested in Chromium (tests/test_service_web.py); here: the document, the
+from the document is tested in Chromium (tests/service/test_service_web.py); here: the document, the
 file's self-containment and escaping, and the errors."""
 
 from __future__ import annotations
