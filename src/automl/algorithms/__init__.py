@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from automl.algorithms.base import AlgoContext, Budget, Plan
+from automl.algorithms.plan import AlgoContext, Budget, Plan
 from automl.errors import UserError, did_you_mean
 
 

@@ -15,14 +15,14 @@ test less informative. Model-based proposals with a model per budget are what ``
 
 from __future__ import annotations
 
-from automl.algorithms import brackets
-from automl.algorithms.base import AlgoContext, Plan
+from automl.algorithms import bracket_plans
+from automl.algorithms.plan import AlgoContext, Plan
 from automl.brackets.proposers import RandomProposer
 
 
 def plan(ctx: AlgoContext) -> Plan:
-    scheduler = brackets.asha_scheduler(ctx)
+    scheduler = bracket_plans.asha_scheduler(ctx)
     proposer = RandomProposer(ctx.space, ctx.mode, ctx.seed)
-    return brackets.plan(ctx, scheduler, proposer,
+    return bracket_plans.plan(ctx, scheduler, proposer,
                          f"ASHA with promotion (eta={ctx.budget.eta}), random search, "
                          f"{ctx.max_recommendations} configurations")

@@ -12,13 +12,13 @@ the schema's defaults as a prior that evidence keeps or drops).
 
 from __future__ import annotations
 
-from automl.algorithms import bohb, brackets
-from automl.algorithms.base import AlgoContext, Plan
+from automl.algorithms import bohb, bracket_plans
+from automl.algorithms.plan import AlgoContext, Plan
 
 
 def plan(ctx: AlgoContext) -> Plan:
-    scheduler = brackets.asha_scheduler(ctx)
+    scheduler = bracket_plans.asha_scheduler(ctx)
     chosen = bohb.proposer(ctx, scheduler)
-    return brackets.plan(ctx, scheduler, chosen,
+    return bracket_plans.plan(ctx, scheduler, chosen,
                          f"asynchronous BOHB: {bohb.describe(chosen)}; ASHA with promotion "
                          f"(eta={ctx.budget.eta}), {ctx.max_recommendations} configurations")

@@ -14,7 +14,7 @@ import warnings
 
 import optuna
 
-from automl.algorithms.base import AlgoContext, Plan
+from automl.algorithms.plan import AlgoContext, Plan
 from automl.algorithms.optuna_searcher import baseline_description, optuna_search
 
 

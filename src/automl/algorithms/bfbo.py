@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 from ray.tune.search import Searcher
 
-from automl.algorithms.base import AlgoContext, Plan
+from automl.algorithms.plan import AlgoContext, Plan
 from automl.space.params import Param, SearchSpace, power_exponents, weighted_index
 
 KAPPA = 2.0

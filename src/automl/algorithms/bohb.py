@@ -29,8 +29,8 @@ budget with enough results, the template's configuration first and no prior (see
 
 from __future__ import annotations
 
-from automl.algorithms import brackets
-from automl.algorithms.base import AlgoContext, Plan, template_configuration
+from automl.algorithms import bracket_plans
+from automl.algorithms.plan import AlgoContext, Plan, template_configuration
 from automl.algorithms.mf_tpe import MultiFidelityTPE
 from automl.algorithms.prior import PriorProposer
 from automl.brackets import BracketScheduler
@@ -61,8 +61,8 @@ def describe(chosen: MultiFidelityTPE | PriorProposer) -> str:
 
 
 def plan(ctx: AlgoContext) -> Plan:
-    scheduler = brackets.hyperband_scheduler(ctx)
+    scheduler = bracket_plans.hyperband_scheduler(ctx)
     chosen = proposer(ctx, scheduler)
-    return brackets.plan(ctx, scheduler, chosen,
+    return bracket_plans.plan(ctx, scheduler, chosen,
                          f"BOHB: {describe(chosen)}, Hyperband (eta={ctx.budget.eta}); "
-                         f"{brackets.describe_brackets(scheduler)}")
+                         f"{bracket_plans.describe_brackets(scheduler)}")

@@ -15,19 +15,19 @@ survivors of successive halving joining the larger budgets' subpopulations.
 
 from __future__ import annotations
 
-from automl.algorithms import brackets
-from automl.algorithms.base import AlgoContext, Plan
+from automl.algorithms import bracket_plans
+from automl.algorithms.plan import AlgoContext, Plan
 from automl.brackets.proposers import DEProposer
 
 
 def plan(ctx: AlgoContext) -> Plan:
-    scheduler = brackets.hyperband_scheduler(ctx)
+    scheduler = bracket_plans.hyperband_scheduler(ctx)
     sizes: dict[int, int] = {}
     for bracket in scheduler.plans:
         for i, n in enumerate(bracket.sizes):
             sizes[bracket.start + i] = max(sizes.get(bracket.start + i, 0), n)
     proposer = DEProposer(ctx.space, ctx.mode, ctx.seed, sizes)
-    return brackets.plan(ctx, scheduler, proposer,
+    return bracket_plans.plan(ctx, scheduler, proposer,
                          f"DEHB: differential evolution per budget (rand/1/bin, F=CR=0.5, "
                          f"subpopulations {[sizes[k] for k in sorted(sizes)]}), Hyperband "
-                         f"(eta={ctx.budget.eta}); {brackets.describe_brackets(scheduler)}")
+                         f"(eta={ctx.budget.eta}); {bracket_plans.describe_brackets(scheduler)}")

@@ -16,14 +16,14 @@ s=0: 3@9 - see :mod:`automl.brackets.budgets` for other budgets and for
 
 from __future__ import annotations
 
-from automl.algorithms import brackets
-from automl.algorithms.base import AlgoContext, Plan
+from automl.algorithms import bracket_plans
+from automl.algorithms.plan import AlgoContext, Plan
 from automl.brackets.proposers import RandomProposer
 
 
 def plan(ctx: AlgoContext) -> Plan:
-    scheduler = brackets.hyperband_scheduler(ctx)
+    scheduler = bracket_plans.hyperband_scheduler(ctx)
     proposer = RandomProposer(ctx.space, ctx.mode, ctx.seed)
-    return brackets.plan(ctx, scheduler, proposer,
+    return bracket_plans.plan(ctx, scheduler, proposer,
                          f"Hyperband (eta={ctx.budget.eta}), random search; "
-                         f"{brackets.describe_brackets(scheduler)}")
+                         f"{bracket_plans.describe_brackets(scheduler)}")

@@ -14,14 +14,14 @@ other bracket has reached yet, and last rungs, are never stopped. Details:
 
 from __future__ import annotations
 
-from automl.algorithms import brackets
-from automl.algorithms.base import AlgoContext, Plan
+from automl.algorithms import bracket_plans
+from automl.algorithms.plan import AlgoContext, Plan
 from automl.brackets.proposers import RandomProposer
 
 
 def plan(ctx: AlgoContext) -> Plan:
-    scheduler = brackets.hyperband_scheduler(ctx, early_stop=True)
+    scheduler = bracket_plans.hyperband_scheduler(ctx, early_stop=True)
     proposer = RandomProposer(ctx.space, ctx.mode, ctx.seed)
-    return brackets.plan(ctx, scheduler, proposer,
+    return bracket_plans.plan(ctx, scheduler, proposer,
                          f"Hyperband with early stop of hopeless brackets (eta={ctx.budget.eta}),"
-                         f" random search; {brackets.describe_brackets(scheduler)}")
+                         f" random search; {bracket_plans.describe_brackets(scheduler)}")

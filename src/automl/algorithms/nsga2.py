@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import optuna
 
-from automl.algorithms.base import AlgoContext, Plan
+from automl.algorithms.plan import AlgoContext, Plan
 from automl.algorithms.optuna_searcher import baseline_description, optuna_search
 
 

@@ -11,7 +11,7 @@ their weighted sum. Measured objectives (``checkpoint_mb``) are read from the tr
 that moment: Tune tells the searcher before its callbacks (the recorder, whose retention may
 delete a checkpoint afterwards).
 
-The template's configuration (:func:`automl.algorithms.base.template_configuration`) is enqueued
+The template's configuration (:func:`automl.algorithms.plan.template_configuration`) is enqueued
 as the first trial, so every result has its baseline (``--no-prior``: not enqueued).
 """
 
@@ -24,7 +24,7 @@ import optuna
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
-from automl.algorithms.base import AlgoContext, template_configuration
+from automl.algorithms.plan import AlgoContext, template_configuration
 from automl.objective import Objectives
 from automl.space.params import SearchSpace
 

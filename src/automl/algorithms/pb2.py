@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from automl.algorithms.base import AlgoContext, Plan
+from automl.algorithms.plan import AlgoContext, Plan
 from automl.algorithms.pbt import (
     QUANTILE,
     RESAMPLE_PROBABILITY,

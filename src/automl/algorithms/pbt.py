@@ -69,7 +69,7 @@ from typing import Any
 import optuna
 from ray.tune.schedulers import PopulationBasedTraining, TrialScheduler
 
-from automl.algorithms.base import AlgoContext, Plan
+from automl.algorithms.plan import AlgoContext, Plan
 from automl.results.records import atomic_write_json
 from automl.space.params import Param, SearchSpace, power_exponents
 from automl.contract import INHERITED, PARENT_KEY, POINTER, STOP_EVERY_KEY, hyperparameters

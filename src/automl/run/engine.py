@@ -435,7 +435,7 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
     from ray import tune
 
     from automl.algorithms import AlgoContext, Budget, build_plan
-    from automl.algorithms.base import template_configuration
+    from automl.algorithms.plan import template_configuration
     from automl.results.best import best_rec, choose, write_best_rec
     from automl.resume.replay import Replayable, Settled, replaying
     from automl.run.ray.atomic_sync import install as atomic_tune_state

@@ -8,7 +8,7 @@ validation interval to the gcd of the rung epochs so every rung epoch has both.
 
 from __future__ import annotations
 
-from automl.algorithms.base import AlgoContext, Plan
+from automl.algorithms.plan import AlgoContext, Plan
 from automl.brackets import BracketScheduler, BracketSearcher, HyperbandScheduler, PromotionASHA, Proposer, checkpoint_interval, epochs_of, rung_ladder
 
 
