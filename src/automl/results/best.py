@@ -129,8 +129,9 @@ def _baseline(records: list[TrialRecord], objectives: Objectives, best: Best | N
     report, ``baseline_note`` saying why (never an invented baseline)."""
     record = find_baseline(records, configuration)
     if record is None:
-        why = ("the template's configuration was not trained (--no-prior, or a searched "
-               "parameter has no default)")
+        why = ("the template's configuration was not trained: the algorithm did not propose "
+               "it (--no-prior; asha, hyperband, hyperband_es and dehb draw at random), or a "
+               "searched parameter has no default")
         return {"baseline": None, "comparison_to_baseline": None, "baseline_note": why}
     scores = {name: record.score(name) for name in objectives.names}
     doc: dict[str, Any] = {
