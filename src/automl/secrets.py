@@ -103,8 +103,14 @@ def redact_text(text: str, secrets: Iterable[str]) -> str:
 
 def redact_assignments(text: str) -> str:
     """Hide the value in ``key=value`` / ``key: value`` when the key names a secret."""
-    return _TEXT_ASSIGNMENT.sub(lambda m: m.group(0) if not is_secret_key(m.group(1))
-                                else f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    def one(m: re.Match[str]) -> str:
+        key, sep, value = m.groups()
+        if is_secret_key(key):
+            return f"{key}{sep}{REDACTED}"
+        # "error: encryption_key=..." : the value of a harmless key may hold the assignment.
+        return f"{key}{sep}{redact_assignments(value) if value != m.group(0) else value}"
+
+    return _TEXT_ASSIGNMENT.sub(one, text)
 
 
 def redact_spec_text(text: str, secrets: set[str] | None = None) -> str:

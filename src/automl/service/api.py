@@ -29,6 +29,7 @@ from sqlalchemy import func, select
 from automl.errors import UserError
 from automl.results.failures import HINTS
 from automl.results.journal import journal_path
+from automl.secrets import redact_assignments
 from automl.service import auth
 from automl.service.door import (
     FOLDER_NAME,
@@ -121,7 +122,10 @@ def _trial_out(row: Trial, live: bool) -> TrialOut:
     r = row.record
     observed = max((int(x["epoch"]) for x in r.get("results") or []), default=0)
     failure = r.get("failure_class")
-    return TrialOut(**{k: r.get(k) for k in TrialOut.model_fields if k in r and k != "status"},
+    fields = {k: r.get(k) for k in TrialOut.model_fields if k in r and k != "status"}
+    if fields.get("failure_message"):  # a trainer's message may echo a secret (a key=value)
+        fields["failure_message"] = redact_assignments(fields["failure_message"])
+    return TrialOut(**fields,
                     status=shown_status(row.status, live), score=row.score, observed_budget=observed,
                     hint=HINTS.get(failure, HINTS["error"]) if failure else "",
                     version=row.version)
