@@ -73,6 +73,8 @@ from automl.algorithms.plan import AlgoContext, Plan
 from automl.results.records import atomic_write_json
 from automl.space.params import Param, SearchSpace, power_exponents
 from automl.contract import INHERITED, PARENT_KEY, POINTER, STOP_EVERY_KEY, hyperparameters
+# Upward (algorithms/ → run/): an exploit hands the child the trial's own checkpoint pointer and
+# the parent's hyperparameters, in the format the trial reads back (run.trial, run.perturbation).
 from automl.run.perturbation import PARAMS_KEY
 from automl.run.trial import copy_file, read_pointer
 
@@ -307,7 +309,7 @@ class EngineSchedulerMixin:
         """
         from ray.tune import Checkpoint
 
-        from automl.run.ray.ray_private import training_result_class
+        from automl.run.ray.ray_private import training_result_class  # upward: see above
 
         _TrainingResult = training_result_class()  # private: see automl.run.ray.ray_private
 
@@ -367,7 +369,7 @@ def _population_generator_class():
             self._keys = sorted({key for point in points for key in point})
 
         def add_configurations(self, experiments) -> None:
-            from automl.run.ray.ray_private import convert_to_experiment_list
+            from automl.run.ray.ray_private import convert_to_experiment_list  # upward: see above
 
             experiments = convert_to_experiment_list(experiments)  # private, as Tune's own
             for experiment in experiments:

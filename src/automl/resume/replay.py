@@ -63,6 +63,8 @@ def replaying(trials: list[tuple[str, dict[str, Any]]]) -> Iterator[None]:
     if not trials:
         yield
         return
+    # Upward (resume/ → run/ray/): ray_private is the one module that names every private
+    # Ray API the engine uses; replay needs Tune's Trial class from it.
     from automl.run.ray.ray_private import trial_class
 
     Trial = trial_class()

@@ -313,6 +313,9 @@ def create_app(store: Store, runner: Runner, config: Config) -> FastAPI:
         with store.session() as session:
             row = owned(session, experiment_id, who)
             out = _out(row, owner_name(session, row))
+        # Upward imports of commands/ (here and below): the API does what `automl ui`,
+        # `automl handoff` and `automl report` do, through the same functions, so that a
+        # request and a command cannot drift apart.
         from automl.commands.ui import runs_path
 
         out.mlflow_runs = runs_path(Path(out.workspace))

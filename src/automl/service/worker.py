@@ -22,6 +22,7 @@ def main() -> int:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the server died before prctl took effect
         return 1
+    # Upward (service/ → cli.py): a worker *is* `automl run|resume` in a child process.
     from automl.cli import main as cli_main
 
     return cli_main(sys.argv[2:])

@@ -21,6 +21,8 @@ from typing import Any
 import yaml
 
 from automl.errors import UserError, did_you_mean
+# Upward (skill/ → space/): a searched list's elements become the list the spec holds by the
+# list rule's own assembly (space/lists.py), wherever a spec is built (trials, resume, replay).
 from automl.space.lists import assemble
 
 RESUME_KEY = "train.resume_training_checkpoint_path"  # TAO's, unless spec_params names another

@@ -8,6 +8,7 @@ tuned.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 
@@ -18,7 +19,6 @@ from automl.space.build import build_space
 from automl.space.overrides import SpaceOverrides, load_overrides, overrides_from_flags
 from automl.space.params import SearchSpace
 from automl.skill.spec import SpecBuilder
-from automl.study import Settings
 
 
 def merge(*parts: SpaceOverrides | None) -> SpaceOverrides:
@@ -62,7 +62,17 @@ def check_override_types(schema: dict, overrides: dict) -> None:
         raise UserError(f"override '{key}' = {value!r}: {problem}; correct the value")
 
 
-def build_user_space(skill: SkillDir, settings: Settings, builder: SpecBuilder) -> SearchSpace:
+class SpaceSettings(Protocol):
+    """The settings a user's space is made of (automl.study.Settings has them): named here, so
+    that the space does not import the settings model built on top of it."""
+
+    space_file: Path | None
+    ranges: list[str]
+    options: list[str]
+    pins: list[str]
+
+
+def build_user_space(skill: SkillDir, settings: SpaceSettings, builder: SpecBuilder) -> SearchSpace:
     space = space_for_cli(skill, settings.space_file, settings.ranges, settings.options,
                           settings.pins)
     searched = set(space.spec_keys())
