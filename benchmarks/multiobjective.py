@@ -63,7 +63,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from suite import FakeTrial, automl_space  # noqa: E402
+from suite import PlanAdapter, automl_space  # noqa: E402
 from suite_problems import centre, sample  # noqa: E402
 
 R = 9
@@ -171,8 +171,8 @@ def simulate(adapter: Any, seed: int) -> dict[str, Any]:
     return {"hv": curve[-1][1], "curve": curve, "spent": spent, "configs": len(last)}
 
 
-class AutomlAdapter:
-    """An automl plan (bracket scheduler + searcher), driven as Ray Tune's controller does."""
+class AutomlAdapter(PlanAdapter):
+    """An automl plan (bracket scheduler + searcher) on the two objectives."""
 
     def __init__(self, algo: str, seed: int) -> None:
         from automl.algorithms import AlgoContext, Budget, build_plan
@@ -184,60 +184,13 @@ class AutomlAdapter:
                           mode="max", seed=seed, budget=Budget(R, 1, ETA),
                           max_recommendations=2_000, max_concurrent=SLOTS, population_size=4,
                           fixed_budget=False, prior=True, objectives=objectives)
-        plan = build_plan(algo, ctx)
-        self.scheduler, self.searcher = plan.scheduler, plan.search_alg
-        self.trials: dict[str, FakeTrial] = {}
-        self.finished = False
-
-    def get_trials(self) -> list[FakeTrial]:
-        return list(self.trials.values())
-
-    def stop_trial(self, trial: FakeTrial) -> None:
-        from ray.tune.experiment import Trial
-
-        self.scheduler.on_trial_remove(self, trial)
-        trial.status = Trial.TERMINATED
-
-    def next(self) -> tuple[Any, dict[str, Any], int, int] | None:
-        from ray.tune.experiment import Trial
-        from ray.tune.search import Searcher
-
-        from automl.contract import EPOCHS_KEY
-
-        while not self.finished:
-            trial_id = f"t{len(self.trials):04d}"
-            config = self.searcher.suggest(trial_id)
-            if config == Searcher.FINISHED:
-                self.finished = True
-            if not isinstance(config, dict):
-                break
-            trial = self.trials[trial_id] = FakeTrial(trial_id, config)
-            self.scheduler.on_trial_add(self, trial)
-        trial = self.scheduler.choose_trial_to_run(self)
-        if trial is None:
-            return None
-        trial.status = Trial.RUNNING
-        values = {p["name"]: trial.config[p["name"]] for p in PARAMS}
-        return trial.trial_id, values, trial.checkpoint, int(trial.config[EPOCHS_KEY])
+        super().__init__(build_plan(algo, ctx), [p["name"] for p in PARAMS])
 
     def report(self, key: Any, epoch: int, result: dict[str, float]) -> bool:
-        from ray.tune.experiment import Trial
-
-        trial = self.trials[key]
-        trial.checkpoint = epoch
-        decision = self.scheduler.on_trial_result(self, trial, {"epoch": epoch, **result})
-        if decision == "PAUSE":
-            trial.status = Trial.PAUSED
-            return False
-        return True
+        return self.report_result(key, epoch, result)
 
     def ended(self, key: Any, epoch: int) -> None:
-        from ray.tune.experiment import Trial
-
-        trial = self.trials[key]
-        if trial.status == Trial.RUNNING:
-            trial.status = Trial.TERMINATED
-            self.scheduler.on_trial_complete(self, trial, {"epoch": epoch})
+        self.end(key, epoch, {})
 
 
 class FullBudgetAdapter:

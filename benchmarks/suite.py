@@ -170,21 +170,14 @@ class FakeTrial:
         self.status = status
 
 
-class AutomlAdapter(Adapter):
-    """The bracket scheduler + searcher of an automl plan, driven as Ray Tune's controller does."""
+class PlanAdapter(Adapter):
+    """An automl plan (bracket scheduler + searcher) driven as Ray Tune's controller drives it:
+    the controller side the scheduler calls, and the results it hands on. Shared by this suite
+    and ``multiobjective.py``."""
 
-    def __init__(self, problem: Problem, algo: str, prior: str, defaults: dict[str, Any],
-                 seed: int) -> None:
-        from automl.algorithms import AlgoContext, Budget, build_plan
-
-        space = automl_space(problem, prior, defaults)
-        ctx = AlgoContext(space=space, metric="objective", mode="min", seed=seed,
-                          budget=Budget(R, 1, ETA), max_recommendations=2_000,
-                          max_concurrent=SLOTS, population_size=4, fixed_budget=False,
-                          prior=prior != "none")
-        plan = build_plan(algo, ctx)
+    def __init__(self, plan: Any, names: list[str]) -> None:
         self.scheduler, self.searcher = plan.scheduler, plan.search_alg
-        self.names = [p["name"] for p in problem.params]
+        self.names = names
         self.trials: dict[str, FakeTrial] = {}
         self.finished = False
 
@@ -220,24 +213,46 @@ class AutomlAdapter(Adapter):
         values = {n: trial.config[n] for n in self.names}
         return trial.trial_id, values, trial.checkpoint, int(trial.config[EPOCHS_KEY])
 
-    def report(self, key: Any, epoch: int, value: float) -> bool:
+    def report_result(self, key: Any, epoch: int, result: dict[str, float]) -> bool:
+        """One result to the scheduler; False when it pauses the trial."""
         from ray.tune.experiment import Trial
 
         trial = self.trials[key]
         trial.checkpoint = epoch
-        decision = self.scheduler.on_trial_result(self, trial, {"epoch": epoch, "objective": value})
+        decision = self.scheduler.on_trial_result(self, trial, {"epoch": epoch, **result})
         if decision == "PAUSE":
             trial.status = Trial.PAUSED
             return False
         return True
 
-    def ended(self, key: Any, epoch: int, value: float) -> None:
+    def end(self, key: Any, epoch: int, result: dict[str, float]) -> None:
         from ray.tune.experiment import Trial
 
         trial = self.trials[key]
         if trial.status == Trial.RUNNING:
             trial.status = Trial.TERMINATED
-            self.scheduler.on_trial_complete(self, trial, {"epoch": epoch, "objective": value})
+            self.scheduler.on_trial_complete(self, trial, {"epoch": epoch, **result})
+
+
+class AutomlAdapter(PlanAdapter):
+    """automl's bohb / async_bohb on one problem, with a good, neutral, bad or no prior."""
+
+    def __init__(self, problem: Problem, algo: str, prior: str, defaults: dict[str, Any],
+                 seed: int) -> None:
+        from automl.algorithms import AlgoContext, Budget, build_plan
+
+        space = automl_space(problem, prior, defaults)
+        ctx = AlgoContext(space=space, metric="objective", mode="min", seed=seed,
+                          budget=Budget(R, 1, ETA), max_recommendations=2_000,
+                          max_concurrent=SLOTS, population_size=4, fixed_budget=False,
+                          prior=prior != "none")
+        super().__init__(build_plan(algo, ctx), [p["name"] for p in problem.params])
+
+    def report(self, key: Any, epoch: int, value: float) -> bool:
+        return self.report_result(key, epoch, {"objective": value})
+
+    def ended(self, key: Any, epoch: int, value: float) -> None:
+        self.end(key, epoch, {"objective": value})
 
 
 class OptunaAdapter(Adapter):
