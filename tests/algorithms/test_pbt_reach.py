@@ -122,7 +122,7 @@ def _resumed_lr(results: Path) -> tuple[float, float]:
 def test_a_child_of_the_bundled_trainer_trains_with_its_perturbed_lr(tmp_path):
     from segformer_trainer import cli
     from segformer_trainer.synth import generate
-    from tests.test_trainer import write_spec
+    from tests.segformer_trainer.test_trainer import write_spec
 
     data = generate(tmp_path / "ds", num_train=16, num_val=8, num_test=4, num_classes=3, img_size=32, seed=7)
     parent, child = tmp_path / "trials" / "p", tmp_path / "trials" / "c"
