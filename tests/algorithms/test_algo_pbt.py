@@ -346,6 +346,7 @@ def test_pbt_end_to_end(fake_skill, tmp_path):
     assert Path(doc["best"]["checkpoint_uri"]).name.startswith(f"model_epoch_{R - 1:03d}_")
 
 
+@pytest.mark.slow  # 22 s: pb2 shares pbt's exploit path (the default run keeps pbt's end to end)
 @pytest.mark.usefixtures("ray_session")
 def test_pb2_end_to_end_minimizing(fake_skill, tmp_path):
     # The same perturbation steps as the pbt run: at least one exploit, whose lineage, copy

@@ -10,9 +10,12 @@ from automl.results.records import read_history
 from tests.helpers.processes import cli, kill_when, start_run
 
 
-# bayesian is slow-marked to keep CI's default run under its time budget; the resume matrix
-# covers a model-based searcher's state (bohb) in the default run.
-@pytest.mark.parametrize("algo", ["random", pytest.param("bayesian", marks=pytest.mark.slow)])
+# Slow-marked to keep CI's default run under its time budget: a controller kill -9 then resume
+# of a FIFO run is in the default run through tests/resume/test_resume_continues.py (every
+# epoch validated once, results equal an uninterrupted run's), and the resume matrix covers a
+# model-based searcher's state (bohb).
+@pytest.mark.parametrize("algo", [pytest.param("random", marks=pytest.mark.slow),
+                                  pytest.param("bayesian", marks=pytest.mark.slow)])
 def test_sigkill_then_resume_completes_without_duplicates(fake_skill, tmp_path, algo):
     ws = tmp_path / "ws"
     total = 5
