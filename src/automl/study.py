@@ -206,7 +206,8 @@ class Settings(BaseModel):
             return None
         if not value.strip():
             raise ValueError("the metric name is empty; name a KPI the trainer writes to "
-                             "status.json, e.g. --metric val_miou (the default)")
+                             "status.json, e.g. --metric val_miou, or leave --metric out for "
+                             "the network's own")
         return value.strip()
 
 

@@ -44,8 +44,8 @@ HINTS: dict[str, str] = {
     "image and resources (retried automatically)",
     "checkpoint": "the trainer wrote no complete checkpoint at an epoch where the scheduler "
     "pauses or exploits trials: check disk space and train.checkpoint_interval",
-    "metric": "the trainer never reports this metric: choose one it writes with --metric "
-    "(e.g. val_miou, val_loss)",
+    "metric": "the trainer never reports this metric: choose one it writes (the message lists "
+    "them) with --metric",
     "interrupted": "the trainer was stopped from outside (SIGTERM: docker stop, eviction, "
     "preemption) more often than --max-retries allows: check what stops it",
     "error": "the trainer failed: see the trial's log",

@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-VALIDATION_KEYS = ("val_miou", "val_loss", "val_acc", "val_mf1", "val_mprecision", "val_mrecall")
-
 
 @dataclass(frozen=True)
 class StatusLine:
