@@ -63,7 +63,13 @@ def test_asha_trials_waiting_at_a_rung_are_paused_not_running(fake_skill, tmp_pa
     for rec_id in promoted:
         assert seen[rec_id] == ["running", "paused", "running", "completed"], seen[rec_id]
         assert by_id[rec_id].observed_budget == 3
-
+        assert len(by_id[rec_id].runs) == 2  # one trainer run per rung: the wait is not a run
+    # What the page's timeline draws: every run closed, and never more at once than the slots.
+    runs = [run for r in records for run in r.runs]
+    assert runs and all(end is not None and end >= start for start, end in runs)
+    for start, _ in runs:
+        assert sum(1 for s, e in runs if s <= start < e) <= 2
+    assert all(len(r.runs) == 1 for r in stopped)  # stopped while waiting: its one run ended
 
 class _Trial:
     """What the Recorder reads of a Tune trial."""

@@ -196,7 +196,8 @@ def trial_json(record: TrialRecord, score: float | None) -> dict[str, Any]:
         "failure_message": redact_assignments(record.failure_message),
         "hint": HINTS.get(record.failure_class, HINTS["error"]) if record.failure_class else "",
         "rung": record.rung, "bracket": record.bracket, "parent": record.parent,
-        "started_at": record.started_at, "ended_at": record.ended_at, "retries": record.retries,
+        "started_at": record.started_at, "ended_at": record.ended_at, "runs": record.runs,
+        "retries": record.retries,
     }
 
 

@@ -42,6 +42,20 @@ class TrialRecord:
     ended_at: float | None = None
     retries: int = 0
     folder: str = ""
+    # When a trainer ran for it: [start, end] per stretch (end None while it runs). A trial
+    # waiting at a rung or for a slot holds no slot: the page's timeline draws these, not
+    # started_at..ended_at.
+    runs: list[list[float | None]] = field(default_factory=list)
+
+    def run_started(self, now: float) -> None:
+        """A trainer started for this trial (a first start, a promotion, a restart)."""
+        if not self.runs or self.runs[-1][1] is not None:
+            self.runs.append([now, None])
+
+    def run_stopped(self, now: float) -> None:
+        """Its trainer stopped (paused at a rung, pending again, ended)."""
+        if self.runs and self.runs[-1][1] is None:
+            self.runs[-1][1] = now
 
     @property
     def observed_budget(self) -> int:

@@ -175,6 +175,7 @@ class Recorder(tune.Callback):
         record.status = "running"
         self._running[record.rec_id] = trial
         record.started_at = record.started_at or time.time()
+        record.run_started(time.time())
         self._pruned.discard(record.rec_id)  # running again: it may write checkpoints again
         self._log(record)
         self._emit("trial_started", record)
@@ -212,6 +213,7 @@ class Recorder(tune.Callback):
             del self._running[rec_id]
             record = self._record(trial)
             record.status = waiting
+            record.run_stopped(time.time())
             self._log(record)
             notify(self.observers, "trial_status", record)  # no other event carries it
 
@@ -237,6 +239,7 @@ class Recorder(tune.Callback):
         if errored and not record.failure_class:
             record.failure_class, record.failure_message = "infrastructure", "the Ray worker died"
         record.ended_at = time.time()
+        record.run_stopped(record.ended_at)
         self._measure(record)
         self._pruned.discard(record.rec_id)
         self._log(record)  # durable before anything else learns of the end (MLflow, best)
@@ -298,6 +301,7 @@ class Recorder(tune.Callback):
     def on_trial_recover(self, iteration, trials, trial, **info) -> None:
         record = self._record(trial)
         record.status = "pending"
+        record.run_stopped(time.time())
         self._running.pop(record.rec_id, None)
         self._log(record)
         notify(self.observers, "trial_status", record)  # no other event carries it

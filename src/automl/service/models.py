@@ -164,6 +164,9 @@ class TrialOut(BaseModel):
     parent: str | None = None
     started_at: float | None = None
     ended_at: float | None = None
+    runs: list[list[float | None]] = Field(
+        default_factory=list, description="[start, end] of each stretch a trainer ran for the "
+        "trial (end null while it runs); a trial waiting at a rung holds no slot")
     retries: int = 0
     version: int
 

@@ -561,34 +561,42 @@ const Views = (() => {
   // Trials on slots: each trial takes the lowest slot free when it started (interval
   // partitioning), so gaps in a lane are idle slot time (a rung wait, a free slot).
   function drawTimeline(doc, box, ui, now) {
-    const started = doc.trials.filter((t) => t.started_at).sort((a, b) => a.started_at - b.started_at);
-    if (!started.length) { put(box, empty("timeline-empty", "The timeline appears once a trial starts: one lane per slot, one bar per trial.")); return; }
-    const end = (t) => t.ended_at || (["running"].includes(t.status) ? now : t.started_at);
-    const lanes = [];
-    const lane = new Map();
-    for (const t of started) {
-      let i = lanes.findIndex((free) => free <= t.started_at + 1e-6);
-      if (i < 0) { i = lanes.length; lanes.push(0); }
-      lanes[i] = end(t);
-      lane.set(t.rec_id, i);
+    // One bar per stretch a trainer ran (t.runs): a trial waiting at a rung holds no slot. A
+    // history written before runs were recorded has one stretch, its start to its end.
+    const stretches = [];
+    for (const t of doc.trials.filter((q) => q.started_at)) {
+      const runs = Array.isArray(t.runs) && t.runs.length ? t.runs : [[t.started_at, t.ended_at]];
+      for (const [s, e] of runs) {
+        const stop = finite(e) ? e : (t.status === "running" ? now : (t.ended_at || s));
+        stretches.push({ t, s, e: Math.max(s, stop), open: !finite(e) && t.status === "running" });
+      }
     }
-    const t0 = started[0].started_at, t1 = Math.max(t0 + 1, ...started.map(end));
+    stretches.sort((a, b) => a.s - b.s);
+    if (!stretches.length) { put(box, empty("timeline-empty", "The timeline appears once a trial starts: one lane per slot, one bar per trial run.")); return; }
+    const lanes = [];
+    for (const r of stretches) {
+      let i = lanes.findIndex((free) => free <= r.s + 1e-6);
+      if (i < 0) { i = lanes.length; lanes.push(0); }
+      lanes[i] = r.e;
+      r.lane = i;
+    }
+    const t0 = stretches[0].s, t1 = Math.max(t0 + 1, ...stretches.map((r) => r.e));
     const W = 900, L = 56, R = 14, T = 8, rowH = 22, H = T + lanes.length * rowH + 34;
     const x = (s) => L + (W - L - R) * (s - t0) / (t1 - t0);
     const chart = svg("svg", { class: "chart", id: "timeline", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "timeline of trials on slots" });
     lanes.forEach((_, i) => chart.append(svg("text", { x: L - 6, y: T + i * rowH + 15, "text-anchor": "end" }, `slot ${i + 1}`),
       svg("line", { x1: L, x2: W - R, y1: T + (i + 1) * rowH, y2: T + (i + 1) * rowH, stroke: "#eee" })));
-    for (const t of started) {
-      const i = lane.get(t.rec_id), x0 = x(t.started_at), x1 = Math.max(x0 + 2, x(end(t)));
+    for (const r of stretches) {
+      const t = r.t, i = r.lane, x0 = x(r.s), x1 = Math.max(x0 + 2, x(r.e));
       chart.append(svg("rect", { class: "bar", "data-rec": t.rec_id, x: x0, y: T + i * rowH + 3, width: x1 - x0, height: rowH - 6, rx: 2,
         fill: OUTCOME_COLORS[t.status] || "#444", onclick: () => ui.open(t.rec_id) },
-        tip(`#${t.index} ${t.rec_id}: ${outcome(t)}, ${t.observed_budget} epochs, ${clock(t.started_at)} – ${t.ended_at ? clock(t.ended_at) : "now"}`)));
+        tip(`#${t.index} ${t.rec_id}: ${outcome(t)}, ${t.observed_budget} epochs; this run ${clock(r.s)} – ${r.open ? "now" : clock(r.e)}`)));
       if (x1 - x0 > 26) chart.append(svg("text", { x: x0 + 4, y: T + i * rowH + 15, class: "bar-label" }, `#${t.index}`));
     }
     for (const s of ticks(0, t1 - t0, 6)) chart.append(svg("text", { x: x(t0 + s), y: H - 14, "text-anchor": "middle" }, span(s)));
     chart.append(svg("text", { x: (L + W - R) / 2, y: H - 1, "text-anchor": "middle" }, `time since the first trial started (${clock(t0)})`));
     put(box, h("div", { class: "scroll" }, chart), h("p", { class: "muted" },
-      `${lanes.length} slot(s) used. Each bar is one trial from its start to its end (running ones to now), coloured by outcome; a gap in a lane is a slot left idle (waiting at a rung, or nothing to run).`));
+      `${lanes.length} slot(s) used. Each bar is one run of a trial's trainer (a promoted trial has one bar per rung it trained; running ones reach now), coloured by outcome; a gap in a lane is a slot left idle (trials waiting at a rung, or nothing to run).`));
   }
 
   // -- rungs and lineage ------------------------------------------------------------------
