@@ -100,21 +100,13 @@ class MultiFidelityTPE:
         trials = []
         for config in self.configs.values():
             if not config.results:
-                trials.append(create_trial(params=config.params,
-                                           distributions=config.distributions,
-                                           state=TrialState.RUNNING))
-                continue
-            last = max(config.results)
-            if config.top:
-                trials.append(create_trial(params=config.params,
-                                           distributions=config.distributions,
-                                           value=config.results[last],
-                                           intermediate_values=dict(config.results)))
+                trials.append(_as_trial(config, state=TrialState.RUNNING))
+            elif config.top:
+                trials.append(_as_trial(config, value=config.results[max(config.results)],
+                                        intermediate_values=dict(config.results)))
             else:
-                trials.append(create_trial(params=config.params,
-                                           distributions=config.distributions,
-                                           state=TrialState.PRUNED,
-                                           intermediate_values=dict(config.results)))
+                trials.append(_as_trial(config, state=TrialState.PRUNED,
+                                        intermediate_values=dict(config.results)))
         return trials
 
     def model_budget(self) -> int | None:
@@ -133,13 +125,9 @@ class MultiFidelityTPE:
         trials = []
         for config in self.configs.values():
             if not config.results:
-                trials.append(create_trial(params=config.params,
-                                           distributions=config.distributions,
-                                           state=TrialState.RUNNING))
+                trials.append(_as_trial(config, state=TrialState.RUNNING))
             elif budget in config.points:
-                trials.append(create_trial(params=config.params,
-                                           distributions=config.distributions,
-                                           values=list(config.points[budget])))
+                trials.append(_as_trial(config, values=list(config.points[budget])))
         return trials
 
     def propose(self, trial_id: str, slot: Slot, epochs: int) -> dict[str, Any]:
@@ -191,3 +179,9 @@ class MultiFidelityTPE:
 
     def source(self, trial_id: str) -> str | None:
         return self.sources.get(trial_id)
+
+
+def _as_trial(config: _Config, **fields: Any) -> optuna.trial.FrozenTrial:
+    """One configuration as the Optuna trial the model is fitted on (``fields``: its state,
+    value(s) and intermediate values)."""
+    return create_trial(params=config.params, distributions=config.distributions, **fields)
