@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from automl.errors import UserError
+from automl.errors import UserError, did_you_mean
 from automl.networks.catalog import Direction, NetworkFacts, default_direction
 
 if TYPE_CHECKING:
@@ -192,25 +192,19 @@ class NetworkProfile:
         """``--data KEY=PATH`` (and ``--root-dir``) checked: declared keys, existing paths of the
         declared kind. Returns key → resolved path. Raises a one-line UserError."""
         inputs = self.data_inputs(action)
-        given = dict(data)
+        out: dict[str, Path] = {}
         if root_dir is not None:
             if self.root_key is None:
                 listed = ", ".join(inputs) or "none"
                 raise UserError(f"--root-dir: {self.network_arch} reads several inputs, not one "
                                 f"dataset root; pass each with --data KEY=PATH (inputs: {listed})")
-            if self.root_key in given:
+            if self.root_key in data:
                 raise UserError(f"--root-dir and --data {self.root_key}: the same input twice; "
                                 f"pass one of them")
-            given[self.root_key] = root_dir
-        out: dict[str, Path] = {}
-        if root_dir is not None and self.root_key is not None:
             out[self.root_key] = inputs[self.root_key].check(root_dir, "--root-dir",
                                                              self.extras.root_layout)
-            given.pop(self.root_key)
-        for key, value in given.items():
+        for key, value in data.items():
             if key not in inputs:
-                from automl.errors import did_you_mean
-
                 managed = key in self.keys(action).inputs
                 why = ("is managed by automl (the resume checkpoint follows the trial)" if managed
                        else f"is not an input of {self.network_arch}'s {action} action"
