@@ -448,6 +448,8 @@ def _docker_skill(tmp_path: Path) -> Path:
     info_path = skill / "references" / "skill_info.yaml"
     info = yaml.safe_load(info_path.read_text())
     info["actions"]["train"]["command"] = "segformer train -e {config_path}"
+    # As TAO's skill_info.yaml declares it: the one folder --root-dir sets, mounted read-only.
+    info["actions"]["train"]["inputs"] = {"dataset.segment.root_dir": {"type": "folder"}}
     info["container_image"] = image_helpers.IMAGE
     info_path.write_text(yaml.safe_dump(info))
     return skill
