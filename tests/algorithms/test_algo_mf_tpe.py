@@ -264,3 +264,15 @@ def test_a_bad_prior_costs_under_two_percent_of_the_budget(algo):
     print(f"{algo}: good prior {good:.1%}; {notes}")
     assert good > 5 * bad
     assert "better than the median" in notes[0]
+
+
+def test_neighbours_of_a_default_at_a_log_bound_stay_inside_it():
+    """exp(log(high)) is a rounding above ``high``: a neighbour drawn at the bound must not
+    reach the model as a value outside its distribution (Optuna refuses such a trial)."""
+    space = SearchSpace(params=(Param("lr", "float", 1e-5, 1e-1, log=True, default=1e-1),))
+    prior = PriorProposer(MultiFidelityTPE(space, "min", seed=0, top_rung=0), space, 0, eta=3)
+    prior.spread0 = 1.0  # wide steps: many neighbours clip to the bound
+    for i in range(30):
+        config = prior.propose(f"t{i}", SLOT, 1)
+        assert 1e-5 <= config["lr"] <= 1e-1
+        prior.observe(f"t{i}", 0, 1, abs(np.log10(config["lr"]) + 1))

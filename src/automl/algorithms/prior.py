@@ -161,6 +161,7 @@ class PriorProposer:
             u = min(max(to_unit(centre) + self.rng.normal(0.0, spread), 0.0), 1.0)
             value = math.exp(math.log(low) + u * (math.log(high) - math.log(low))) if log \
                 else low + u * (high - low)
+            value = min(max(value, low), high)  # exp(log(high)) can exceed high by a rounding
             is_int = param.kind == "int" or isinstance(centre, int) and not isinstance(centre, bool)
             out[param.name] = int(round(value)) if is_int else float(value)
         return out
