@@ -138,6 +138,12 @@ class Settings(BaseModel):
         "bohb/async_bohb: do not use the schema's defaults as a prior", name="--no-prior",
         const=False)] = Field(True, description="bohb/async_bohb: the schema's defaults as a "
                               "prior (default configuration first; flag: --no-prior)")
+    surrogate: Annotated[Literal["gp", "tpe"], Flag(
+        "bohb/async_bohb's model: gp (a Gaussian process over configuration and budget, "
+        "MOBSTER-style) or tpe (one TPE over every rung's results); a Pareto search uses "
+        "multi-objective TPE")] = Field(
+        "gp", description="bohb/async_bohb's model: gp (a GP over configuration and budget) "
+        "or tpe (one TPE over every rung); a Pareto search uses multi-objective TPE")
     overrides: Annotated[dict[str, Any], Flag(
         "spec override (repeatable)", name="--set", metavar="KEY=VALUE")] = Field(
         default_factory=dict, description="spec overrides KEY: VALUE")

@@ -74,7 +74,7 @@ def test_higher_budgets_rank_first():
 def test_models_propose_from_the_first_bracket_at_tao_sizes(algo):
     """R = 27, eta = 3, 20 configurations, 2 in flight: the model proposes within the first
     bracket (the old per-budget model needed d + 3 results at one rung and never did)."""
-    plan = plan_for(algo, R=27, n=20, slots=2, seed=0)
+    plan = plan_for(algo, R=27, n=20, slots=2, seed=0, surrogate="tpe")
     sim = Sim(plan, cpus=2).run()
     sources = [t.config[PROPOSER_KEY] for t in sim.trials]
     assert sources[0] == "random"  # SPACE has no schema defaults: no prior

@@ -144,10 +144,10 @@ class Sim:
 
 def plan_for(algo: str, R: int = 9, n: int = 17, mode: str = "max", seed: int = 3,
              slots: int = 1, metric: str = "val_miou", eta: int = 3, r: int = 1,
-             fixed: bool = False):
+             fixed: bool = False, surrogate: str = "gp"):
     ctx = AlgoContext(space=SPACE, metric=metric, mode=mode, seed=seed, budget=Budget(R, r, eta),
                       max_recommendations=n, max_concurrent=slots, population_size=4,
-                      fixed_budget=fixed)
+                      fixed_budget=fixed, surrogate=surrogate)
     return build_plan(algo, ctx)
 
 

@@ -63,14 +63,16 @@ ALGORITHMS: dict[str, Algorithm] = {
                            "non-dominated sorting)", "epochs", multi_objective=True),
     "hyperband_es": Algorithm("hyperband_es", "random", "Hyperband + stop a bracket whose best is "
                               "outside the top 1/η of other brackets at the same budget", "epochs"),
-    "bohb": Algorithm("bohb", "one Optuna TPE over every rung's results (higher budgets ranked "
-                      "first, model from 5 results on, constant liar for trials in flight, 1/3 "
-                      "random), the schema's defaults as a prior weighted by evidence at each "
-                      "rung: dropped once the default ranks below the random median, sampled "
-                      "closer while above it (`--no-prior` to switch off); several objectives: "
-                      "multi-objective TPE at the largest budget with 5 results, the template's "
-                      "configuration first", "Hyperband brackets (several objectives: "
-                      "non-dominated sorting)", "epochs", multi_objective=True),
+    "bohb": Algorithm("bohb", "a Gaussian process over (configuration, budget): expected "
+                      "improvement at the largest budget with enough results, trials in flight "
+                      "as kriging believers, 1/4 random (`--surrogate tpe`: one Optuna TPE over "
+                      "every rung's results, higher budgets first); the schema's defaults as a "
+                      "prior weighted by evidence at each rung: dropped once the default ranks "
+                      "below the random median, sampled closer while above it (`--no-prior` to "
+                      "switch off); several objectives: multi-objective TPE at the largest "
+                      "budget with 5 results, the template's configuration first",
+                      "Hyperband brackets (several objectives: non-dominated sorting)",
+                      "epochs", multi_objective=True),
     "async_bohb": Algorithm("async_bohb", "the same model and prior as `bohb`",
                             "promotion-based ASHA: no slot waits at a bracket barrier (several "
                             "objectives: MO-ASHA)", "epochs", multi_objective=True),

@@ -48,103 +48,14 @@ from typing import Any
 import numpy as np
 from ray.tune.search import Searcher
 
+from automl.algorithms.gaussian_process import Codec, fit_gp, standard_deviation
 from automl.algorithms.plan import AlgoContext, Plan
-from automl.space.params import Param, SearchSpace, power_exponents, weighted_index
+from automl.space.params import SearchSpace
 
 KAPPA = 2.0
 RANDOM_CANDIDATES = 768
 LOCAL_CANDIDATES = 64  # per incumbent
 INCUMBENTS = 5
-
-
-class _Codec:
-    """Configurations <-> per-parameter unit coordinates (for sampling) and GP features."""
-
-    def __init__(self, space: SearchSpace) -> None:
-        self.space = space
-        self.params = list(space.params)
-        self.base_env = {**space.context, **space.pinned}
-
-    # -- per-parameter unit coordinates: one number in [0, 1] per parameter --------------------
-    def decode(self, unit: np.ndarray) -> dict[str, Any]:
-        """A valid configuration from one coordinate per parameter (parents first)."""
-        env = dict(self.base_env)
-        values: dict[str, Any] = {}
-        for param, u in zip(self.params, unit):
-            values[param.name] = env[param.name] = self._decode_one(param, float(u), env)
-        return {**values, **self.space.pinned}
-
-    def _decode_one(self, param: Param, u: float, env: dict[str, Any]) -> Any:
-        u = min(max(u, 0.0), 1.0)
-        if param.kind == "categorical":
-            weights = param.weights or (1.0,) * len(param.choices)
-            return param.choices[weighted_index(tuple(weights), u)]
-        low, high, _, base = param.bounds(env)
-        if base:
-            exponents = power_exponents(base, low, high)
-            if exponents:
-                return int(base ** exponents[min(int(u * len(exponents)), len(exponents) - 1)])
-            return param.nearest(low, env)
-        if param.kind == "int":  # uniform over the integers (log-uniform on a log scale)
-            if param.log and low >= 1:
-                value = math.floor(math.exp(math.log(low) + u * (math.log(high + 1) - math.log(low))))
-            else:
-                value = low + math.floor(u * (high - low + 1))
-            return param.nearest(min(value, high), env)
-        if param.log and low > 0:
-            value = math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
-        else:
-            value = low + u * (high - low)
-        return param.nearest(value, env)
-
-    def encode_unit(self, config: dict[str, Any]) -> np.ndarray:
-        """The coordinates :meth:`decode` maps back to (about) ``config``."""
-        env = dict(self.base_env)
-        out = []
-        for param in self.params:
-            value = config[param.name]
-            if param.kind == "categorical":
-                weights = param.weights or (1.0,) * len(param.choices)
-                index = next(i for i, c in enumerate(param.choices) if type(c) is type(value) and c == value)
-                total = sum(weights)
-                out.append((sum(weights[:index]) + weights[index] / 2) / total)
-            else:
-                out.append(self._numeric_unit(param, value, env, static=False))
-            env[param.name] = value
-        return np.array(out, dtype=float)
-
-    def _numeric_unit(self, param: Param, value: Any, env: dict[str, Any], static: bool) -> float:
-        """Where ``value`` lies in its range: the inverse of :meth:`_decode_one` (``static``:
-        the range without the parent's value, for GP features)."""
-        low, high, _, base = param.bounds(self.base_env if static else env)
-        value = float(value)
-        if base:
-            exponents = power_exponents(base, low, high)
-            if len(exponents) <= 1:
-                return 0.5
-            k = math.log(max(value, 1e-300), base)
-            return _unit(k - exponents[0] + 0.5, len(exponents))
-        if param.kind == "int":
-            if param.log and low >= 1:
-                return _unit(math.log(max(value, 1.0) + 0.5) - math.log(low),
-                             math.log(high + 1) - math.log(low))
-            return _unit(value - low + 0.5, high - low + 1)
-        if param.log and low > 0:
-            return _unit(math.log(max(value, 1e-300)) - math.log(low), math.log(high) - math.log(low))
-        return _unit(value - low, high - low)
-
-    # -- GP features: numeric scaled to [0, 1] in static bounds, categoricals one-hot -------
-    def features(self, config: dict[str, Any]) -> np.ndarray:
-        out: list[float] = []
-        for param in self.params:
-            value = config[param.name]
-            if param.kind == "categorical":
-                if len(param.choices) > 1:
-                    out.extend(1.0 if type(c) is type(value) and c == value else 0.0
-                               for c in param.choices)
-            else:
-                out.append(self._numeric_unit(param, value, self.base_env, static=True))
-        return np.array(out, dtype=float)
 
 
 class BatchBOSearcher(Searcher):
@@ -158,7 +69,7 @@ class BatchBOSearcher(Searcher):
         self.budget = budget
         self.n_initial = n_initial
         self.kappa = kappa
-        self.codec = _Codec(space)
+        self.codec = Codec(space)
         self.sign = 1.0 if mode == "max" else -1.0
         self.observed: list[tuple[dict[str, Any], float]] = []  # (config, sign × metric)
         self.pending: dict[str, dict[str, Any]] = {}
@@ -238,13 +149,13 @@ class BatchBOSearcher(Searcher):
         configs = self._candidates(rng)
         X = np.array([self.codec.features(c) for c in self.observed_configs()])
         y = np.array([v for _, v in self.observed])
-        gp = self._fit(X, y)
+        gp = fit_gp(X, y, self.seed)
         features = np.array([self.codec.features(c) for c in configs])
         mu, sd = gp.predict(features, return_std=True)
         score = np.log(_softplus(mu + self.kappa * sd) + 1e-12)
         pending = [self.codec.features(c) for c in self.pending.values()]
         if pending:
-            score += self._log_penalty(gp, features, np.array(pending), (y - y.mean()) / _std(y))
+            score += self._log_penalty(gp, features, np.array(pending), (y - y.mean()) / standard_deviation(y))
         taken = np.array([self.codec.features(c) for c in [*self.observed_configs(),
                                                             *self.pending.values()]])
         for i in np.argsort(-score, kind="stable"):
@@ -266,25 +177,6 @@ class BatchBOSearcher(Searcher):
                 units.append(np.clip(centre + noise, 0.0, 1.0))
         return [self.codec.decode(u) for u in np.vstack(units)]
 
-    def _fit(self, X: np.ndarray, y: np.ndarray):
-        from sklearn.gaussian_process import GaussianProcessRegressor
-        from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
-
-        dims = X.shape[1]
-        kernel = (ConstantKernel(1.0, (1e-2, 1e2))
-                  * Matern(length_scale=np.full(dims, 0.5), length_scale_bounds=(1e-2, 1e2), nu=2.5)
-                  + WhiteKernel(1e-3, (1e-8, 1e-1)))
-        gp = GaussianProcessRegressor(kernel=kernel, normalize_y=False, n_restarts_optimizer=1,
-                                      random_state=self.seed)
-        import warnings
-
-        from sklearn.exceptions import ConvergenceWarning
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            gp.fit(X, (y - y.mean()) / _std(y))
-        return gp
-
     def _log_penalty(self, gp, features: np.ndarray, pending: np.ndarray,
                      y_std: np.ndarray) -> np.ndarray:
         """Σ_j log φ_j(x) (local penalization, in standardized units)."""
@@ -299,17 +191,8 @@ class BatchBOSearcher(Searcher):
         return np.sum(norm.logcdf(z), axis=1)
 
 
-def _unit(offset: float, width: float) -> float:
-    return 0.5 if width <= 0 else min(max(offset / width, 0.0), 1.0)
-
-
 def _softplus(x: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, x)
-
-
-def _std(y: np.ndarray) -> float:
-    std = float(np.std(y))
-    return std if std > 1e-12 else 1.0
 
 
 def _lipschitz(gp, points: np.ndarray, h: float = 1e-3) -> float:

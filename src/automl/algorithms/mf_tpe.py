@@ -64,6 +64,7 @@ MIN_POINTS = 5
 class _Config:
     params: dict[str, Any]
     distributions: dict[str, Any]
+    values: dict[str, Any] = field(default_factory=dict)  # the configuration (space.suggest's)
     results: dict[int, float] = field(default_factory=dict)  # epochs -> value (as reported)
     top: bool = False  # reported at the top rung
     # epochs -> every objective as reported (a Pareto search; absent where one was missing)
@@ -159,7 +160,8 @@ class MultiFidelityTPE:
                 study.enqueue_trial(fixed)
             trial = study.ask()
             values = self.space.suggest(trial)
-        self.configs[trial_id] = _Config(dict(trial.params), dict(trial.distributions))
+        self.configs[trial_id] = _Config(dict(trial.params), dict(trial.distributions),
+                                         dict(values))
         self.sources[trial_id] = source
         return values
 

@@ -42,6 +42,8 @@ class AlgoContext:
     objectives: Objectives | None = None
     # Where trial folders are (trials/<trial id>): measured objectives are read from them.
     trials_dir: Path | None = None
+    # The model of bohb/async_bohb: a GP over (configuration, budget) or one TPE over all rungs.
+    surrogate: Literal["gp", "tpe"] = "gp"
 
     @property
     def all_objectives(self) -> Objectives:

@@ -3,7 +3,8 @@ weighting, Mallik et al. 2023, and piBO).
 
 TAO's schemas carry an expert default for every parameter, mostly good, sometimes not, and the
 user cannot know which before the search. :class:`PriorProposer` wraps a
-:class:`~automl.algorithms.mf_tpe.MultiFidelityTPE` and lets the evidence decide:
+:class:`~automl.algorithms.mf_tpe.MultiFidelityTPE` (or its GP sibling,
+:class:`~automl.algorithms.mf_gp.MultiFidelityGP`) and lets the evidence decide:
 
 * The **first** configuration is the default configuration (each searched parameter at its
   schema default, made valid by :meth:`automl.space.params.Param.nearest`; a parameter without a
@@ -240,6 +241,6 @@ class PriorProposer:
         self._update()
 
     def source(self, trial_id: str) -> str | None:
-        """The model that proposed ``trial_id`` ("prior (default)", "prior", "tpe",
+        """The model that proposed ``trial_id`` ("prior (default)", "prior", "gp", "tpe",
         "random"), followed by why the prior's weight changed when it changed just before."""
         return self.labels.get(trial_id) or self.model.source(trial_id)

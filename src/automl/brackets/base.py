@@ -123,7 +123,7 @@ class Proposer(Protocol):
         ...
 
     def source(self, trial_id: str) -> str | None:
-        """Which model proposed ``trial_id`` ("random", "tpe", "prior", ...), for the progress
+        """Which model proposed ``trial_id`` ("random", "gp", "tpe", "prior", ...), for the progress
         output and the trial records."""
         ...
 

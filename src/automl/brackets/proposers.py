@@ -7,8 +7,9 @@ called in the driver's callback order, so the same seed gives the same configura
 
 * :class:`RandomProposer` - Optuna's ``RandomSampler`` over the define-by-run space (asha,
   hyperband, hyperband_es): conditions and pins are honoured exactly as in ``random``.
-* :class:`automl.algorithms.mf_tpe.MultiFidelityTPE` (bohb, async_bohb): one TPE over every
-  rung's results; see its module.
+* :class:`automl.algorithms.mf_gp.MultiFidelityGP` (bohb, async_bohb): a GP over (configuration,
+  budget), or :class:`automl.algorithms.mf_tpe.MultiFidelityTPE` (``--surrogate tpe``): one TPE
+  over every rung's results; see their modules.
 * :class:`DEProposer` - differential evolution per budget, DEHB-style (Awad et al. 2021): see
   its docstring.
 """

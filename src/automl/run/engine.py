@@ -469,6 +469,7 @@ def execute(prepared: Prepared, observers: list[Any] | None = None,
         max_recommendations=settings.max_recommendations,
         max_concurrent=prepared.max_concurrent, population_size=settings.population_size,
         fixed_budget=settings.fixed_budget, prior=settings.prior,
+        surrogate=settings.surrogate,
     )
     plan = build_plan(settings.algo, algo_ctx)
     trial_ctx = TrialContext(
