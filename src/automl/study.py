@@ -132,7 +132,9 @@ class Settings(BaseModel):
     max_concurrent: Annotated[int | None, Flag(
         "trials at once (default: CPUs / cpus-per-trial)")] = Field(None, ge=1)
     population_size: Annotated[int, Flag("PBT population (default 4)")] = Field(4, ge=2)
-    seed: Annotated[int | None, Flag("random seed (same seed, same suggestions)")] = None
+    seed: Annotated[int | None, Flag("random seed (same seed, same suggestions)")] = Field(
+        None, ge=0, le=2**31 - 1, description="random seed, 0 to 2147483647 (same seed, same "
+        "suggestions); default: drawn once and recorded")
     fixed_budget: Annotated[bool, Flag("lock train.num_epochs for every trial")] = False
     prior: Annotated[bool, Flag(
         "bohb/async_bohb: do not use the schema's defaults as a prior", name="--no-prior",

@@ -230,8 +230,9 @@ def test_prior_and_model_on_segformers_real_space():
     assert "tpe" in sources and "prior" in sources
 
 
-@pytest.mark.parametrize("algo", ["bohb", "async_bohb"])
-def test_a_bad_prior_costs_under_two_percent_of_the_budget(algo):
+@pytest.mark.parametrize(("algo", "surrogate"), [("bohb", "tpe"), ("async_bohb", "tpe"),
+                                                 ("bohb", "gp"), ("async_bohb", "gp")])
+def test_a_bad_prior_costs_under_two_percent_of_the_budget(algo, surrogate):
     """TAO's sizes (R = 27, eta = 3, 2 in flight, ~30 R epochs), through the real plan: schema
     defaults at the worst corner. The prior's proposals (the default and its neighbours, made
     before the default's first result drops the prior) get under 2 % of the epochs; a good prior
@@ -246,7 +247,7 @@ def test_a_bad_prior_costs_under_two_percent_of_the_budget(algo):
         ))
         ctx = AlgoContext(space=space, metric="val_miou", mode="max", seed=0,
                           budget=Budget(27, 1, 3), max_recommendations=100, max_concurrent=2,
-                          population_size=4, fixed_budget=False)
+                          population_size=4, fixed_budget=False, surrogate=surrogate)
         sim = Sim(build_plan(algo, ctx), cpus=2).run()
         by_prior = sum(end - start for t in sim.trials for start, end in t.segments
                        if t.config[PROPOSER_KEY].startswith("prior"))
@@ -255,8 +256,8 @@ def test_a_bad_prior_costs_under_two_percent_of_the_budget(algo):
         return by_prior / sim.epochs(), sim.epochs(), notes
 
     bad, total, notes = spent(0.0)  # objective(): best at x = 0.7, worst at x = 0
-    print(f"{algo}: bad prior {bad:.1%} of {total} epochs; {notes}")
-    assert total > 500
+    print(f"{algo}/{surrogate}: bad prior {bad:.1%} of {total} epochs; {notes}")
+    assert total > 300  # 100 configurations: ASHA's ~3.3 R per 10, Hyperband's more
     assert bad < 0.02
     assert notes and notes[0].startswith("prior weight 0.50 -> 0.00: default ")
     assert "worse than the median" in notes[0]
@@ -276,3 +277,16 @@ def test_neighbours_of_a_default_at_a_log_bound_stay_inside_it():
         config = prior.propose(f"t{i}", SLOT, 1)
         assert 1e-5 <= config["lr"] <= 1e-1
         prior.observe(f"t{i}", 0, 1, abs(np.log10(config["lr"]) + 1))
+
+
+def test_the_largest_engine_seed_proposes():
+    """The engine draws seeds up to 2**31 - 1 when none is given; every proposal's sampler
+    seed must still fit Optuna's 32 bits (``seed * k + count`` did not: bohb crashed on its
+    first trial without --seed)."""
+    model = MultiFidelityTPE(SPACE, "max", seed=2**31 - 1, top_rung=0)
+    prior = PriorProposer(model, PRIOR_SPACE, 2**31 - 1, eta=3)
+    for i in range(8):
+        SPACE.validate(model.propose(f"t{i}", SLOT, 1))
+        model.observe(f"t{i}", 0, 1, 0.1 * i)
+    prior.model = MultiFidelityTPE(PRIOR_SPACE, "max", seed=2**31 - 1, top_rung=0)
+    PRIOR_SPACE.validate(prior.propose("d", SLOT, 1))
