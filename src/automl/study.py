@@ -28,6 +28,11 @@ from automl.validation import STUDY, validate
 from launchers import LAUNCHERS
 
 
+# numpy's and Optuna's seeds are unsigned 32-bit (samplers that derive per-proposal seeds
+# from it hash it back into that range).
+SEED_MAX = 2**32 - 1
+
+
 @dataclass(frozen=True)
 class Flag:
     """How a setting is given on ``automl run``: declared beside the field, so that a setting is
@@ -133,7 +138,7 @@ class Settings(BaseModel):
         "trials at once (default: CPUs / cpus-per-trial)")] = Field(None, ge=1)
     population_size: Annotated[int, Flag("PBT population (default 4)")] = Field(4, ge=2)
     seed: Annotated[int | None, Flag("random seed (same seed, same suggestions)")] = Field(
-        None, ge=0, le=2**31 - 1, description="random seed, 0 to 2147483647 (same seed, same "
+        None, ge=0, le=SEED_MAX, description="random seed, 0 to 4294967295 (same seed, same "
         "suggestions); default: drawn once and recorded")
     fixed_budget: Annotated[bool, Flag("lock train.num_epochs for every trial")] = False
     prior: Annotated[bool, Flag(

@@ -280,13 +280,13 @@ def test_neighbours_of_a_default_at_a_log_bound_stay_inside_it():
 
 
 def test_the_largest_engine_seed_proposes():
-    """The engine draws seeds up to 2**31 - 1 when none is given; every proposal's sampler
+    """The engine draws seeds up to 2**32 - 1 when none is given; every proposal's sampler
     seed must still fit Optuna's 32 bits (``seed * k + count`` did not: bohb crashed on its
     first trial without --seed)."""
-    model = MultiFidelityTPE(SPACE, "max", seed=2**31 - 1, top_rung=0)
-    prior = PriorProposer(model, PRIOR_SPACE, 2**31 - 1, eta=3)
+    model = MultiFidelityTPE(SPACE, "max", seed=2**32 - 1, top_rung=0)
+    prior = PriorProposer(model, PRIOR_SPACE, 2**32 - 1, eta=3)
     for i in range(8):
         SPACE.validate(model.propose(f"t{i}", SLOT, 1))
         model.observe(f"t{i}", 0, 1, 0.1 * i)
-    prior.model = MultiFidelityTPE(PRIOR_SPACE, "max", seed=2**31 - 1, top_rung=0)
+    prior.model = MultiFidelityTPE(PRIOR_SPACE, "max", seed=2**32 - 1, top_rung=0)
     PRIOR_SPACE.validate(prior.propose("d", SLOT, 1))

@@ -142,8 +142,8 @@ class MultiFidelityTPE:
         Optuna values in ``fixed`` taken as given (a prior's proposal; a value outside its
         range is drawn instead, by Optuna's rule for enqueued parameters)."""
         self.count += 1
-        # One 32-bit seed per proposal (Optuna's samplers take nothing larger; engine seeds
-        # go up to 2**31, so seed * k + count would overflow).
+        # One 32-bit seed per proposal (Optuna's samplers take nothing larger; experiment
+        # seeds use all 32 bits, so seed * k + count would overflow).
         seed = int(np.random.SeedSequence([self.seed, self.count]).generate_state(1)[0])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

@@ -28,7 +28,7 @@ from automl.results.workspace import CANCELED, COMPLETED, FAILED, PREPARED, Work
 from automl.skill.folder import SkillDir, bundled_skill_dir
 from automl.skill.spec import SpecBuilder, get_dotted
 from automl.space.params import SearchSpace
-from automl.study import Settings
+from automl.study import SEED_MAX, Settings
 
 DEFAULT_MAX_EPOCHS = 27  # TAO's R
 
@@ -275,7 +275,7 @@ def prepare(settings: Settings) -> Prepared:
         import ray
 
         _check_gpus(settings, ray)
-    seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(2**31)
+    seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(SEED_MAX + 1)
     workspace = Workspace.create(settings.workspace, settings.workspace_root.resolve(),
                                  settings.name or f"{skill.name}-"
                                  f"{'plain' if settings.automl_policy == 'off' else settings.algo}")

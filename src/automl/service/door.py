@@ -22,7 +22,6 @@ MAX_STRING = 4096  # characters in any string of a body (a key, an override valu
 MAX_NAME = 100  # an experiment's name (its folder name is shorter still: FOLDER_NAME)
 FOLDER_NAME = 40  # characters of the name kept in the workspace folder's name
 MAX_DEPTH = 32  # nesting of a JSON or YAML document
-SEED_MAX = 2**32 - 1  # numpy's and Optuna's seeds are unsigned 32-bit
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from automl.service.door import MAX_NAME, SEED_MAX
-from automl.study import Settings
+from automl.service.door import MAX_NAME
+from automl.study import SEED_MAX, Settings
 
 SERVER_OWNED = ("workspace", "workspace_root", "tracking_uri", "progress", "address")
 
@@ -75,7 +75,7 @@ _study_fields: dict[str, Any] = {
     for name, info in Settings.model_fields.items() if name not in SERVER_OWNED
 }
 # Bounds a shared server needs beyond the study file's own: a name becomes a folder name, and a
-# seed outside numpy's unsigned 32 bits fails only later, in a trial.
+# seed outside the engine's range (automl.study.SEED_MAX) fails only later, in a trial.
 _study_fields["name"] = (str | None, Field(None, max_length=MAX_NAME, description="the "
                                           "experiment's name (its workspace folder starts with it)"))
 _study_fields["seed"] = (int | None, Field(None, ge=0, le=SEED_MAX, description="random seed "
