@@ -10,8 +10,10 @@ time unit per epoch, so the two workers' epochs interleave. After each epoch the
 is the configuration with the best reported value at the largest epoch reached so far (what
 automl's best_rec.json picks); its regret is ``f(x_inc, R) - f*`` without noise.
 
-* ``automl:<algo>@<prior>``: the real plan (:func:`automl.algorithms.build_plan`: the bracket
-  scheduler and searcher Ray Tune would drive), ``prior`` = the schema defaults set ``good``
+* ``automl:<algo>[+gp]@<prior>``: the real plan (:func:`automl.algorithms.build_plan`: the
+  bracket scheduler and searcher Ray Tune would drive), with the TPE model
+  (``--surrogate tpe``, the cells without a suffix, measured first) or ``+gp`` the GP over
+  (configuration, budget) (``--surrogate gp``, the default since), ``prior`` = the schema defaults set ``good``
   (the optimum, floats moved 10 % of their range towards the centre), ``neutral`` (the middle
   of every range), ``bad`` (the worst of 4,096 random configurations) or ``none``
   (``--no-prior``).
@@ -60,8 +62,10 @@ OUT = HERE / "results" / "suite"
 PRIORS = ("good", "neutral", "bad", "none")
 AUTOML = tuple(f"automl:bohb@{p}" for p in PRIORS) + ("automl:async_bohb@neutral",
                                                       "automl:async_bohb@none")
+# The GP over (configuration, budget) (automl.algorithms.mf_gp; "+gp" picks the surrogate).
+AUTOML_GP = tuple(f"automl:async_bohb+gp@{p}" for p in PRIORS)
 SYNE = ("syne:mobster", "syne:hypertune", "syne:asha", "syne:bohb")
-METHODS = AUTOML + ("optuna:tpe_hb",) + SYNE + ("random",)
+METHODS = AUTOML + AUTOML_GP + ("optuna:tpe_hb",) + SYNE + ("random",)
 SYNE_PYTHON = os.environ.get("SYNE_TUNE_PYTHON", "/tmp/st13-venv/bin/python")
 
 
@@ -242,10 +246,11 @@ class AutomlAdapter(PlanAdapter):
         from automl.algorithms import AlgoContext, Budget, build_plan
 
         space = automl_space(problem, prior, defaults)
+        algo, _, surrogate = algo.partition("+")  # "async_bohb+gp": the GP model
         ctx = AlgoContext(space=space, metric="objective", mode="min", seed=seed,
                           budget=Budget(R, 1, ETA), max_recommendations=2_000,
                           max_concurrent=SLOTS, population_size=4, fixed_budget=False,
-                          prior=prior != "none")
+                          prior=prior != "none", surrogate=surrogate or "tpe")
         super().__init__(build_plan(algo, ctx), [p["name"] for p in problem.params])
 
     def report(self, key: Any, epoch: int, value: float) -> bool:
@@ -505,7 +510,7 @@ def render(table: dict[str, Any]) -> str:
         "B epochs (anytime); 25 % / 50 % = regret after that share of B. **bold**: the lowest "
         "final regret and AUC of the problem's row set. A method with fewer seeds than the "
         "others is partial.", ""]
-    lines += overview(table) + [""]
+    lines += overview(table) + [""] + targets(table) + [""]
     for problem, methods in table.items():
         lines += [f"## {problem}", "",
                   "| method | seeds | final regret | AUC | after 25 % | after 50 % |",
@@ -549,13 +554,63 @@ def overview(table: dict[str, Any]) -> list[str]:
     return lines
 
 
+# The families whose targets are reported: (label, method prefix up to the prior).
+FAMILIES = (("async_bohb, GP (the default)", "automl:async_bohb+gp"),
+            ("bohb, TPE (the previous default)", "automl:bohb"))
+
+
+def targets(table: dict[str, Any]) -> list[str]:
+    """Issue 29's targets per problem, as ratios of medians: final regret and AUC against the
+    best peer's (each the lowest among the peers; targets <= 1 and, for AUC, on 3/4 of the
+    problems), and the prior's bad and good defaults against the family's own no-prior
+    result (targets <= 1.2 and <= 0.5)."""
+    lines = ["## Targets (ratios of medians; ✓ met, ✗ missed)", "",
+             "Ours = the family with the neutral default (the box's centre: a schema whose "
+             "defaults say nothing); `@none` = without a prior, as the peers search. Best "
+             "peer = the lowest median among Optuna TPE+HB and Syne Tune's four, per column.",
+             ""]
+    for label, prefix in FAMILIES:
+        lines += [f"### {label}: `{prefix}@…`", "",
+                  "| problem | final / best peer (≤ 1) | AUC / best peer (≤ 1) | @none final / "
+                  "best peer | @bad / @none final (≤ 1.2) | @good / @none final (≤ 0.5) |",
+                  "|---|---|---|---|---|---|"]
+        met = {"final": 0, "auc": 0, "none": 0, "bad": 0, "good": 0}
+        rows = 0
+        for problem, row in table.items():
+            peers = {m: v for m, v in row.items() if not m.startswith("automl:") and m != "random"}
+            ours, none = row.get(f"{prefix}@neutral"), row.get(f"{prefix}@none")
+            if not peers or ours is None or none is None:
+                continue
+            rows += 1
+            cells = []
+            for key, bound, value, reference in (
+                    ("final", 1.0, ours["final"], min(p["final"] for p in peers.values())),
+                    ("auc", 1.0, ours["auc"], min(p["auc"] for p in peers.values())),
+                    ("none", 1.0, none["final"], min(p["final"] for p in peers.values())),
+                    ("bad", 1.2, row.get(f"{prefix}@bad", {}).get("final"), none["final"]),
+                    ("good", 0.5, row.get(f"{prefix}@good", {}).get("final"), none["final"])):
+                if value is None or not reference > 0:
+                    cells.append("–")
+                    continue
+                ratio = value / reference
+                met[key] += ratio <= bound
+                cells.append(f"{ratio:.2f}× {'✓' if ratio <= bound else '✗'}")
+            lines.append(f"| {problem} | " + " | ".join(cells) + " |")
+        if rows:
+            lines.append(f"| **met** | {met['final']}/{rows} | {met['auc']}/{rows} | "
+                         f"{met['none']}/{rows} | {met['bad']}/{rows} | {met['good']}/{rows} |")
+        lines.append("")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--problems", default=",".join(PROBLEMS))
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1")
     parser.add_argument("--seed-list", help="comma-separated seeds (instead of --seeds)")
-    parser.add_argument("--render", action="store_true", help="only rewrite the summary")
+    parser.add_argument("--render", action="store_true", help="only rewrite the summary (with "
+                        "--seed-list: of those seeds' cells only)")
     parser.add_argument("--cell", nargs=3, metavar=("PROBLEM", "METHOD", "SEED"),
                         help=argparse.SUPPRESS)  # one cell, x* on stdin (the Syne Tune venv)
     args = parser.parse_args()
@@ -579,6 +634,8 @@ def main() -> None:
             OUT.mkdir(parents=True, exist_ok=True)
             cache_path.write_text(json.dumps(cache, indent=1, default=str))
     cells = [json.loads(p.read_text()) for p in sorted((OUT / "cells").glob("*/*/*.json"))]
+    if args.render and args.seed_list:  # a summary over the same seeds for every method
+        cells = [cell for cell in cells if cell["seed"] in seeds]
     for name in {cell["problem"] for cell in cells}:
         optimum(PROBLEMS[name], cache)
     table = summary(cells, cache)

@@ -79,7 +79,8 @@ def test_lower_budgets_inform_the_top_budget():
     the model's expected improvement at the top budget points to the good region although no
     configuration reached it in that region."""
     space = SearchSpace(params=(Param("x", "float", 0.0, 1.0),))
-    model = MultiFidelityGP(space, "min", seed=3, rungs=(1, 3, 9), min_points=5)
+    model = MultiFidelityGP(space, "min", seed=3, rungs=(1, 3, 9), min_points=5,
+                            random_fraction=0.0)
 
     def f(x: float, epochs: int) -> float:
         return (x - 0.2) ** 2 + 1.0 / epochs
