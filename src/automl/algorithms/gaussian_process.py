@@ -116,10 +116,11 @@ class Codec:
 
 
 def fit_gp(X: np.ndarray, y: np.ndarray, seed: int, restarts: int = 1,
-           start: Any = None, optimize: bool = True) -> Any:
-    """A GP fitted on ``X`` and ``y`` standardized (``(y - mean) / std``): predictions are in
-    those units. ``start``: a fitted kernel to start the hyperparameter search from (or, with
-    ``optimize=False``, to keep: the GP is then only conditioned on the data, one Cholesky)."""
+           start: Any = None, optimize: bool = True, standardize: bool = True) -> Any:
+    """A GP fitted on ``X`` and ``y`` standardized (``(y - mean) / std``; ``standardize=False``:
+    ``y`` is already in the units wanted): predictions are in those units. ``start``: a fitted
+    kernel to start the hyperparameter search from (or, with ``optimize=False``, to keep: the
+    GP is then only conditioned on the data, one Cholesky)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
@@ -134,7 +135,7 @@ def fit_gp(X: np.ndarray, y: np.ndarray, seed: int, restarts: int = 1,
                                   optimizer="fmin_l_bfgs_b" if optimize else None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        gp.fit(X, (y - y.mean()) / standard_deviation(y))
+        gp.fit(X, (y - y.mean()) / standard_deviation(y) if standardize else y)
     return gp
 
 

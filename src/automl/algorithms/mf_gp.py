@@ -79,6 +79,7 @@ class MultiFidelityGP(MultiFidelityTPE):
         self.sign = 1.0 if self.mode == "max" else -1.0
         self._kernel: Any = None  # the last fitted kernel (warm start, or kept between refits)
         self._fitted_on = 0  # how many results its hyperparameters were fitted on
+        self._features: dict[str, np.ndarray] = {}  # trial -> codec features (fixed per config)
 
     def propose(self, trial_id: str, slot: Slot, epochs: int) -> dict[str, Any]:
         # ``min_points`` uniform draws first, however many the prior proposed besides: they are
@@ -106,29 +107,36 @@ class MultiFidelityGP(MultiFidelityTPE):
 
     def _suggestion(self) -> dict[str, Any]:
         rng = np.random.default_rng([self.seed, self.count])
-        observed = [(c.values, epochs, self.sign * value) for c in self.configs.values()
+        observed = [(key, epochs, self.sign * value) for key, c in self.configs.items()
                     for epochs, value in c.results.items()]
-        X = np.array([[*self.codec.features(v), self.fidelity(e)] for v, e, _ in observed])
+        X = np.array([[*self._feature(key), self.fidelity(e)] for key, e, _ in observed])
         y = warp(np.array([value for _, _, value in observed]))
+        y = (y - y.mean()) / standard_deviation(y)  # the units the GP is fitted and asked in
         target = self.acquisition_budget(X.shape[1] - 1)
         gp = self._fit(X, y)
-        ys = (y - y.mean()) / standard_deviation(y)
-        at_target = [(v, value) for (v, e, _), value in zip(observed, ys) if e == target]
+        at_target = [(key, value) for (key, e, _), value in zip(observed, y) if e == target]
         best = max(value for _, value in at_target)
-        pending = [c.values for c in self.configs.values() if not c.results and c.values]
+        pending = [key for key, c in self.configs.items() if not c.results]
         if pending:  # kriging believer: the trials in flight at the model's mean
-            P = np.array([[*self.codec.features(v), self.fidelity(target)] for v in pending])
-            gp = _refit(gp, np.vstack([X, P]), np.concatenate([ys, gp.predict(P)]))
-        candidates = self._candidates(rng, [v for v, _ in sorted(at_target, key=lambda t: -t[1])])
+            P = np.array([[*self._feature(key), self.fidelity(target)] for key in pending])
+            gp = fit_gp(np.vstack([X, P]), np.concatenate([y, gp.predict(P)]), self.seed,
+                        start=gp.kernel_, optimize=False, standardize=False)
+        ranked = [self.configs[key].values for key, _ in sorted(at_target, key=lambda t: -t[1])]
+        candidates = self._candidates(rng, ranked)
         F = np.array([[*self.codec.features(c), self.fidelity(target)] for c in candidates])
         mu, sd = gp.predict(F, return_std=True)
         score = _expected_improvement(mu, np.maximum(sd, 1e-9), best)
-        taken = np.array([self.codec.features(c.values) for c in self.configs.values()
-                          if c.values])
+        taken = np.array([self._feature(key) for key in self.configs])
         for i in np.argsort(-score, kind="stable"):
-            if not len(taken) or np.min(np.linalg.norm(taken - F[i, :-1], axis=1)) > 1e-9:
+            if np.min(np.linalg.norm(taken - F[i, :-1], axis=1)) > 1e-9:
                 return candidates[i]
         return candidates[int(rng.integers(len(candidates)))]  # tiny discrete space: all tried
+
+    def _feature(self, trial_id: str) -> np.ndarray:
+        """A proposed configuration's GP features, computed once (its values never change)."""
+        if trial_id not in self._features:
+            self._features[trial_id] = self.codec.features(self.configs[trial_id].values)
+        return self._features[trial_id]
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> Any:
         """Kernel hyperparameters re-fitted once the data grew by ``REFIT_GROWTH`` (warm-started
@@ -136,7 +144,7 @@ class MultiFidelityGP(MultiFidelityTPE):
         a few hundred results would otherwise spend seconds per proposal on the fit."""
         optimize = self._kernel is None or len(y) >= REFIT_GROWTH * self._fitted_on
         gp = fit_gp(X, y, self.seed, restarts=0 if self._kernel is not None else 1,
-                    start=self._kernel, optimize=optimize)
+                    start=self._kernel, optimize=optimize, standardize=False)
         if optimize:
             self._kernel, self._fitted_on = gp.kernel_, len(y)
         return gp
@@ -173,13 +181,6 @@ def warp(y: np.ndarray) -> np.ndarray:
         warnings.simplefilter("ignore", RuntimeWarning)
         return PowerTransformer(method="yeo-johnson").fit_transform(
             np.asarray(y, dtype=float).reshape(-1, 1)).ravel()
-
-
-def _refit(gp: Any, X: np.ndarray, y: np.ndarray) -> Any:
-    """The same kernel (hyperparameters kept) conditioned on more points."""
-    from sklearn.gaussian_process import GaussianProcessRegressor
-
-    return GaussianProcessRegressor(kernel=gp.kernel_, optimizer=None, normalize_y=False).fit(X, y)
 
 
 def _expected_improvement(mu: np.ndarray, sd: np.ndarray, best: float) -> np.ndarray:
