@@ -138,7 +138,7 @@ class Settings(BaseModel):
         "trials at once (default: CPUs / cpus-per-trial)")] = Field(None, ge=1)
     population_size: Annotated[int, Flag("PBT population (default 4)")] = Field(4, ge=2)
     seed: Annotated[int | None, Flag("random seed (same seed, same suggestions)")] = Field(
-        None, ge=0, le=SEED_MAX, description="random seed, 0 to 4294967295 (same seed, same "
+        None, ge=0, le=SEED_MAX, description=f"random seed, 0 to {SEED_MAX} (same seed, same "
         "suggestions); default: drawn once and recorded")
     fixed_budget: Annotated[bool, Flag("lock train.num_epochs for every trial")] = False
     prior: Annotated[bool, Flag(

@@ -155,7 +155,8 @@ class BatchBOSearcher(Searcher):
         score = np.log(_softplus(mu + self.kappa * sd) + 1e-12)
         pending = [self.codec.features(c) for c in self.pending.values()]
         if pending:
-            score += self._log_penalty(gp, features, np.array(pending), (y - y.mean()) / standard_deviation(y))
+            y_std = (y - y.mean()) / standard_deviation(y)
+            score += self._log_penalty(gp, features, np.array(pending), y_std)
         taken = np.array([self.codec.features(c) for c in [*self.observed_configs(),
                                                             *self.pending.values()]])
         for i in np.argsort(-score, kind="stable"):

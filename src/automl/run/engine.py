@@ -275,7 +275,8 @@ def prepare(settings: Settings) -> Prepared:
         import ray
 
         _check_gpus(settings, ray)
-    seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(SEED_MAX + 1)
+    seed = settings.seed if settings.seed is not None \
+        else random.SystemRandom().randrange(SEED_MAX + 1)
     workspace = Workspace.create(settings.workspace, settings.workspace_root.resolve(),
                                  settings.name or f"{skill.name}-"
                                  f"{'plain' if settings.automl_policy == 'off' else settings.algo}")

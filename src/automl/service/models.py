@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from automl.service.door import MAX_NAME
-from automl.study import SEED_MAX, Settings
+from automl.study import Settings
 
 SERVER_OWNED = ("workspace", "workspace_root", "tracking_uri", "progress", "address")
 
@@ -74,12 +74,11 @@ _study_fields: dict[str, Any] = {
     name: (info.annotation | None, Field(None, description=info.description))
     for name, info in Settings.model_fields.items() if name not in SERVER_OWNED
 }
-# Bounds a shared server needs beyond the study file's own: a name becomes a folder name, and a
-# seed outside the engine's range (automl.study.SEED_MAX) fails only later, in a trial.
+# The copies above are optional and unbounded; a name needs a bound a shared server sets (it
+# becomes a folder name), and the seed keeps the study file's own (0..automl.study.SEED_MAX).
 _study_fields["name"] = (str | None, Field(None, max_length=MAX_NAME, description="the "
                                           "experiment's name (its workspace folder starts with it)"))
-_study_fields["seed"] = (int | None, Field(None, ge=0, le=SEED_MAX, description="random seed "
-                                          "(same seed, same suggestions)"))
+_study_fields["seed"] = (int | None, Settings.model_fields["seed"])
 
 ExperimentCreate = create_model(
     "ExperimentCreate",
