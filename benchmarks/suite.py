@@ -529,6 +529,11 @@ def render(table: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def peers(row: dict[str, Any]) -> dict[str, Any]:
+    """A problem's peer methods (Optuna's and Syne Tune's): not automl's, not random search."""
+    return {m: cell for m, cell in row.items() if not m.startswith("automl:") and m != "random"}
+
+
 def overview(table: dict[str, Any]) -> list[str]:
     """One row per problem: every method's final regret · AUC, the best peer, and the prior's
     ratios to ``bohb@none`` (bad, good: targets <= 1.2 and <= 0.5)."""
@@ -540,9 +545,8 @@ def overview(table: dict[str, Any]) -> list[str]:
         cells = [f"{row[m]['final']:.3g} · {row[m]['auc']:.3g}" + (
             f" ({len(row[m]['seeds'])} seed{'s' if len(row[m]['seeds']) != 1 else ''})"
             if m == methods[0] else "") if m in row else "–" for m in methods]
-        peers = {m: row[m]["final"] for m in row if not m.startswith("automl:")
-                 and m != "random"}
-        best = min(peers, key=peers.get) if peers else "–"
+        finals = {m: cell["final"] for m, cell in peers(row).items()}
+        best = min(finals, key=finals.get) if finals else "–"
         none = row.get("automl:bohb@none", {}).get("final")
 
         def ratio(prior: str) -> str:
@@ -551,7 +555,7 @@ def overview(table: dict[str, Any]) -> list[str]:
                 return "–"
             return f"{value / none:.2f}×" if none > 0 else "–"
         lines.append(f"| {problem} | " + " | ".join(cells) +
-                     f" | {best} {peers.get(best, math.nan):.3g} | {ratio('bad')} | {ratio('good')} |")
+                     f" | {best} {finals.get(best, math.nan):.3g} | {ratio('bad')} | {ratio('good')} |")
     return lines
 
 
@@ -580,16 +584,17 @@ def targets(table: dict[str, Any]) -> list[str]:
         judged = dict.fromkeys(met, 0)  # rows where the ratio exists
         rows = 0
         for problem, row in table.items():
-            peers = {m: v for m, v in row.items() if not m.startswith("automl:") and m != "random"}
+            others = peers(row)
             ours, none = row.get(f"{prefix}@neutral"), row.get(f"{prefix}@none")
-            if not peers or ours is None or none is None:
+            if not others or ours is None or none is None:
                 continue
             rows += 1
+            best_final = min(p["final"] for p in others.values())
             cells = []
             for key, bound, value, reference in (
-                    ("final", 1.0, ours["final"], min(p["final"] for p in peers.values())),
-                    ("auc", 1.0, ours["auc"], min(p["auc"] for p in peers.values())),
-                    ("none", 1.0, none["final"], min(p["final"] for p in peers.values())),
+                    ("final", 1.0, ours["final"], best_final),
+                    ("auc", 1.0, ours["auc"], min(p["auc"] for p in others.values())),
+                    ("none", 1.0, none["final"], best_final),
                     ("bad", 1.2, row.get(f"{prefix}@bad", {}).get("final"), none["final"]),
                     ("good", 0.5, row.get(f"{prefix}@good", {}).get("final"), none["final"])):
                 if value is None or not reference > 0:
