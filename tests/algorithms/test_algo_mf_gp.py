@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from ray.tune.experiment import Trial
 
-from automl.algorithms.mf_gp import MultiFidelityGP, warp
+from automl.algorithms.mf_gp import RANDOM_CANDIDATES, MultiFidelityGP, warp
 from automl.algorithms.prior import PriorProposer
 from automl.brackets import Slot
 from automl.contract import PROPOSER_KEY
@@ -111,13 +111,58 @@ def test_the_prior_wraps_the_gp():
 
 
 def test_a_few_huge_losses_do_not_flatten_the_rest():
-    """The power transform keeps the order and undoes a heavy tail: a diverged run's loss of
-    1e4 leaves the others spread over a third of a standard deviation (standardized raw
-    values, they would sit within 0.001 of each other)."""
-    y = np.array([0.31, 0.30, 1e4, 0.29, 0.5, 0.35, 0.42])
+    """The power transform keeps the order and undoes a heavy bad tail: a diverged run's loss
+    of 1e4 (maximized: -1e4) leaves the others spread over a third of a standard deviation
+    (standardized raw values, they would sit within 0.001 of each other)."""
+    y = -np.array([0.31, 0.30, 1e4, 0.29, 0.5, 0.35, 0.42])
     z = warp(y)
     assert list(np.argsort(z)) == list(np.argsort(y))
     assert abs(z.mean()) < 1e-6 and abs(z.std() - 1) < 1e-6
     raw = (y - y.mean()) / y.std()
-    assert np.ptp(raw[y < 1]) < 0.001 and np.ptp(z[y < 1]) > 0.25
+    assert np.ptp(raw[y > -1]) < 0.001 and np.ptp(z[y > -1]) > 0.25
     assert np.all(warp(np.full(4, 0.3)) == 0)  # no spread: nothing to scale
+
+
+def test_a_heavy_good_tail_is_not_squeezed():
+    """Hartmann-like values (maximized): most configurations near 0, a few far better. A fitted
+    power transform would squeeze the good end, where expected improvement needs its
+    resolution; the values stay linear (standardized) instead."""
+    y = np.array([0.0, 0.01, 0.02, 0.05, 0.03, 0.1, 0.04, 1.2, 2.6, 3.1])
+    z = warp(y)
+    np.testing.assert_allclose(z, (y - y.mean()) / y.std())
+
+
+def test_refinement_raises_the_acquisition_of_the_proposal():
+    """The local search from the best candidates ends at least as high in expected
+    improvement as where it started, and higher on a smooth problem whose peak lies between
+    the random candidates (a narrow 3-D bowl)."""
+    space = SearchSpace(params=tuple(Param(f"x{i}", "float", 0.0, 1.0) for i in range(3)))
+    model = MultiFidelityGP(space, "min", seed=2, rungs=(1,), random_fraction=0.0)
+    for i in range(25):
+        config = model.propose(f"t{i}", SLOT, 1)
+        model.observe(f"t{i}", 0, 1, sum((config[f"x{j}"] - 0.37) ** 2 for j in range(3)))
+    X = np.array([[*model.codec.features(c.values), 0.0] for c in model.configs.values()])
+    y = warp(np.array([-c.results[1] for c in model.configs.values()]))
+    gp = model.fit(X, (y - y.mean()) / y.std())
+    best = float(np.max(gp.predict(X)))
+    rng = np.random.default_rng(0)
+    units = model.candidates(rng, [])
+    candidates = [model.codec.decode(u) for u in units]
+    score = model.acquisition(gp, candidates, 1, best)
+    _, refined, refined_score = model.refine(gp, rng, units, candidates, score, 1, best)
+    assert len(refined) > len(candidates)  # it found steps that raise the acquisition
+    assert refined_score.max() > score.max()
+
+
+def test_local_candidates_change_categoricals():
+    """A Gaussian step keeps a categorical's coordinate within its choice; the neighbourhood of
+    an incumbent also redraws categoricals, or the model could never propose the incumbent's
+    numbers with another optimizer."""
+    space = SearchSpace(params=(Param("x", "float", 0.0, 1.0),
+                                Param("opt", "categorical", choices=("sgd", "adam", "adamw"))))
+    model = MultiFidelityGP(space, "min", seed=0, rungs=(1,))
+    incumbent = {"x": 0.5, "opt": "sgd"}
+    units = model.candidates(np.random.default_rng(0), [incumbent])[RANDOM_CANDIDATES:]
+    local = [model.codec.decode(u) for u in units]
+    assert {c["opt"] for c in local} == {"sgd", "adam", "adamw"}
+    assert sum(c["opt"] == "sgd" for c in local) > len(local) / 2
