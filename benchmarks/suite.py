@@ -269,7 +269,10 @@ class OptunaAdapter(Adapter):
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.space = automl_space(problem, "none", {})
+        # A fixed study name: HyperbandPruner assigns brackets by a hash of the study's name,
+        # and an unnamed study gets a random one (the cell would not reproduce from its seed).
         self.study = optuna.create_study(
+            study_name=f"suite-{problem.name}-{seed}",
             sampler=optuna.samplers.TPESampler(seed=seed),
             pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=R,
                                                   reduction_factor=ETA))
