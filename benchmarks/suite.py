@@ -424,7 +424,8 @@ def cell_path(problem: str, method: str, seed: int) -> Path:
     return OUT / "cells" / problem / method.replace(":", "_").replace("@", "-") / f"seed{seed}.json"
 
 
-def run_cell(problem_name: str, method: str, seed: int, x_star: dict[str, Any]) -> dict[str, Any]:
+def run_cell(problem_name: str, method: str, seed: int, x_star: dict[str, Any],
+             budget: int = BUDGET) -> dict[str, Any]:
     problem = PROBLEMS[problem_name]
     family, _, rest = method.partition(":")
     started = time.process_time()
@@ -437,7 +438,7 @@ def run_cell(problem_name: str, method: str, seed: int, x_star: dict[str, Any]) 
         adapter = SyneAdapter(problem, rest, seed)
     else:
         adapter = RandomAdapter(problem, seed)
-    result = simulate(adapter, problem, seed)
+    result = simulate(adapter, problem, seed, budget)
     return {"problem": problem_name, "method": method, "seed": seed,
             "cpu_s": round(time.process_time() - started, 2), **result}
 
