@@ -18,7 +18,7 @@ import pytest
 
 from automl.errors import UserError
 from launchers.gpus import free_port
-from automl.commands.ui import _group_alive, find_workspace, runs_path, serve, server_command, store_uri
+from automl.commands.ui import find_workspace, group_alive, runs_path, serve, server_command, store_uri
 
 
 def _workspace(root: Path, name: str, with_store: bool = False) -> Path:
@@ -149,7 +149,7 @@ def test_ui_serves_the_workspace_runs_and_stops_on_ctrl_c(tmp_path: Path):
                 os.killpg(server_pid, signal.SIGKILL)
             raise
     assert rc == 0
-    assert server_pid is not None and not _group_alive(server_pid)
+    assert server_pid is not None and not group_alive(server_pid)
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0  # nothing listens any more
     assert not (tmp_path / "mlruns").exists() and not (tmp_path / "mlartifacts").exists()

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 
 from automl.results.records import read_history
-from automl.resume.reconcile import TRAINER_FILE, _stat, leftover_processes, record_trainer
+from automl.resume.reconcile import TRAINER_FILE, leftover_processes, process_stat, record_trainer
 from tests.helpers.processes import cli, kill_controller, start_run, trial_folders, wait_until
 
 
 def _alive(pid: int, start_ticks: int) -> bool:
-    stat = _stat(pid)
+    stat = process_stat(pid)
     return stat is not None and stat[1] == start_ticks
 
 
@@ -39,7 +39,7 @@ def test_leftover_trainer_children_are_stopped_on_resume(fake_skill: Path, tmp_p
             pid_file = folder / "results" / "train" / "child.pid"
             if not pid_file.exists() or not (folder / TRAINER_FILE).exists():
                 return None
-            stat = _stat(int(pid_file.read_text()))
+            stat = process_stat(int(pid_file.read_text()))
             if stat is None:
                 return None
             found[int(pid_file.read_text())] = stat[1]
@@ -49,7 +49,7 @@ def test_leftover_trainer_children_are_stopped_on_resume(fake_skill: Path, tmp_p
     leaders = [json.loads((f / TRAINER_FILE).read_text())["pid"] for f in trial_folders(ws)]
     kill_controller(proc, group=False)  # the controller alone
     # The leaders die with their Ray workers; their workers do not (the premise of this test).
-    wait_until(lambda: all(_stat(p) is None for p in leaders), timeout=60,
+    wait_until(lambda: all(process_stat(p) is None for p in leaders), timeout=60,
                what="the trainer leaders' end")
     assert all(_alive(pid, ticks) for pid, ticks in kids.items()), "the premise: workers outlive"
 
@@ -68,7 +68,7 @@ def test_a_reused_pid_is_never_signalled(tmp_path: Path):
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
                              start_new_session=True)
     try:
-        wait_until(lambda: _stat(other.pid) is not None, timeout=10, what="the process start")
+        wait_until(lambda: process_stat(other.pid) is not None, timeout=10, what="the process start")
         folder = tmp_path / "trial"
         folder.mkdir()
         record_trainer(folder, other.pid, [sys.executable, "-c", "import time; time.sleep(60)"])
@@ -80,7 +80,7 @@ def test_a_reused_pid_is_never_signalled(tmp_path: Path):
                        {"boot_id": "another-boot"}):  # recorded before a reboot
             (folder / TRAINER_FILE).write_text(json.dumps({**info, **change}))
             assert leftover_processes(folder) == [], change
-        assert _stat(other.pid) is not None and other.poll() is None
+        assert process_stat(other.pid) is not None and other.poll() is None
     finally:
         other.kill()
         other.wait()

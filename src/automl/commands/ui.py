@@ -150,9 +150,9 @@ def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
         except ProcessLookupError:
             break
         deadline = time.monotonic() + grace
-        while _group_alive(pgid, proc) and time.monotonic() < deadline:
+        while group_alive(pgid, proc) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if not _group_alive(pgid, proc):
+        if not group_alive(pgid, proc):
             break
     try:
         proc.wait(timeout=5)
@@ -160,7 +160,9 @@ def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
         pass
 
 
-def _group_alive(pgid: int, proc: subprocess.Popen | None = None) -> bool:
+def group_alive(pgid: int, proc: subprocess.Popen | None = None) -> bool:
+    """Whether any process of group ``pgid`` is alive (a signal 0 to the group): the page's
+    server runs as its own group, and stopping it means waiting until the whole group is gone."""
     if proc is not None:
         proc.poll()  # reap the leader, or it stays a zombie member of the group
     try:

@@ -59,7 +59,7 @@ def _boot_id() -> str:
         return ""
 
 
-def _stat(pid: int) -> tuple[int, int] | None:
+def process_stat(pid: int) -> tuple[int, int] | None:
     """(session id, start time in clock ticks since boot) of ``pid`` from /proc, or None."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
@@ -82,7 +82,7 @@ def _cmdline(pid: int) -> list[str]:
 
 def record_trainer(folder: Path, pid: int, argv: list[str] | tuple[str, ...]) -> None:
     """Write ``trainer.json`` for a local trainer just started (see the module docstring)."""
-    stat = _stat(pid)
+    stat = process_stat(pid)
     atomic_write_json(folder / TRAINER_FILE, {
         "kind": "local", "pid": pid, "start_ticks": stat[1] if stat else None,
         "boot_id": _boot_id(), "host": socket.gethostname(), "argv": list(argv),
@@ -93,7 +93,7 @@ def _sessions() -> dict[int, list[tuple[int, int]]]:
     """Every live process on this machine by session id: {sid: [(pid, start ticks)]}."""
     out: dict[int, list[tuple[int, int]]] = {}
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+        if entry.name.isdigit() and (stat := process_stat(int(entry.name))) is not None:
             out.setdefault(stat[0], []).append((int(entry.name), stat[1]))
     return out
 
@@ -110,7 +110,7 @@ def leftover_processes(folder: Path, sessions: dict[int, list[tuple[int, int]]] 
     if info.get("kind") != "local" or info.get("boot_id") != _boot_id() \
             or not Path("/proc").is_dir():
         return []  # another machine or an earlier boot: nothing of it can run here
-    stat = _stat(leader)
+    stat = process_stat(leader)
     if stat is not None and stat[1] != started:
         # The pid was reused. (While a member of the old session lives, the kernel keeps its
         # id, the leader's pid, from being reused: so no member of ours can be alive either.)
@@ -130,7 +130,7 @@ def _stop_local(pids: list[int], grace_s: float) -> None:
             except (ProcessLookupError, PermissionError):
                 pass
         deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline and any(_stat(p) is not None for p in pids):
+        while time.monotonic() < deadline and any(process_stat(p) is not None for p in pids):
             time.sleep(0.05)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from automl.run.ray.tune_state import _gate, save_state_on_change
+from automl.run.ray.tune_state import checkpoint_gate, save_state_on_change
 
 
 class FakeTrial:
@@ -31,7 +31,7 @@ class FakeController:
 
 
 def test_saves_only_on_change_or_force():
-    checkpoint = _gate(FakeController.checkpoint, defer=False)
+    checkpoint = checkpoint_gate(FakeController.checkpoint, defer=False)
     ctl = FakeController()
 
     def step() -> int:
@@ -94,7 +94,7 @@ class SlowController(FakeController):
 def test_fifo_defers_saves_whose_only_news_is_trials_added_or_ended():
     """``defer`` (FIFO algorithms): a trial added or ended waits DEFER_FACTOR × the last save's
     duration; a new config or checkpoint, and a forced save, go through at once."""
-    checkpoint = _gate(SlowController.checkpoint, defer=True)
+    checkpoint = checkpoint_gate(SlowController.checkpoint, defer=True)
     ctl = SlowController()
     a, b = FakeTrial("a"), FakeTrial("b")
     ctl.trials += [a, b]
@@ -137,7 +137,7 @@ def test_min_interval_holds_deferrable_saves(monkeypatch):
     from automl.run.ray.tune_state import MIN_INTERVAL_ENV
 
     monkeypatch.setenv(MIN_INTERVAL_ENV, "3600")
-    checkpoint = _gate(FakeController.checkpoint, defer=True)
+    checkpoint = checkpoint_gate(FakeController.checkpoint, defer=True)
     ctl = FakeController()
     assert (checkpoint(ctl), len(ctl.saves)) == (None, 1)
     for name in "abc":

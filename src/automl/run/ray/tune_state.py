@@ -117,7 +117,11 @@ def _min_interval() -> float:
         return 0.0
 
 
-def _gate(original: Any, defer: bool) -> Any:
+def checkpoint_gate(original: Any, defer: bool) -> Any:
+    """``original`` (``TuneController.checkpoint``) wrapped to skip a save when the experiment
+    state did not change (and, with ``defer``, to space out saves whose change can wait): the
+    wrapper :func:`save_state_on_change` installs, public so its decisions can be tested on a
+    controller of the test's own."""
     min_interval = _min_interval()
 
     def checkpoint(self: Any, force: bool = False, wait: bool = False) -> None:
@@ -155,7 +159,7 @@ def save_state_on_change(defer: bool = False) -> Iterator[bool]:
             log.debug("ray is not the pinned %s: Tune saves its state at every step", PINNED_RAY)
         yield False
         return
-    TuneController.checkpoint = _gate(current, defer)
+    TuneController.checkpoint = checkpoint_gate(current, defer)
     try:
         yield True
     finally:
