@@ -149,7 +149,7 @@ def test_refinement_raises_the_acquisition_of_the_proposal():
     units = model.candidates(rng, [])
     candidates = [model.codec.decode(u) for u in units]
     score = model.acquisition(gp, candidates, 1, best)
-    _, refined, refined_score = model.refine(gp, rng, units, candidates, score, 1, best)
+    refined, refined_score = model.refine(gp, rng, units, candidates, score, 1, best)
     assert len(refined) > len(candidates)  # it found steps that raise the acquisition
     assert refined_score.max() > score.max()
 

@@ -83,6 +83,10 @@ class MultiFidelityGP(MultiFidelityTPE):
                          objectives=objectives)
         self.rungs = tuple(int(r) for r in rungs)
         self.codec = Codec(space)
+        # Which unit coordinates are categorical: redrawn in :meth:`candidates`, kept in
+        # :meth:`refine`.
+        self.categorical = np.array([p.kind == "categorical" for p in self.codec.params],
+                                    dtype=bool)
         self.sign = 1.0 if self.mode == "max" else -1.0
         self._kernel: Any = None  # the last fitted kernel (warm start, or kept between refits)
         self._fitted_on = 0  # how many results its hyperparameters were fitted on
@@ -132,7 +136,7 @@ class MultiFidelityGP(MultiFidelityTPE):
         units = self.candidates(rng, ranked)
         candidates = [self.codec.decode(u) for u in units]
         score = self.acquisition(gp, candidates, target, best)
-        units, candidates, score = self.refine(gp, rng, units, candidates, score, target, best)
+        candidates, score = self.refine(gp, rng, units, candidates, score, target, best)
         taken = np.array([self._feature(key) for key in self.configs])
         for i in np.argsort(-score, kind="stable"):
             if np.min(np.linalg.norm(taken - self.codec.features(candidates[i]), axis=1)) > 1e-9:
@@ -148,7 +152,7 @@ class MultiFidelityGP(MultiFidelityTPE):
 
     def refine(self, gp: Any, rng: np.random.Generator, units: np.ndarray,
                candidates: list[dict[str, Any]], score: np.ndarray, target: int,
-               best: float) -> tuple[np.ndarray, list[dict[str, Any]], np.ndarray]:
+               best: float) -> tuple[list[dict[str, Any]], np.ndarray]:
         """A local search of the acquisition from its ``REFINE_STARTS`` best candidates: steps
         that shrink (``REFINE_STEPS`` of each unit range), the categoricals kept, a step taken
         when it raises expected improvement. Random candidates alone leave the proposal a few
@@ -158,10 +162,10 @@ class MultiFidelityGP(MultiFidelityTPE):
         :meth:`candidates` (``benchmarks/suite.py`` without a prior, 9 problems x 4 seeds,
         paired): final regret 0.78x of the model without both (geometric mean; hartmann6
         0.16x, ackley3_cat 0.20x, classifier6 3.2x worse)."""
-        numeric = np.array([p.kind != "categorical" for p in self.codec.params])
+        numeric = ~self.categorical
         if not numeric.any():
-            return units, candidates, score
-        found_units, found, found_scores = [], [], []
+            return candidates, score
+        found, found_scores = [], []
         for i in np.argsort(-score, kind="stable")[:REFINE_STARTS]:
             u, s = units[i], score[i]
             for step in REFINE_STEPS:
@@ -174,13 +178,11 @@ class MultiFidelityGP(MultiFidelityTPE):
                 j = int(np.argmax(scores))
                 if scores[j] > s:
                     u, s = moves[j], scores[j]
-                    found_units.append(u)
                     found.append(configs[j])
                     found_scores.append(s)
         if not found:
-            return units, candidates, score
-        return (np.vstack([units, found_units]), candidates + found,
-                np.concatenate([score, found_scores]))
+            return candidates, score
+        return candidates + found, np.concatenate([score, found_scores])
 
     def _feature(self, trial_id: str) -> np.ndarray:
         """A proposed configuration's GP features, computed once (its values never change)."""
@@ -205,13 +207,12 @@ class MultiFidelityGP(MultiFidelityTPE):
         categorical's coordinate within its own choice, so without it the neighbourhood of an
         incumbent never changes a backbone or an optimizer)."""
         dims = len(self.codec.params)
-        categorical = np.array([p.kind == "categorical" for p in self.codec.params])
         units = [rng.random((RANDOM_CANDIDATES, dims))]
         for config in ranked[:INCUMBENTS]:
             centre = self.codec.encode_unit(config)
             for step in STEPS:
                 local = np.clip(centre + rng.normal(0.0, step, (LOCAL_CANDIDATES, dims)), 0.0, 1.0)
-                flip = (rng.random((LOCAL_CANDIDATES, dims)) < FLIP) & categorical
+                flip = (rng.random((LOCAL_CANDIDATES, dims)) < FLIP) & self.categorical
                 local[flip] = rng.random(int(flip.sum()))
                 units.append(local)
         return np.vstack(units)
