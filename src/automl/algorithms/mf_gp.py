@@ -13,10 +13,13 @@ MOBSTER and Hyper-Tune, the strongest peers of ``benchmarks/suite.py``, model th
   ``(features(x), log(epochs) / log(R)) -> value``, the values (maximized) through a fitted
   power transform (:func:`warp`: a diverged run's loss cannot set the scale).
   Features are :class:`automl.algorithms.gaussian_process.Codec`'s (numeric in [0, 1] on their
-  search scale, categoricals one-hot). Kernel and fit:
-  :func:`automl.algorithms.gaussian_process.fit_gp` (Matern 5/2 with ARD over the features and
-  the budget, plus noise); the hyperparameters are re-fitted each time the data grew by half
-  and kept in between (the GP is then only conditioned on the new results).
+  search scale, categoricals one-hot). Kernel:
+  :func:`automl.algorithms.gaussian_process.budget_kernel`, a part every budget shares plus a
+  part that changes with the budget (Matern 5/2 with ARD each, plus noise), so a low-rung
+  result always says something about the top rung. Fit:
+  :func:`automl.algorithms.gaussian_process.fit_gp`; the hyperparameters are re-fitted each
+  time the data grew by half and kept in between (the GP is then only conditioned on the new
+  results).
 * **Acquisition.** Expected improvement at the **largest budget with at least** ``d``
   **results** (``d`` = the number of features; MOBSTER's and BOHB's rule for which budget the
   model is trusted at), over the best value observed there.
@@ -121,8 +124,7 @@ class MultiFidelityGP(MultiFidelityTPE):
         observed = [(key, epochs, self.sign * value) for key, c in self.configs.items()
                     for epochs, value in c.results.items()]
         X = np.array([[*self._feature(key), self.fidelity(e)] for key, e, _ in observed])
-        y = warp(np.array([value for _, _, value in observed]))
-        y = (y - y.mean()) / standard_deviation(y)  # the units the GP is fitted and asked in
+        y = warp(np.array([value for _, _, value in observed]))  # the units the GP works in
         target = self.acquisition_budget(X.shape[1] - 1)
         gp = self.fit(X, y)
         at_target = [i for i, (_, e, _) in enumerate(observed) if e == target]
@@ -196,7 +198,7 @@ class MultiFidelityGP(MultiFidelityTPE):
         a few hundred results would otherwise spend seconds per proposal on the fit."""
         optimize = self._kernel is None or len(y) >= REFIT_GROWTH * self._fitted_on
         gp = fit_gp(X, y, self.seed, restarts=0 if self._kernel is not None else 1,
-                    start=self._kernel, optimize=optimize, standardize=False)
+                    start=self._kernel, optimize=optimize, standardize=False, budget=True)
         if optimize:
             self._kernel, self._fitted_on = gp.kernel_, len(y)
         return gp
