@@ -160,7 +160,7 @@ class PriorProposer:
                 continue
             to_unit = (lambda v: (math.log(v) - math.log(low)) / (math.log(high) - math.log(low))) \
                 if log else (lambda v: (v - low) / (high - low))
-            u = reflect(to_unit(centre) + self.rng.normal(0.0, spread))  # no mass on a bound
+            u = float(reflect(to_unit(centre) + self.rng.normal(0.0, spread)))  # none on a bound
             value = math.exp(math.log(low) + u * (math.log(high) - math.log(low))) if log \
                 else low + u * (high - low)
             value = min(max(value, low), high)  # exp(log(high)) can exceed high by a rounding
