@@ -166,3 +166,14 @@ def test_local_candidates_change_categoricals():
     local = [model.codec.decode(u) for u in units]
     assert {c["opt"] for c in local} == {"sgd", "adam", "adamw"}
     assert sum(c["opt"] == "sgd" for c in local) > len(local) / 2
+
+
+def test_local_steps_fold_back_at_the_bounds():
+    """A Gaussian step around an incumbent on a bound, clipped, puts half its candidates exactly
+    on the bound (a schema's closed range may be open for the trainer: AdamW's beta1 = 1 fails);
+    folded back, none."""
+    space = SearchSpace(params=(Param("x", "float", 0.0, 1.0),))
+    model = MultiFidelityGP(space, "min", seed=0, rungs=(1,))
+    units = model.candidates(np.random.default_rng(0), [{"x": 1.0}])[RANDOM_CANDIDATES:]
+    assert len(units) and np.all((units > 0.0) & (units < 1.0))
+    assert np.mean(units > 0.9) > 0.5  # still around the incumbent

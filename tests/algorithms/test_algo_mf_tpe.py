@@ -290,3 +290,19 @@ def test_the_largest_engine_seed_proposes():
         model.observe(f"t{i}", 0, 1, 0.1 * i)
     prior.model = MultiFidelityTPE(PRIOR_SPACE, "max", seed=2**32 - 1, top_rung=0)
     PRIOR_SPACE.validate(prior.propose("d", SLOT, 1))
+
+
+def test_the_neighbourhood_never_lands_exactly_on_a_bound():
+    """SegFormer's ``train.optim.momentum`` is [0, 1] in the schema, default 0.9, and AdamW's
+    beta1 for the trainer, which rejects 1.0. A step of 0.15 clipped to the range set it to
+    exactly 1.0 a quarter of the time (a real run lost a trial to it); folded back at the bound,
+    never."""
+    space = SearchSpace(params=(Param("train.optim.momentum", "float", 0.0, 1.0, default=0.9),))
+    model = MultiFidelityTPE(space, "max", seed=0, top_rung=2)
+    prior = PriorProposer(model, space, 0, eta=3)
+    prior.propose("d", SLOT, 1)
+    near = [prior.propose(f"n{i}", SLOT, 1) for i in range(200)]
+    drawn = [c["train.optim.momentum"] for i, c in enumerate(near) if prior.source(f"n{i}") == "prior"]
+    assert len(drawn) > 50
+    assert all(0.0 < m < 1.0 for m in drawn)
+    assert sum(m > 0.95 for m in drawn) > 5  # the fold keeps mass near the bound, off it

@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from automl.algorithms.gaussian_process import Codec, fit_gp, standard_deviation
+from automl.algorithms.gaussian_process import Codec, fit_gp, reflect, standard_deviation
 from automl.algorithms.mf_tpe import MultiFidelityTPE
 from automl.brackets.base import Slot
 from automl.objective import Objectives
@@ -172,9 +172,8 @@ class MultiFidelityGP(MultiFidelityTPE):
             u, s = units[i], score[i]
             for step in REFINE_STEPS:
                 moves = np.tile(u, (REFINE_SAMPLES, 1))
-                moves[:, numeric] = np.clip(
-                    moves[:, numeric] + rng.normal(0.0, step, (REFINE_SAMPLES, int(numeric.sum()))),
-                    0.0, 1.0)
+                moves[:, numeric] = reflect(
+                    moves[:, numeric] + rng.normal(0.0, step, (REFINE_SAMPLES, int(numeric.sum()))))
                 configs = [self.codec.decode(m) for m in moves]
                 scores = self.acquisition(gp, configs, target, best)
                 j = int(np.argmax(scores))
@@ -213,7 +212,7 @@ class MultiFidelityGP(MultiFidelityTPE):
         for config in ranked[:INCUMBENTS]:
             centre = self.codec.encode_unit(config)
             for step in STEPS:
-                local = np.clip(centre + rng.normal(0.0, step, (LOCAL_CANDIDATES, dims)), 0.0, 1.0)
+                local = reflect(centre + rng.normal(0.0, step, (LOCAL_CANDIDATES, dims)))
                 flip = (rng.random((LOCAL_CANDIDATES, dims)) < FLIP) & self.categorical
                 local[flip] = rng.random(int(flip.sum()))
                 units.append(local)

@@ -52,6 +52,7 @@ from typing import Any
 
 import numpy as np
 
+from automl.algorithms.gaussian_process import reflect
 from automl.algorithms.mf_tpe import MultiFidelityTPE
 from automl.brackets.base import Slot
 from automl.space.params import Param, SearchSpace, power_exponents
@@ -159,7 +160,7 @@ class PriorProposer:
                 continue
             to_unit = (lambda v: (math.log(v) - math.log(low)) / (math.log(high) - math.log(low))) \
                 if log else (lambda v: (v - low) / (high - low))
-            u = min(max(to_unit(centre) + self.rng.normal(0.0, spread), 0.0), 1.0)
+            u = float(reflect(to_unit(centre) + self.rng.normal(0.0, spread)))  # none on a bound
             value = math.exp(math.log(low) + u * (math.log(high) - math.log(low))) if log \
                 else low + u * (high - low)
             value = min(max(value, low), high)  # exp(log(high)) can exceed high by a rounding
