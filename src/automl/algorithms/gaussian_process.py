@@ -184,10 +184,10 @@ def budget_kernel(dims: int) -> Any:
 
 def reflect(u: Any) -> np.ndarray:
     """``u`` (a number or an array; an array back) folded back into [0, 1] at its ends, where
-    a step around a centre lands outside. Clipping instead puts a point mass on the bounds: a schema's closed
-    range is often open for the trainer (SegFormer's ``train.optim.momentum`` in [0, 1] is
-    AdamW's beta1, and 1.0 fails the trainer), and a Gaussian step of 0.15 around its default
-    0.9 was clipped to exactly 1.0 a quarter of the time."""
+    a step around a centre lands outside. Clipping instead puts a point mass on the bounds: a
+    schema's closed range is often open for the trainer (SegFormer's ``train.optim.momentum``
+    in [0, 1] is AdamW's beta1, and 1.0 fails the trainer), and a Gaussian step of 0.15
+    around its default 0.9 was clipped to exactly 1.0 a quarter of the time."""
     folded = np.mod(np.abs(u), 2.0)
     return np.where(folded > 1.0, 2.0 - folded, folded)
 

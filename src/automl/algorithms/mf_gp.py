@@ -67,7 +67,11 @@ LOCAL_CANDIDATES = 24  # per incumbent and step size
 INCUMBENTS = 5
 STEPS = (0.03, 0.12)
 FLIP = 0.15  # chance a local candidate redraws each categorical
-REFINE_STARTS = 3
+# Local searches of the acquisition per proposal (MOBSTER starts its L-BFGS from several). 8
+# against 3, measured on benchmarks/suite.py (async_bohb+gp, neutral prior, 9 problems x 4
+# seeds, paired): final regret 0.85x, AUC 0.94x (better on 17 of 36 pairs, ties on rosenbrock4's
+# plateau; about one standard error), for ~10 % more CPU per proposal.
+REFINE_STARTS = 8
 REFINE_STEPS = (0.05, 0.02, 0.008, 0.003)
 REFINE_SAMPLES = 24
 REFIT_GROWTH = 1.5
