@@ -11,6 +11,7 @@ with a hand-off that runs); the rest are ``slow``.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -179,3 +180,17 @@ def test_space_names_the_network_and_its_metric(capsys):
                  str(shared_tao() / "tao-train-metric-learning-recognition")]) == 0
     out = capsys.readouterr().out
     assert "network ml_recog: metric val Precision at Rank 1 (max" in out
+
+
+def test_space_counts_a_list_searched_by_element_once(capsys):
+    """classification's ``train.optim.betas`` is searched element by element (two sampled
+    parameters) but is one schema key, one row: the title counts rows, by status."""
+    skill = shared_tao() / "tao-train-image-classification"
+    assert main(["space", "--skill-dir", str(skill), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert any(row["type"] == "list (elements)" for row in rows)
+    assert main(["space", "--skill-dir", str(skill)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    searched = sum(row["status"] == "search" for row in rows)
+    assert f"({len(rows)} parameters: {searched} search" in out, out
+

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 
 
 def main_space(args: argparse.Namespace) -> int:
@@ -27,7 +28,11 @@ def main_space(args: argparse.Namespace) -> int:
     objective = (f"metric {profile.metric} ({profile.objective(None, None, skill.name)[1]}, "
                  f"TAO's monitoring metric)" if profile.metric else
                  "no published metric: pass --metric")
-    table = Table(title=f"search space of {skill.name} ({len(space.params)} parameters)\n"
+    # One row per schema key: a list searched element by element (``train.optim.betas``) is one
+    # parameter here, as the user's ``--range``/``--pin`` name it, not one per element.
+    statuses = Counter(row["status"] for row in rows)
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
+    table = Table(title=f"search space of {skill.name} ({len(rows)} parameters: {counts})\n"
                         f"network {profile.network_arch}: {objective}")
     columns = list(rows[0]) if rows else []
     for column in columns:
