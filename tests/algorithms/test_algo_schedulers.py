@@ -24,7 +24,7 @@ from ray.tune.experiment import Trial
 from ray.tune.search import Searcher
 
 from automl.algorithms import AlgoContext, Budget, build_plan
-from automl.brackets.proposers import DEProposer, decode
+from automl.brackets.proposers import DEProposer
 from automl.brackets import Slot, epochs_of, hyperband_brackets, rung_ladder
 from automl.space.params import Param, SearchSpace
 from automl.contract import BRACKET_KEY, EPOCHS_KEY, RUNG_KEY
@@ -331,23 +331,6 @@ def test_state_survives_pickling_midway():
 
 
 # -- proposers ---------------------------------------------------------------------------------
-
-def test_de_decode_respects_the_space():
-    space = SearchSpace(params=(
-        Param("a", "int", 1, 64, log=True),
-        Param("b", "float", 1e-5, 1e-1, log=True),
-        Param("c", "categorical", choices=("x", "y", "z"), weights=(0.8, 0.1, 0.1)),
-        Param("p", "int", 1, 64, math_cond="^ 2"),
-        Param("d", "int", 1, 100, depends_on="a", math_cond="<= depends_on"),
-    ), pinned={"e": 3})
-    rng = np.random.default_rng(0)
-    for _ in range(200):
-        config = decode(space, rng.random(5))
-        space.validate(config)
-        assert config["e"] == 3 and config["d"] <= config["a"]
-    assert decode(space, np.zeros(5))["c"] == "x" and decode(space, np.ones(5))["c"] == "z"
-    assert decode(space, np.ones(5))["p"] == 64
-
 
 def test_de_selection_and_mutation():
     proposer = DEProposer(SPACE, "max", seed=0, pop_sizes={0: 4, 1: 2})

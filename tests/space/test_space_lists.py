@@ -252,13 +252,13 @@ def test_optuna_tpe_round_trip_replays_the_same_configuration() -> None:
 def test_de_pbt_and_bfbo_encodings_keep_list_elements_valid() -> None:
     from automl.algorithms.bfbo import BatchBOSearcher
     from automl.algorithms.pbt import ClipToSpace, mutations
-    from automl.brackets.proposers import decode
+    from automl.space.codec import Codec
 
     space = build_space(skill("tao-train-pointpillars").schema)
     keys = space.lists[0].keys
     rng = np.random.default_rng(0)
     for _ in range(5):
-        values = decode(space, rng.random(len(space.params)))
+        values = Codec(space).decode(rng.random(len(space.params)))
         space.validate(values)
         perturbed = ClipToSpace(space)({**values, keys[0]: 1.7, keys[1]: -0.2})
         assert (perturbed[keys[0]], perturbed[keys[1]]) == (1.0, 0.0)

@@ -48,8 +48,9 @@ from typing import Any
 import numpy as np
 from ray.tune.search import Searcher
 
-from automl.algorithms.gaussian_process import Codec, fit_gp, standard_deviation
+from automl.algorithms.gaussian_process import fit_gp, standard_deviation
 from automl.algorithms.plan import AlgoContext, Plan
+from automl.space.codec import Codec
 from automl.space.params import SearchSpace
 
 KAPPA = 2.0

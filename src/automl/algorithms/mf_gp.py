@@ -12,7 +12,7 @@ MOBSTER and Hyper-Tune, the strongest peers of ``benchmarks/suite.py``, model th
 * **Data.** Every result of every configuration at every rung it reached:
   ``(features(x), log(epochs) / log(R)) -> value``, the values (maximized) through a fitted
   power transform (:func:`warp`: a diverged run's loss cannot set the scale).
-  Features are :class:`automl.algorithms.gaussian_process.Codec`'s (numeric in [0, 1] on their
+  Features are :class:`automl.space.codec.Codec`'s (numeric in [0, 1] on their
   search scale, categoricals one-hot). Kernel:
   :func:`automl.algorithms.gaussian_process.budget_kernel`, a part every budget shares plus a
   part that changes with the budget (Matern 5/2 with ARD each, plus noise), so a low-rung
@@ -49,10 +49,11 @@ from typing import Any
 
 import numpy as np
 
-from automl.algorithms.gaussian_process import Codec, fit_gp, reflect, standard_deviation
+from automl.algorithms.gaussian_process import fit_gp, standard_deviation
 from automl.algorithms.mf_tpe import MultiFidelityTPE
 from automl.brackets.base import Slot
 from automl.objective import Objectives
+from automl.space.codec import Codec, reflect
 from automl.space.params import SearchSpace
 
 # Uniform draws before the GP (Syne Tune's default for its GP searchers; also the ``eta``

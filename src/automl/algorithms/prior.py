@@ -52,9 +52,9 @@ from typing import Any
 
 import numpy as np
 
-from automl.algorithms.gaussian_process import reflect
 from automl.algorithms.mf_tpe import MultiFidelityTPE
 from automl.brackets.base import Slot
+from automl.space.codec import reflect
 from automl.space.params import Param, SearchSpace, power_exponents
 
 

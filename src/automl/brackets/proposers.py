@@ -16,7 +16,6 @@ called in the driver's callback order, so the same seed gives the same configura
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +25,8 @@ import numpy as np
 import optuna
 
 from automl.brackets.base import Slot
-from automl.space.params import Param, SearchSpace
+from automl.space.codec import Codec
+from automl.space.params import SearchSpace
 
 
 def quiet_study(mode: str | Sequence[str], sampler: optuna.samplers.BaseSampler) -> optuna.Study:
@@ -60,48 +60,6 @@ class RandomProposer:
 # Differential evolution
 
 
-def decode(space: SearchSpace, vector: np.ndarray) -> dict[str, Any]:
-    """A point of the unit cube ``[0, 1]^d`` -> a valid configuration (parents first, so a
-    child's range follows its parent's value)."""
-    env = {**space.context, **space.pinned}
-    values: dict[str, Any] = {}
-    for param, x in zip(space.params, vector):
-        values[param.name] = env[param.name] = _decode(param, float(min(max(x, 0.0), 1.0)), env)
-    return {**values, **space.pinned}
-
-
-def _pick(n: int, x: float) -> int:
-    return min(int(x * n), n - 1)
-
-
-def _decode(param: Param, x: float, env: dict[str, Any]) -> Any:
-    if param.kind == "categorical":
-        if param.weights:
-            cumulative = np.cumsum(param.weights)
-            index = bisect.bisect_right(list(cumulative), x * cumulative[-1])
-            return param.choices[min(index, len(param.choices) - 1)]
-        return param.choices[_pick(len(param.choices), x)]
-    low, high, step, base = param.bounds(env)
-    if base:
-        powers = [base**e for e in range(0, 64) if low <= base**e <= high]
-        if not powers:
-            return param.nearest(low, env)  # raises the infeasibility error
-        return powers[_pick(len(powers), x)]
-    if low > high:
-        return param.nearest(low, env)
-    if param.kind == "int":
-        if param.log and low >= 1:
-            value = math.exp(math.log(low) + x * (math.log(high + 1) - math.log(low)))
-        else:
-            value = low + x * (high - low + 1)
-        return param.nearest(min(math.floor(value), high), env)
-    if param.log and low > 0:
-        value = math.exp(math.log(low) + x * (math.log(high) - math.log(low)))
-    else:
-        value = low + x * (high - low)
-    return float(param.nearest(value, env))
-
-
 @dataclass
 class _Member:
     trial_id: str
@@ -114,9 +72,9 @@ class DEProposer:
     promotion by resume.
 
     Configurations live in the unit cube (one coordinate per searched parameter, decoded by
-    :func:`decode`). Each rung budget has a subpopulation whose size is the number of
-    configurations the largest bracket evaluates at that budget (9, 3, 1 for R=9, eta=3),
-    as in DEHB.
+    :class:`automl.space.codec.Codec`). Each rung budget has a subpopulation whose size is the
+    number of configurations the largest bracket evaluates at that budget (9, 3, 1 for R=9,
+    eta=3), as in DEHB.
 
     * A new configuration for a bracket starting at budget ``b`` takes the next target of the
       subpopulation at ``b`` (round robin). While that place is empty (the first bracket, or
@@ -141,7 +99,7 @@ class DEProposer:
 
     def __init__(self, space: SearchSpace, mode: str, seed: int, pop_sizes: dict[int, int],
                  mutation: float = 0.5, crossover: float = 0.5) -> None:
-        self.space = space
+        self.codec = Codec(space)
         self.mode = mode
         self.dim = len(space.params)
         self.rng = np.random.default_rng(seed)
@@ -189,7 +147,7 @@ class DEProposer:
             self.kind[trial_id] = "mutant"
         self.vectors[trial_id] = vector
         self.targets[trial_id] = (rung, place)
-        return decode(self.space, vector)
+        return self.codec.decode(vector)
 
     def source(self, trial_id: str) -> str | None:
         """"random" (initialisation) or "de" (a mutant)."""
