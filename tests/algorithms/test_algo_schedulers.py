@@ -17,7 +17,6 @@ import pickle
 from collections import Counter
 from dataclasses import dataclass, field
 
-import numpy as np
 import optuna
 import pytest
 from ray.tune.experiment import Trial

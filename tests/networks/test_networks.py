@@ -193,4 +193,3 @@ def test_space_counts_a_list_searched_by_element_once(capsys):
     out = " ".join(capsys.readouterr().out.split())
     searched = sum(row["status"] == "search" for row in rows)
     assert f"({len(rows)} parameters: {searched} search" in out, out
-
